@@ -1,0 +1,289 @@
+"""The command line: `python -m mnistlab datasets | train | evaluate | predict | bench`.
+
+Every command uses the same core as the web app. Bad input (an unknown dataset, a
+target accuracy outside (0, 1], a missing file) prints one line starting with
+"error:" and exits with status 2, without a traceback. With --json, the last line
+printed on standard output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from mnistlab.datasets import DATASETS, NORMALIZATIONS, load_dataset
+from mnistlab.models import PRESETS
+from mnistlab.training import MONITORS, BatchProgress, EpochRecord, TrainingListener, TrainingSettings
+
+
+class ProgressBar(TrainingListener):
+    """A text progress bar on standard error, redrawn at most ten times a second."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream = stream
+        self.width = width
+        self._last_draw = 0.0
+
+    def on_phase(self, phase: str) -> None:
+        self.stream.write(f"{phase}...\n")
+        self.stream.flush()
+
+    def on_batch_end(self, progress: BatchProgress) -> None:
+        now = time.monotonic()
+        if now - self._last_draw < 0.1 and progress.batch != progress.batches_per_epoch:
+            return
+        self._last_draw = now
+        filled = int(self.width * progress.batch / progress.batches_per_epoch)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(
+            f"\repoch {progress.epoch}/{progress.max_epochs} [{bar}] {progress.batch}/{progress.batches_per_epoch} "
+            f"loss {progress.loss:.4f} accuracy {progress.accuracy:.4f} {progress.seconds:.0f}s"
+        )
+        self.stream.flush()
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        validation = f" val_loss {record.val_loss:.4f} val_accuracy {record.val_accuracy:.4f}" if record.val_accuracy is not None else ""
+        self.stream.write(f"\n  epoch {record.epoch}: loss {record.loss:.4f} accuracy {record.accuracy:.4f}{validation}\n")
+        self.stream.flush()
+
+
+def _print_json(payload: dict) -> None:
+    print(json.dumps(payload, default=str))
+
+
+def command_datasets(arguments) -> int:
+    rows = []
+    for name, info in DATASETS.items():
+        try:
+            dataset = load_dataset(name, data_dir=arguments.data_dir, allow_download=not arguments.offline)
+        except ValueError as error:
+            rows.append({"name": name, "title": info.title, "available": False, "error": str(error)})
+            continue
+        rows.append(
+            {
+                "name": name,
+                "title": info.title,
+                "available": True,
+                "source": dataset.source.kind,
+                "location": dataset.source.location,
+                "is_sample": dataset.source.is_sample,
+                "notice": dataset.source.notice,
+                "train_images": int(len(dataset.y_train)),
+                "test_images": int(len(dataset.y_test)),
+                "classes": list(info.class_names),
+            }
+        )
+    for row in rows:
+        if row["available"]:
+            sample = " (SAMPLE)" if row["is_sample"] else ""
+            print(f"{row['name']:14} {row['title']}: {row['train_images']:,} train / {row['test_images']:,} test{sample}")
+            print(f"{'':14} from {row['source']}: {row['location']}")
+            if row["notice"]:
+                print(f"{'':14} note: {row['notice']}")
+        else:
+            print(f"{row['name']:14} {row['title']}: NOT AVAILABLE. {row['error']}")
+    if arguments.json:
+        _print_json({"datasets": rows})
+    return 0
+
+
+def _cancel_on_interrupt(cancel: threading.Event) -> None:
+    """The first Ctrl-C stops training after the current batch; a second one quits."""
+
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        sys.stderr.write("\nstopping after this batch (Ctrl-C again to quit)...\n")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+
+
+def command_train(arguments) -> int:
+    from mnistlab.store import ModelStore, metadata_for
+    from mnistlab.training import train
+
+    settings = TrainingSettings(
+        dataset=arguments.dataset,
+        arch=arguments.arch,
+        target_accuracy=None if arguments.target_accuracy in (None, 0) else arguments.target_accuracy,
+        monitor=arguments.monitor,
+        check_every_batches=arguments.check_every,
+        max_epochs=arguments.max_epochs,
+        batch_size=arguments.batch_size,
+        learning_rate=arguments.learning_rate,
+        validation_split=arguments.validation_split,
+        normalization=arguments.normalization,
+        seed=arguments.seed,
+        train_size=arguments.train_size,
+        test_size=arguments.test_size,
+        data_dir=arguments.data_dir,
+    )
+    out = Path(arguments.out) if arguments.out else None
+    if out is not None and out.suffix != ".keras":
+        raise ValueError(f"--out must end in .keras, got {arguments.out}.")
+    cancel = threading.Event()
+    _cancel_on_interrupt(cancel)
+    listeners = [] if arguments.quiet else [ProgressBar()]
+    trained = train(settings, listeners=listeners, cancel=cancel)
+    result = trained.result
+    print(result.describe_stop() + ".", file=sys.stderr)
+    print(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}", file=sys.stderr)
+    saved_to = None
+    if out is not None:
+        stored = ModelStore(out.parent).save(out.stem, trained.model, metadata_for(trained))
+        saved_to = str(stored.path)
+        print(f"saved to {saved_to}", file=sys.stderr)
+    if arguments.json:
+        payload = result.to_dict()
+        payload["saved_to"] = saved_to
+        payload["target_reached_at"] = payload.pop("target_reached")
+        _print_json(payload)
+    return 0
+
+
+def _load_with_metadata(path: str, dataset_option: str | None):
+    from mnistlab.store import load_model_file
+
+    model = load_model_file(path)
+    metadata_path = Path(path).with_suffix(".json")
+    metadata = {}
+    if metadata_path.is_file():
+        try:
+            metadata = json.loads(metadata_path.read_text())
+        except ValueError:
+            metadata = {}
+    dataset = dataset_option or metadata.get("dataset") or "mnist"
+    if dataset not in DATASETS:
+        raise ValueError(f"Unknown dataset {dataset!r}. Choose one of: {', '.join(DATASETS)}.")
+    return model, dataset, metadata.get("normalization", "divide_255")
+
+
+def command_evaluate(arguments) -> int:
+    from mnistlab.evaluation import evaluate
+
+    model, dataset_name, normalization = _load_with_metadata(arguments.model, arguments.dataset)
+    dataset = load_dataset(dataset_name, data_dir=arguments.data_dir)
+    evaluation = evaluate(model, dataset.x_test, dataset.y_test, normalization, dataset.class_names)
+    print(f"{dataset.info.title} test set ({len(dataset.y_test):,} images, {dataset.source.describe()})")
+    print(f"accuracy {evaluation.accuracy:.4f}, loss {evaluation.loss:.4f}")
+    for name, accuracy in zip(dataset.class_names, evaluation.per_class_accuracy):
+        print(f"  {name:12} {accuracy:.4f}")
+    if arguments.json:
+        _print_json(
+            {
+                "model": arguments.model,
+                "dataset": dataset_name,
+                "data_source": dataset.source.describe(),
+                "test_images": int(len(dataset.y_test)),
+                "test_accuracy": evaluation.accuracy,
+                "test_loss": evaluation.loss,
+                "per_class_accuracy": dict(zip(dataset.class_names, map(float, evaluation.per_class_accuracy))),
+            }
+        )
+    return 0
+
+
+def command_predict(arguments) -> int:
+    from mnistlab.inference import Predictor
+    from mnistlab.preprocessing import load_image_file
+
+    model, dataset_name, normalization = _load_with_metadata(arguments.model, arguments.dataset)
+    predictor = Predictor(model, normalization, DATASETS[dataset_name].class_names)
+    results = []
+    for path in arguments.images:
+        prediction = predictor.predict_image(load_image_file(path))
+        row = {"image": path, **prediction.to_dict()}
+        results.append(row)
+        if prediction.is_empty:
+            print(f"{path}: empty image (no ink found)")
+            continue
+        ranked = sorted(row["probabilities"].items(), key=lambda item: -item[1])[:3]
+        others = ", ".join(f"{name} {p:.1%}" for name, p in ranked[1:])
+        print(f"{path}: {prediction.top_name} ({prediction.confidence:.1%}); next: {others}")
+    if arguments.json:
+        _print_json({"model": arguments.model, "dataset": dataset_name, "predictions": results})
+    return 0
+
+
+def command_bench(arguments) -> int:
+    from mnistlab.bench import run_benchmark
+
+    return run_benchmark(arguments)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mnistlab", description="MNIST Lab: train and test digit and clothes classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    datasets = commands.add_parser("datasets", help="list the datasets and where each would load from")
+    datasets.add_argument("--data-dir", help="a folder with the IDX files or a Keras .npz (also MNISTLAB_DATA_DIR)")
+    datasets.add_argument("--offline", action="store_true", help="do not try to download")
+    datasets.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    datasets.set_defaults(handler=command_datasets)
+
+    train = commands.add_parser("train", help="train a model until it reaches a target accuracy")
+    train.add_argument("--dataset", default="mnist", help=f"one of: {', '.join(DATASETS)}")
+    train.add_argument("--arch", default="dense", help=f"one of: {', '.join(PRESETS)}")
+    train.add_argument("--target-accuracy", type=float, default=None, help="stop once this accuracy is reached (0.99 = 99%%)")
+    train.add_argument("--monitor", default="val_accuracy", choices=list(MONITORS), help="which accuracy the target watches")
+    train.add_argument("--check-every", type=int, default=0, metavar="N", help="also check the target every N batches")
+    train.add_argument("--max-epochs", type=int, default=None, help="the most epochs to train (default: the preset's)")
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--learning-rate", type=float, default=None)
+    train.add_argument("--validation-split", type=float, default=0.1)
+    train.add_argument("--normalization", default="divide_255", choices=list(NORMALIZATIONS))
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--train-size", type=int, default=None, help="train on a balanced subset of this many images")
+    train.add_argument("--test-size", type=int, default=None, help="test on a balanced subset of this many images")
+    train.add_argument("--data-dir", default=None)
+    train.add_argument("--out", default=None, help="save the model here (a .keras path; metadata goes next to it)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    train.set_defaults(handler=command_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a saved model on its test set")
+    evaluate.add_argument("--model", required=True, help="a .keras file")
+    evaluate.add_argument("--dataset", default=None, help="default: the dataset recorded with the model")
+    evaluate.add_argument("--data-dir", default=None)
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=command_evaluate)
+
+    predict = commands.add_parser("predict", help="predict the class of PNG/JPEG images")
+    predict.add_argument("--model", required=True, help="a .keras file")
+    predict.add_argument("--dataset", default=None, help="for class names; default: the one recorded with the model")
+    predict.add_argument("images", nargs="+", help="PNG or JPEG files, any size, light on dark or dark on light")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(handler=command_predict)
+
+    bench = commands.add_parser("bench", help="time-to-accuracy, latency and overhead benchmark")
+    bench.add_argument("--quick", action="store_true", help="a smoke run on small subsets (seconds, not minutes)")
+    bench.add_argument("--dataset", default=None, help="run only this dataset")
+    bench.add_argument("--preset", default=None, help="run only this preset")
+    bench.add_argument("--repeats", type=int, default=1, help="repeat each training run and report medians")
+    bench.add_argument("--mnist-test-dir", default=None, help="the official MNIST test set (IDX files) to score digits on")
+    bench.add_argument("--report", default=None, help="write docs in Markdown here (e.g. docs/PERFORMANCE.md)")
+    bench.add_argument("--plot", default=None, help="write the accuracy-against-seconds plot here (PNG)")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=command_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    arguments = build_parser().parse_args(argv)
+    try:
+        return arguments.handler(arguments)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,75 @@
+"""Evaluate a model on a test set: accuracy, loss, confusion matrix, per-class accuracy.
+
+Everything is computed from one pass of predictions, so the page can show the
+confusion matrix, the misclassified images and the per-class accuracy without
+running the model again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mnistlab.datasets import normalize_images
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """Predictions on a test set and the figures derived from them."""
+
+    labels: np.ndarray
+    predicted: np.ndarray
+    probabilities: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predicted == self.labels).mean()) if len(self.labels) else 0.0
+
+    @property
+    def loss(self) -> float:
+        """Mean cross-entropy, as Keras' sparse categorical cross-entropy computes it."""
+        chosen = self.probabilities[np.arange(len(self.labels)), self.labels]
+        return float(-np.log(np.clip(chosen, 1e-7, 1.0)).mean()) if len(self.labels) else 0.0
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """confusion[true, predicted] counts images."""
+        size = len(self.class_names)
+        return np.bincount(self.labels * size + self.predicted, minlength=size * size).reshape(size, size)
+
+    @property
+    def per_class_accuracy(self) -> np.ndarray:
+        confusion = self.confusion
+        totals = confusion.sum(axis=1)
+        return np.divide(np.diag(confusion), totals, out=np.zeros(len(totals)), where=totals > 0)
+
+    def indices(self, true_class: int, predicted_class: int) -> np.ndarray:
+        """Test images of `true_class` that the model called `predicted_class`."""
+        return np.flatnonzero((self.labels == true_class) & (self.predicted == predicted_class))
+
+    @property
+    def misclassified(self) -> np.ndarray:
+        """Indices of wrong predictions, most confident mistakes first."""
+        wrong = np.flatnonzero(self.predicted != self.labels)
+        confidence = self.probabilities[wrong, self.predicted[wrong]]
+        return wrong[np.argsort(-confidence, kind="stable")]
+
+
+def predict_probabilities(model, images: np.ndarray, normalization: str, batch_size: int = 1000) -> np.ndarray:
+    """Probabilities for uint8-range images, batch by batch in inference mode."""
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        batch = normalize_images(images[start : start + batch_size], normalization)
+        chunks.append(np.asarray(model(batch, training=False)))
+    return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+
+
+def evaluate(model, images: np.ndarray, labels: np.ndarray, normalization: str, class_names: tuple[str, ...]) -> Evaluation:
+    """Run the model on a test set and return an Evaluation."""
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+    probabilities = predict_probabilities(model, images, normalization)
+    predicted = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, np.int64)
+    return Evaluation(np.asarray(labels, np.int64), predicted.astype(np.int64), probabilities, tuple(class_names))

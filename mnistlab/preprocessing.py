@@ -1,0 +1,205 @@
+"""Turn a drawing or a photo into the 28x28 input the network expects, as MNIST was made.
+
+The MNIST digits were fitted into a 20x20 box keeping their aspect ratio, then
+placed in a 28x28 field so that their centre of mass sits at the centre. Shrinking
+a whole 280x280 canvas to 28x28 instead makes a digit drawn small or off-centre
+look nothing like the training data. The steps here are:
+
+1. ink map: grey levels with the ink bright and the background dark; a dark digit
+   on light paper is detected (from the border of the image) and inverted;
+2. crop to the ink's bounding box;
+3. fit into 20x20, keeping the aspect ratio, with anti-aliasing;
+4. centre in 28x28 by the centre of mass.
+
+The page, the command line and the benchmark all use `preprocess`; it works on
+numpy arrays only (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+FIELD = 28
+BOX = 20
+# Below this contrast between ink and background an image counts as empty.
+EMPTY_CONTRAST = 0.15
+# After stretching the ink to 0..1, values under this are background noise.
+NOISE_FLOOR = 0.2
+# Ink covering fewer pixels than this is a stray dot, not a digit.
+MIN_INK_PIXELS = 3
+MAX_UPLOAD_PIXELS = 40_000_000
+WORKING_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Step:
+    """One picture of the pipeline, for "what the network sees"."""
+
+    title: str
+    image: np.ndarray  # float32, 0 (background) to 1 (ink)
+
+    @property
+    def shape_text(self) -> str:
+        return f"{self.image.shape[0]}x{self.image.shape[1]}"
+
+
+@dataclass(frozen=True, eq=False)
+class Preprocessed:
+    """The 28x28 input (0..1, ink bright) and the steps that made it."""
+
+    image: np.ndarray
+    is_empty: bool
+    inverted: bool
+    steps: tuple[Step, ...]
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float32)
+
+
+def _as_grey(image: np.ndarray) -> np.ndarray:
+    """Grey levels 0..1 from a grey, RGB or RGBA array (uint8, or floats in 0..1 or 0..255)."""
+    array = np.asarray(image)
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"Expected a grey, RGB or RGBA image, got an array of shape {array.shape}.")
+    if array.size == 0 or min(array.shape[:2]) < 1:
+        raise ValueError("The image has no pixels.")
+    values = array.astype(np.float32)
+    if array.dtype == np.uint8 or values.max(initial=0.0) > 1.0:
+        values /= 255.0
+    if values.ndim == 2:
+        return values
+    if values.shape[2] == 1:
+        return values[..., 0]
+    grey = _luminance(values[..., :3])
+    if values.shape[2] == 3:
+        return grey
+    alpha = values[..., 3]
+    if alpha.min() >= 0.99:
+        return grey
+    # With transparency, lay the image on the colour that contrasts with what is drawn:
+    # white strokes on a transparent canvas go on black, a black digit on white.
+    opaque = alpha > 0.5
+    drawn_is_light = bool(opaque.any()) and float(grey[opaque].mean()) >= 0.5
+    background = 0.0 if drawn_is_light or not opaque.any() else 1.0
+    return grey * alpha + background * (1.0 - alpha)
+
+
+def _border(values: np.ndarray) -> np.ndarray:
+    height, width = values.shape
+    thickness = max(1, min(height, width) // 20)
+    return np.concatenate(
+        [values[:thickness].ravel(), values[-thickness:].ravel(), values[:, :thickness].ravel(), values[:, -thickness:].ravel()]
+    )
+
+
+def ink_map(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Ink bright (up to 1) on a dark background (0), and whether the image was inverted."""
+    grey = _as_grey(image)
+    background = float(np.median(_border(grey)))
+    inverted = background > 0.5
+    if inverted:
+        grey = 1.0 - grey
+        background = 1.0 - background
+    ink = grey - background
+    peak = float(ink.max())
+    if peak < EMPTY_CONTRAST:
+        return np.zeros_like(grey), inverted
+    ink = np.clip(ink / peak, 0.0, 1.0)
+    ink[ink < NOISE_FLOOR] = 0.0
+    return ink.astype(np.float32), inverted
+
+
+def _resize(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    resized = Image.fromarray(values.astype(np.float32), mode="F").resize((width, height), Image.Resampling.LANCZOS)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
+def centre_of_mass(values: np.ndarray) -> tuple[float, float]:
+    """(row, column) of the centre of mass, in pixel units where pixel i spans [i, i+1)."""
+    total = float(values.sum())
+    rows = np.arange(values.shape[0], dtype=np.float64) + 0.5
+    columns = np.arange(values.shape[1], dtype=np.float64) + 0.5
+    return float(values.sum(axis=1) @ rows / total), float(values.sum(axis=0) @ columns / total)
+
+
+def preprocess(image: np.ndarray) -> Preprocessed:
+    """Make the 28x28 network input from an image of any size, as MNIST itself was made."""
+    ink, inverted = ink_map(image)
+    mask = ink > 0
+    steps = [Step("Your image (ink bright)", ink)]
+    if int(mask.sum()) < MIN_INK_PIXELS:
+        return Preprocessed(np.zeros((FIELD, FIELD), np.float32), True, inverted, tuple(steps))
+
+    rows = np.flatnonzero(mask.any(axis=1))
+    columns = np.flatnonzero(mask.any(axis=0))
+    cropped = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    steps.append(Step("Cropped to the ink", cropped))
+
+    height, width = cropped.shape
+    scale = BOX / max(height, width)
+    fitted = _resize(cropped, max(1, round(height * scale)), max(1, round(width * scale)))
+    if fitted.max() > 0:
+        # Thin pens fade when shrunk; MNIST strokes are fully bright in their middle.
+        fitted = fitted / fitted.max()
+    steps.append(Step("Fitted into 20x20", fitted))
+
+    centre_row, centre_column = centre_of_mass(fitted)
+    top = int(np.clip(round(FIELD / 2 - centre_row), 0, FIELD - fitted.shape[0]))
+    left = int(np.clip(round(FIELD / 2 - centre_column), 0, FIELD - fitted.shape[1]))
+    field = np.zeros((FIELD, FIELD), np.float32)
+    field[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
+    steps.append(Step("Centred in 28x28", field))
+    return Preprocessed(field, False, inverted, tuple(steps))
+
+
+def plain_resize(image: np.ndarray) -> np.ndarray:
+    """What most drawing apps do: shrink the whole image to 28x28 (for comparison only)."""
+    ink, _ = ink_map(image)
+    return _resize(ink, FIELD, FIELD)
+
+
+def load_image_bytes(data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS) -> np.ndarray:
+    """Decode a PNG or JPEG upload into a grey or RGBA uint8 array; bad files raise ValueError."""
+    if not data:
+        raise ValueError("The file is empty.")
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.format not in ("PNG", "JPEG", "MPO"):
+                raise ValueError(f"Please upload a PNG or JPEG image (this file is {opened.format or 'unknown'}).")
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise ValueError(
+                    f"The image is {width}x{height} pixels, too large to process; use one under {max_pixels // 1_000_000} megapixels."
+                )
+            if opened.format == "JPEG":
+                # Decode big photos at a reduced size straight away.
+                opened.draft("RGB", (WORKING_SIZE, WORKING_SIZE))
+            picture = ImageOps.exif_transpose(opened)
+            picture.thumbnail((WORKING_SIZE, WORKING_SIZE))
+            has_alpha = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
+            picture = picture.convert("RGBA" if has_alpha else "L")
+            return np.asarray(picture, dtype=np.uint8).copy()
+    except UnidentifiedImageError:
+        raise ValueError("This file is not an image MNIST Lab can read; upload a PNG or JPEG.") from None
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"The image is too large to process ({error}).") from None
+    except (OSError, SyntaxError, EOFError) as error:
+        raise ValueError(f"The image file is broken or truncated ({error}).") from None
+
+
+def load_image_file(path) -> np.ndarray:
+    """Read a PNG or JPEG file from disk (see load_image_bytes)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_UPLOAD_PIXELS)
+    except OSError as error:
+        raise ValueError(f"{path}: cannot be read ({error.strerror}).") from None
+    try:
+        return load_image_bytes(data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
