@@ -20,6 +20,7 @@ from typing import Callable
 
 from mnistlab.datasets import Dataset
 from mnistlab.training import (
+    STOP_CANCELLED,
     BatchProgress,
     EpochRecord,
     TrainedModel,
@@ -222,13 +223,12 @@ class TrainingQueue:
         job._set_running()
         try:
             trained = self._train(job.settings, dataset=job.dataset, listeners=[job], cancel=job.cancel_event)
+            status = CANCELLED if trained.result.stop_reason == STOP_CANCELLED else FINISHED
+            job._finish(status, trained=trained)
         except ValueError as error:
             job._finish(FAILED, error=str(error))
         except Exception as error:  # noqa: BLE001 (the page shows it; the thread must not die silently)
             job._finish(FAILED, error=f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=5)}")
-        else:
-            cancelled = trained.result.stop_reason == "cancelled"
-            job._finish(CANCELLED if cancelled else FINISHED, trained=trained)
         finally:
             with self._condition:
                 self._running -= 1

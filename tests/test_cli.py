@@ -1,0 +1,94 @@
+"""The command line end to end, in a subprocess, on a small real subset."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*arguments, cwd):
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", MNISTLAB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "mnistlab", *arguments], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    completed = run_cli("train", "--dataset", "mnist", "--arch", "dense", "--target-accuracy", "0.8", "--max-epochs", "6",
+                        "--train-size", "1500", "--test-size", "300", "--out", "models/digits.keras", "--json", cwd=folder)
+    return folder, completed
+
+
+def test_train_prints_one_json_object_last(trained_model):
+    folder, completed = trained_model
+    assert completed.returncode == 0, completed.stderr
+    payload = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert payload["dataset"] == "mnist" and payload["arch"] == "dense"
+    assert payload["stop_reason"] == "target reached"
+    reached = payload["target_reached_at"]
+    assert reached["epoch"] == payload["epochs_run"] and reached["value"] >= 0.8
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss", "seconds", "parameters", "data_source"):
+        assert payload[key] is not None, key
+    assert payload["parameters"] == 101_770
+    assert "sample" in payload["data_source"]
+    assert payload["saved_to"].endswith("digits.keras") and (folder / "models" / "digits.keras").is_file()
+    assert "epoch 1/6" in completed.stderr  # The progress bar.
+
+
+def test_evaluate_and_predict(trained_model, digits_sample):
+    folder, _ = trained_model
+    evaluated = run_cli("evaluate", "--model", "models/digits.keras", "--json", cwd=folder)
+    assert evaluated.returncode == 0, evaluated.stderr
+    summary = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert summary["dataset"] == "mnist" and 0.5 < summary["test_accuracy"] <= 1.0
+    assert set(summary["per_class_accuracy"]) == set("0123456789")
+
+    # A big dark-on-light copy of a test digit and a small light-on-dark one.
+    index = int(np.flatnonzero(digits_sample.y_test == 3)[0])
+    digit = digits_sample.x_test[index]
+    Image.fromarray(255 - digit).resize((300, 300)).save(folder / "paper.png")
+    Image.fromarray(digit).convert("RGB").save(folder / "screen.jpg", quality=95)
+    Image.new("L", (50, 50), 0).save(folder / "empty.png")
+    predicted = run_cli("predict", "--model", "models/digits.keras", "paper.png", "screen.jpg", "empty.png", "--json", cwd=folder)
+    assert predicted.returncode == 0, predicted.stderr
+    rows = json.loads(predicted.stdout.strip().splitlines()[-1])["predictions"]
+    assert [row["image"] for row in rows] == ["paper.png", "screen.jpg", "empty.png"]
+    assert rows[0]["inverted"] is True and rows[1]["inverted"] is False
+    assert rows[0]["top_class"] == rows[1]["top_class"]
+    assert abs(sum(rows[0]["probabilities"].values()) - 1.0) < 1e-3
+    assert rows[2]["empty"] is True and rows[2]["top_class"] is None
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["train", "--target-accuracy", "1.5"], "target accuracy must be above 0 and at most 1"),
+        (["train", "--dataset", "cifar10"], "Unknown dataset 'cifar10'"),
+        (["train", "--arch", "vgg"], "Unknown architecture 'vgg'"),
+        (["train", "--max-epochs", "0"], "at least 1 epoch"),
+        (["train", "--batch-size", "0"], "batch size must be at least 1"),
+        (["predict", "--model", "missing.keras", "x.png"], "no such model file"),
+    ],
+)
+def test_bad_input_exits_2_without_traceback(tmp_path, arguments, message):
+    completed = run_cli(*arguments, cwd=tmp_path)
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_datasets_lists_both(tmp_path):
+    completed = run_cli("datasets", "--json", cwd=tmp_path)
+    assert completed.returncode == 0
+    rows = {row["name"]: row for row in json.loads(completed.stdout.strip().splitlines()[-1])["datasets"]}
+    assert set(rows) == {"mnist", "fashion_mnist"}
+    assert rows["mnist"]["available"] and rows["mnist"]["train_images"] > 0
+    assert "MNIST digits" in completed.stdout
