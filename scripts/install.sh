@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install what MNIST Lab needs on a fresh Debian/Ubuntu machine (or any machine with pip).
+#   bash scripts/install.sh         the app's packages
+#   bash scripts/install.sh --dev   the app's packages and the test tools (pytest, Playwright, Chromium)
+# System packages: Fashion-MNIST (dataset-fashion-mnist) and, for the browser tests,
+# Debian's Chromium (Playwright's own browser download is not needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+apt_packages=(dataset-fashion-mnist)
+[ "$dev" = 1 ] && apt_packages+=(chromium)
+if command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    missing=()
+    for package in "${apt_packages[@]}"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        $sudo apt-get update -q
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+    fi
+else
+    echo "No apt-get here: install Fashion-MNIST yourself (see README) or MNIST Lab will say where to get it." >&2
+fi
+
+python3 -m pip install -q --disable-pip-version-check -r requirements.txt
+[ "$dev" = 1 ] && python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+echo "MNIST Lab: installed."
