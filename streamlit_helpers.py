@@ -15,6 +15,7 @@ import streamlit as st
 
 from mnistlab.datasets import DATASETS, Dataset, load_dataset
 from mnistlab.jobs import FINISHED, CANCELLED, TrainingJob
+from mnistlab.pictures import enlarge, tile
 from mnistlab.store import ModelStore, StoredModel
 
 # Session-state keys, in one place.
@@ -51,9 +52,8 @@ def example_grid(name: str, per_class: int = 8) -> np.ndarray:
     rows = []
     for label in range(len(dataset.class_names)):
         chosen = np.flatnonzero(dataset.y_train == label)[:per_class]
-        tiles = [np.pad(dataset.x_train[index], 1, constant_values=40) for index in chosen]
-        rows.append(np.concatenate(tiles, axis=1))
-    return np.concatenate(rows, axis=0)
+        rows.extend(dataset.x_train[chosen])
+    return tile(np.stack(rows), columns=per_class, gap=1, background=60)
 
 
 def session_runs() -> list[TrainingJob]:
@@ -138,12 +138,6 @@ def model_picker(label: str = "Model") -> ModelChoice | None:
     return picked
 
 
-def image_grid(images: np.ndarray, columns: int, scale: int = 1, gap: int = 1, background: int = 128) -> np.ndarray:
-    """Tile equally sized uint8 images into one picture (no matplotlib needed)."""
-    count, height, width = images.shape[:3]
-    rows = -(-count // columns)
-    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), background, np.uint8)
-    for index in range(count):
-        row, column = divmod(index, columns)
-        grid[row * (height + gap) : row * (height + gap) + height, column * (width + gap) : column * (width + gap) + width] = images[index]
-    return np.kron(grid, np.ones((scale, scale), np.uint8)) if scale > 1 else grid
+def image_grid(images: np.ndarray, columns: int, scale: int = 1) -> np.ndarray:
+    """Tile uint8 images into one enlarged picture."""
+    return tile(np.stack([enlarge(image, scale) for image in images]), columns, gap=scale)

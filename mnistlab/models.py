@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
+# Below this many training images a dataset counts as small.
+SMALL_DATA = 10_000
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,15 @@ class Recipe:
     schedule: str = "constant"  # "constant" or "one_cycle"
     max_epochs: int = 5
     steps_per_execution: int = 1
+    # Epochs when the training set is small (the 5,000-digit MNIST sample): each epoch
+    # is then short, and the network needs more of them.
+    small_data_max_epochs: int | None = None
+
+    def epochs_for(self, train_images: int) -> int:
+        """The default number of epochs for a training set of this size."""
+        if train_images < SMALL_DATA and self.small_data_max_epochs:
+            return self.small_data_max_epochs
+        return self.max_epochs
 
 
 @dataclass(frozen=True)
@@ -132,7 +143,8 @@ PRESETS: dict[str, Preset] = {
             config=ModelConfig(
                 conv_blocks=(ConvBlock(32), ConvBlock(64)), dense_units=(128,), dropout=0.25, batch_norm=True
             ),
-            recipe=Recipe(batch_size=128, learning_rate=0.004, optimizer="adamw", schedule="one_cycle", max_epochs=4),
+            recipe=Recipe(batch_size=128, learning_rate=0.004, optimizer="adamw", schedule="one_cycle", max_epochs=4,
+                          small_data_max_epochs=30),
             augment_for=("mnist",),
         ),
         Preset(
@@ -146,7 +158,8 @@ PRESETS: dict[str, Preset] = {
                 dropout=0.3,
                 batch_norm=True,
             ),
-            recipe=Recipe(batch_size=128, learning_rate=0.003, optimizer="adamw", schedule="one_cycle", max_epochs=10),
+            recipe=Recipe(batch_size=128, learning_rate=0.003, optimizer="adamw", schedule="one_cycle", max_epochs=10,
+                          small_data_max_epochs=30),
             augment_for=("mnist",),
         ),
     )

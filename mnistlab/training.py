@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -84,16 +84,17 @@ class TrainingSettings:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 10 images, got {value}.")
 
     @property
-    def recipe(self) -> Recipe:
-        """The preset's recipe with this run's overrides applied."""
-        base = Recipe(batch_size=128) if self.arch == "custom" else get_preset(self.arch).recipe
-        return Recipe(
+    def base_recipe(self) -> Recipe:
+        return Recipe(batch_size=128) if self.arch == "custom" else get_preset(self.arch).recipe
+
+    def recipe_for(self, train_images: int) -> Recipe:
+        """The preset's recipe for a training set of this size, with this run's overrides applied."""
+        base = self.base_recipe
+        return replace(
+            base,
             batch_size=self.batch_size or base.batch_size,
             learning_rate=self.learning_rate or base.learning_rate,
-            optimizer=base.optimizer,
-            schedule=base.schedule,
-            max_epochs=self.max_epochs or base.max_epochs,
-            steps_per_execution=base.steps_per_execution,
+            max_epochs=self.max_epochs or base.epochs_for(train_images),
         )
 
     @property
@@ -418,7 +419,7 @@ def train(
     elif dataset.name != settings.dataset:
         raise ValueError(f"The settings ask for {settings.dataset!r} but the dataset given is {dataset.name!r}.")
     data = prepare_data(dataset, settings)
-    recipe = settings.recipe
+    recipe = settings.recipe_for(len(data.y_train))
 
     _notify_phase(listeners, "building model")
     keras.utils.set_random_seed(settings.seed)

@@ -76,7 +76,8 @@ def choose_settings() -> TrainingSettings | None:
                 preset = get_preset(arch)
                 st.info(preset.explanation)
                 config = preset.config_for(dataset_name)
-                recipe_epochs, recipe_batch = preset.recipe.max_epochs, preset.recipe.batch_size
+                train_images = len(dataset.y_train) if dataset is not None else 60_000
+                recipe_epochs, recipe_batch = preset.recipe.epochs_for(train_images), preset.recipe.batch_size
         except ValueError as problem:
             st.error(str(problem))
             return None

@@ -1,0 +1,61 @@
+"""Turn numpy arrays into pictures: tiles in a grid, grey levels and a diverging colour map.
+
+Pages show grids of small images (examples, feature maps, filters) with these, so no
+matplotlib figure has to be drawn per request.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_grey(values: np.ndarray) -> np.ndarray:
+    """Scale values to 0..255 (minimum black, maximum white); a flat array is black."""
+    values = np.asarray(values, dtype=np.float32)
+    low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    if high - low < 1e-12:
+        return np.zeros(values.shape, np.uint8)
+    return np.round((values - low) / (high - low) * 255).astype(np.uint8)
+
+
+def to_diverging(values: np.ndarray) -> np.ndarray:
+    """RGB picture of signed values: negative blue, zero white, positive red (same scale both ways)."""
+    values = np.asarray(values, dtype=np.float32)
+    scale = float(np.abs(values).max(initial=0.0)) or 1.0
+    normalised = np.clip(values / scale, -1.0, 1.0)
+    positive, negative = np.clip(normalised, 0, 1), np.clip(-normalised, 0, 1)
+    red = 1.0 - negative
+    green = 1.0 - positive - negative
+    blue = 1.0 - positive
+    return np.round(np.stack([red, green, blue], axis=-1) * 255).astype(np.uint8)
+
+
+def enlarge(picture: np.ndarray, scale: int) -> np.ndarray:
+    """Enlarge by repeating pixels, so small images stay sharp on screen."""
+    if scale <= 1:
+        return picture
+    return picture.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def tile(pictures: np.ndarray, columns: int, gap: int = 1, background: int = 128) -> np.ndarray:
+    """Tile N equally sized pictures (N, H, W) or (N, H, W, 3) into one grid picture."""
+    pictures = np.asarray(pictures)
+    if len(pictures) == 0:
+        raise ValueError("There is nothing to tile.")
+    count, height, width = pictures.shape[:3]
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    shape = (rows * (height + gap) - gap, columns * (width + gap) - gap) + pictures.shape[3:]
+    grid = np.full(shape, background, np.uint8)
+    for index in range(count):
+        row, column = divmod(index, columns)
+        top, left = row * (height + gap), column * (width + gap)
+        grid[top : top + height, left : left + width] = pictures[index]
+    return grid
+
+
+def maps_grid(maps: np.ndarray, columns: int = 8, scale: int = 3, signed: bool = False) -> np.ndarray:
+    """A grid of the channels of (H, W, C) maps, each scaled on its own, enlarged `scale` times."""
+    channels = np.moveaxis(np.asarray(maps), -1, 0)
+    pictures = np.stack([to_diverging(channel) if signed else to_grey(channel) for channel in channels])
+    return tile(np.stack([enlarge(picture, scale) for picture in pictures]), columns, gap=2, background=200)
