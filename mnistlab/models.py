@@ -82,15 +82,15 @@ class Recipe:
     schedule: str = "constant"  # "constant" or "one_cycle"
     max_epochs: int = 5
     steps_per_execution: int = 1
-    # Epochs when the training set is small (the 5,000-digit MNIST sample): each epoch
-    # is then short, and the network needs more of them.
-    small_data_max_epochs: int | None = None
+    # The recipe for a small training set (the 5,000-digit MNIST sample): each epoch is
+    # short, so the network needs more epochs, and smaller batches give more updates.
+    small_data: "Recipe | None" = None
 
-    def epochs_for(self, train_images: int) -> int:
-        """The default number of epochs for a training set of this size."""
-        if train_images < SMALL_DATA and self.small_data_max_epochs:
-            return self.small_data_max_epochs
-        return self.max_epochs
+    def for_size(self, train_images: int) -> "Recipe":
+        """The recipe to use for a training set of this size."""
+        if train_images < SMALL_DATA and self.small_data is not None:
+            return self.small_data
+        return self
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,10 @@ PRESETS: dict[str, Preset] = {
             config=ModelConfig(
                 conv_blocks=(ConvBlock(32), ConvBlock(64)), dense_units=(128,), dropout=0.25, batch_norm=True
             ),
-            recipe=Recipe(batch_size=128, learning_rate=0.004, optimizer="adamw", schedule="one_cycle", max_epochs=4,
-                          small_data_max_epochs=30),
+            recipe=Recipe(
+                batch_size=128, learning_rate=0.004, optimizer="adamw", schedule="one_cycle", max_epochs=4,
+                small_data=Recipe(batch_size=64, learning_rate=0.003, optimizer="adamw", schedule="one_cycle", max_epochs=30),
+            ),
             augment_for=("mnist",),
         ),
         Preset(
@@ -158,8 +160,10 @@ PRESETS: dict[str, Preset] = {
                 dropout=0.3,
                 batch_norm=True,
             ),
-            recipe=Recipe(batch_size=128, learning_rate=0.003, optimizer="adamw", schedule="one_cycle", max_epochs=10,
-                          small_data_max_epochs=30),
+            recipe=Recipe(
+                batch_size=128, learning_rate=0.003, optimizer="adamw", schedule="one_cycle", max_epochs=10,
+                small_data=Recipe(batch_size=64, learning_rate=0.003, optimizer="adamw", schedule="one_cycle", max_epochs=20),
+            ),
             augment_for=("mnist",),
         ),
     )

@@ -10,7 +10,11 @@ import numpy as np
 
 
 def to_grey(values: np.ndarray) -> np.ndarray:
-    """Scale values to 0..255 (minimum black, maximum white); a flat array is black."""
+    """Scale values to 0..255 over the range that includes 0 and every value.
+
+    Zero stays black for maps that are all positive (a ReLU output), so a map where a
+    filter found nothing stays dark instead of being stretched into noise.
+    """
     values = np.asarray(values, dtype=np.float32)
     low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
     if high - low < 1e-12:

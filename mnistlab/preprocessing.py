@@ -81,11 +81,12 @@ def _as_grey(image: np.ndarray) -> np.ndarray:
     alpha = values[..., 3]
     if alpha.min() >= 0.99:
         return grey
-    # With transparency, lay the image on the colour that contrasts with what is drawn:
-    # white strokes on a transparent canvas go on black, a black digit on white.
+    # With transparency, lay the image on the colour that makes its strokes visible:
+    # anything with light strokes goes on black (white ink on a transparent canvas),
+    # a drawing made only of dark pixels goes on white (black ink on transparency).
     opaque = alpha > 0.5
-    drawn_is_light = bool(opaque.any()) and float(grey[opaque].mean()) >= 0.5
-    background = 0.0 if drawn_is_light or not opaque.any() else 1.0
+    light_fraction = float((grey[opaque] > 0.5).mean()) if opaque.any() else 1.0
+    background = 0.0 if light_fraction > 0.01 else 1.0
     return grey * alpha + background * (1.0 - alpha)
 
 

@@ -89,12 +89,13 @@ class TrainingSettings:
 
     def recipe_for(self, train_images: int) -> Recipe:
         """The preset's recipe for a training set of this size, with this run's overrides applied."""
-        base = self.base_recipe
+        base = self.base_recipe.for_size(train_images)
         return replace(
             base,
             batch_size=self.batch_size or base.batch_size,
             learning_rate=self.learning_rate or base.learning_rate,
-            max_epochs=self.max_epochs or base.epochs_for(train_images),
+            max_epochs=self.max_epochs or base.max_epochs,
+            small_data=None,
         )
 
     @property
@@ -116,6 +117,8 @@ class TrainingPlan:
     batches_per_epoch: int
     parameters: int
     data_source: str
+    # The model being trained, for listeners that look at it between epochs.
+    model: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -246,15 +249,22 @@ def prepare_data(dataset: Dataset, settings: TrainingSettings) -> PreparedData:
     """Normalise, then hold out a shuffled (seeded) validation split of the training set."""
     if settings.train_size or settings.test_size:
         dataset = dataset.subset(settings.train_size, settings.test_size, seed=settings.seed)
-    x_train = normalize_images(dataset.x_train, settings.normalization)
+    # Split the uint8 images first, then convert each part once: no float copy of the whole set.
     x_test = normalize_images(dataset.x_test, settings.normalization)
     y_train, y_test = dataset.y_train, dataset.y_test
     validation_count = int(round(len(y_train) * settings.validation_split))
     if validation_count == 0:
-        return PreparedData(x_train, y_train, None, None, x_test, y_test)
+        return PreparedData(normalize_images(dataset.x_train, settings.normalization), y_train, None, None, x_test, y_test)
     order = np.random.default_rng(settings.seed).permutation(len(y_train))
     validation, training = order[:validation_count], order[validation_count:]
-    return PreparedData(x_train[training], y_train[training], x_train[validation], y_train[validation], x_test, y_test)
+    return PreparedData(
+        normalize_images(dataset.x_train[training], settings.normalization),
+        y_train[training],
+        normalize_images(dataset.x_train[validation], settings.normalization),
+        y_train[validation],
+        x_test,
+        y_test,
+    )
 
 
 def make_optimizer(recipe: Recipe, steps_total: int):
@@ -435,6 +445,7 @@ def train(
         batches_per_epoch=batches_per_epoch,
         parameters=model.count_params(),
         data_source=dataset.source.describe(),
+        model=model,
     )
     for listener in listeners:
         listener.on_train_start(plan)

@@ -71,13 +71,13 @@ def choose_settings() -> TrainingSettings | None:
         try:
             if arch == CUSTOM:
                 config = custom_config()
-                recipe_epochs, recipe_batch = 5, 128
+                recipe_epochs, recipe_batch, recipe_rate = 5, 128, 0.001
             else:
                 preset = get_preset(arch)
                 st.info(preset.explanation)
                 config = preset.config_for(dataset_name)
-                train_images = len(dataset.y_train) if dataset is not None else 60_000
-                recipe_epochs, recipe_batch = preset.recipe.epochs_for(train_images), preset.recipe.batch_size
+                recipe = preset.recipe.for_size(len(dataset.y_train) if dataset is not None else 60_000)
+                recipe_epochs, recipe_batch, recipe_rate = recipe.max_epochs, recipe.batch_size, recipe.learning_rate
         except ValueError as problem:
             st.error(str(problem))
             return None
@@ -98,7 +98,7 @@ def choose_settings() -> TrainingSettings | None:
         batch_size = columns[1].selectbox("Batch size", (16, 32, 64, 128, 256, 512), index=(16, 32, 64, 128, 256, 512).index(recipe_batch),
                                           help="How many images the network sees before each update of its weights.")
         learning_rate = columns[2].select_slider("Learning rate", (0.0001, 0.0003, 0.001, 0.002, 0.003, 0.004, 0.01),
-                                                 value=PRESETS[arch].recipe.learning_rate if arch != CUSTOM else 0.001,
+                                                 value=recipe_rate,
                                                  help="How big each update of the weights is: too big jumps around, too small crawls.")
         columns = st.columns(3)
         validation_split = columns[0].slider("Validation split", 0.0, 0.3, 0.1, 0.05,

@@ -1,0 +1,314 @@
+"""The benchmark: `python -m mnistlab bench` (with --quick for a smoke run, --json for machines).
+
+It trains each preset through the training engine, side by side in one process, and
+records after every epoch the wall and CPU seconds of training (evaluation excluded)
+and the test accuracy, so the first epoch reaching each accuracy threshold can be
+read off. It also measures single-image latency (preprocessing + model), the cost of
+the live-progress callbacks, the import time of the app's home page, peak memory, and
+how well redrawn MNIST test digits are recognised through the drawing preprocessing.
+Digits are scored on the official MNIST test set when --mnist-test-dir points to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mnistlab.datasets import DATASETS, Dataset, DataSource, load_dataset
+from mnistlab.idx import read_idx
+from mnistlab.models import PRESETS
+from mnistlab.training import TrainingListener, TrainingSettings, batched_accuracy, train
+
+THRESHOLDS = {"fashion_mnist": (0.90, 0.91, 0.93), "mnist": (0.98, 0.985, 0.99)}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class EpochClock(TrainingListener):
+    """Times each epoch (wall and CPU) and scores the test set after it, off the clock."""
+
+    def __init__(self, x_test: np.ndarray, y_test: np.ndarray):
+        self.model = None
+        self.x_test, self.y_test = x_test, y_test
+        self.epochs: list[dict] = []
+        self._wall = self._cpu = 0.0
+        self._paused_wall = self._paused_cpu = 0.0
+
+    def on_train_start(self, plan) -> None:
+        self.model = plan.model
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def on_epoch_end(self, record) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        accuracy = batched_accuracy(self.model, self.x_test, self.y_test)
+        self.epochs.append(
+            {
+                "epoch": record.epoch,
+                "wall_s": round(wall - self._wall - self._paused_wall, 2),
+                "cpu_s": round(cpu - self._cpu - self._paused_cpu, 2),
+                "test_accuracy": round(accuracy, 4),
+            }
+        )
+        self._paused_wall += time.perf_counter() - wall
+        self._paused_cpu += time.process_time() - cpu
+
+
+def _official_mnist_test(folder: str | None):
+    if not folder:
+        return None
+    folder = Path(folder)
+    images = read_idx(folder / "t10k-images-idx3-ubyte.gz", 3, dataset="mnist")
+    labels = read_idx(folder / "t10k-labels-idx1-ubyte.gz", 1, dataset="mnist").astype(np.int64)
+    return images, labels
+
+
+def benchmark_dataset(name: str, mnist_test_dir: str | None, quick: bool) -> Dataset:
+    """The data to benchmark on: for the MNIST sample with the official test set, all 5,000 digits train."""
+    dataset = load_dataset(name, allow_download=False)
+    official = _official_mnist_test(mnist_test_dir) if name == "mnist" else None
+    if official is not None and dataset.source.is_sample:
+        x_train = np.concatenate([dataset.x_train, dataset.x_test])
+        y_train = np.concatenate([dataset.y_train, dataset.y_test])
+        source = DataSource(dataset.source.kind, dataset.source.location + " (all 5,000 for training); official MNIST test set", True)
+        dataset = Dataset(dataset.info, x_train, y_train, official[0], official[1], source)
+    elif official is not None:
+        dataset = Dataset(dataset.info, dataset.x_train, dataset.y_train, official[0], official[1], dataset.source)
+    if quick:
+        dataset = dataset.subset(train_size=1000, test_size=500)
+    return dataset
+
+
+def time_to_accuracy(preset: str, dataset: Dataset, quick: bool, repeats: int) -> tuple[dict, object]:
+    """Train `repeats` times; per epoch, the median wall/CPU seconds and test accuracy."""
+    from mnistlab.datasets import normalize_images
+
+    x_test = normalize_images(dataset.x_test)
+    runs, model = [], None
+    for repeat in range(repeats):
+        clock = EpochClock(x_test, dataset.y_test)
+        settings = TrainingSettings(
+            dataset=dataset.name, arch=preset, target_accuracy=None, monitor="accuracy", validation_split=0.0,
+            max_epochs=1 if quick else None, seed=42 + repeat,
+        )
+        trained = train(settings, dataset=dataset, listeners=[clock])
+        runs.append(clock.epochs)
+        model = trained.model
+    epochs = []
+    for index in range(min(len(run) for run in runs)):
+        epochs.append(
+            {
+                "epoch": index + 1,
+                "wall_s": round(statistics.median(run[index]["wall_s"] for run in runs), 2),
+                "cpu_s": round(statistics.median(run[index]["cpu_s"] for run in runs), 2),
+                "test_accuracy": round(statistics.median(run[index]["test_accuracy"] for run in runs), 4),
+            }
+        )
+    reached = {}
+    for threshold in THRESHOLDS[dataset.name]:
+        first = next((epoch for epoch in epochs if epoch["test_accuracy"] >= threshold), None)
+        reached[str(threshold)] = None if first is None else {key: first[key] for key in ("epoch", "wall_s", "cpu_s")}
+    return {
+        "preset": preset,
+        "dataset": dataset.name,
+        "data_source": dataset.source.describe(),
+        "train_images": int(len(dataset.y_train)),
+        "test_images": int(len(dataset.y_test)),
+        "repeats": repeats,
+        "epochs": epochs,
+        "reached": reached,
+        "all_runs": runs,
+    }, model
+
+
+def drawn_canvases(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Redraw 28x28 digits on 280x280 RGBA canvases at random sizes, places and stroke widths."""
+    from PIL import Image
+    from scipy.ndimage import grey_dilation
+
+    generator = np.random.default_rng(seed)
+    canvases = np.zeros((len(images), 280, 280, 4), np.uint8)
+    for index, image in enumerate(images):
+        size = int(generator.integers(90, 270))
+        big = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+        thickness = int(generator.integers(1, 12))
+        big = grey_dilation(big, size=(thickness, thickness))
+        top, left = (int(generator.integers(0, 280 - size + 1)) for _ in range(2))
+        canvases[index, top : top + size, left : left + size, :3] = big[..., None]
+        canvases[index, :, :, 3] = 255
+    return canvases
+
+
+def drawing_accuracy(model, dataset: Dataset, count: int) -> dict:
+    """Accuracy on clean test digits, on the same digits redrawn, through our preprocessing and a plain resize."""
+    from mnistlab.datasets import normalize_images
+    from mnistlab.preprocessing import plain_resize, preprocess
+
+    images, labels = dataset.x_test[:count], dataset.y_test[:count]
+    canvases = drawn_canvases(images)
+    ours = np.stack([preprocess(canvas).image for canvas in canvases])
+    plain = np.stack([plain_resize(canvas) for canvas in canvases])
+    return {
+        "digits": int(count),
+        "clean_test_accuracy": round(batched_accuracy(model, normalize_images(images), labels), 4),
+        "redrawn_with_mnist_preprocessing": round(batched_accuracy(model, ours.astype(np.float32), labels), 4),
+        "redrawn_with_plain_resize": round(batched_accuracy(model, plain.astype(np.float32), labels), 4),
+    }
+
+
+def latency(model, dataset: Dataset, repeats: int) -> dict:
+    """Milliseconds from a 280x280 RGBA canvas to probabilities: preprocessing + model."""
+    from mnistlab.inference import Predictor
+
+    predictor = Predictor(model, "divide_255", dataset.class_names)
+    canvas = drawn_canvases(dataset.x_test[:1], seed=1)[0]
+    predictor.predict_image(canvas)  # The first call traces the compiled function.
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predictor.predict_image(canvas)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"median": round(float(np.median(times)), 2), "p90": round(float(np.percentile(times, 90)), 2)}
+
+
+def callback_overhead(dataset: Dataset, repeats: int) -> dict:
+    """Seconds per epoch of the classic dense model with and without the live-progress listeners."""
+    import keras
+
+    from mnistlab.datasets import normalize_images
+    from mnistlab.jobs import TrainingJob, TrainingQueue
+    from mnistlab.models import build_model
+    from mnistlab.training import _Engine, _EngineCallback, compile_model, prepare_data
+
+    settings = TrainingSettings(dataset=dataset.name, arch="dense", target_accuracy=None, monitor="accuracy", validation_split=0.0, max_epochs=1)
+    data = prepare_data(dataset, settings)
+    recipe = settings.recipe_for(len(data.y_train))
+    batches = -(-len(data.y_train) // recipe.batch_size)
+
+    def one_epoch(with_progress: bool) -> float:
+        keras.utils.set_random_seed(0)
+        model = build_model(settings.config)
+        compile_model(model, recipe, batches)
+        callbacks = []
+        if with_progress:
+            job = TrainingJob(0, settings, TrainingQueue(), dataset)
+            callbacks = [_EngineCallback.create(_Engine(settings, recipe, data, batches, [job], None))]
+        model.fit(data.x_train[:recipe.batch_size * 4], data.y_train[:recipe.batch_size * 4], batch_size=recipe.batch_size, verbose=0)
+        start = time.perf_counter()
+        model.fit(data.x_train, data.y_train, batch_size=recipe.batch_size, epochs=1, verbose=0, callbacks=callbacks)
+        return time.perf_counter() - start
+
+    plain, reported = [], []
+    for _ in range(repeats):
+        plain.append(one_epoch(False))
+        reported.append(one_epoch(True))
+    plain_s, reported_s = statistics.median(plain), statistics.median(reported)
+    return {
+        "model": "dense (the most callbacks per second of all presets)",
+        "epoch_s_without": round(plain_s, 3),
+        "epoch_s_with": round(reported_s, 3),
+        "overhead_percent": round(100 * (reported_s - plain_s) / plain_s, 2),
+    }
+
+
+def home_import_time() -> dict:
+    """Seconds to render app.py once in a fresh process, and whether TensorFlow got imported."""
+    script = (
+        "import sys, time; start = time.perf_counter(); from streamlit.testing.v1 import AppTest; "
+        "at = AppTest.from_file('app.py', default_timeout=120).run(); "
+        "print(round(time.perf_counter() - start, 3), 'tensorflow' in sys.modules, len(at.exception))"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if completed.returncode != 0:
+        return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "failed"}
+    seconds, imported, exceptions = completed.stdout.split()[-3:]
+    return {"seconds": float(seconds), "tensorflow_imported": imported == "True", "exceptions": int(exceptions)}
+
+
+def machine() -> dict:
+    import keras
+    import streamlit
+    import tensorflow as tf
+
+    model_name = ""
+    try:
+        model_name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": model_name or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "streamlit": streamlit.__version__,
+    }
+
+
+def plan(arguments) -> list[tuple[str, str]]:
+    datasets = [arguments.dataset] if arguments.dataset else list(DATASETS)
+    presets = [arguments.preset] if arguments.preset else list(PRESETS)
+    for name in datasets:
+        if name not in DATASETS:
+            raise ValueError(f"Unknown dataset {name!r}. Choose one of: {', '.join(DATASETS)}.")
+    for name in presets:
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}. Choose one of: {', '.join(PRESETS)}.")
+    if arguments.quick and not arguments.preset:
+        presets = ["dense", "fast_cnn"]
+    if arguments.quick and not arguments.dataset:
+        datasets = ["mnist"]
+    return [(preset, dataset) for dataset in datasets for preset in presets]
+
+
+def run_benchmark(arguments) -> int:
+    if arguments.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {arguments.repeats}.")
+    quick = arguments.quick
+    started = time.perf_counter()
+    report: dict = {"command": "python -m mnistlab " + " ".join(sys.argv[1:]),
+                    "quick": quick, "machine": machine(), "runs": [], "latency_ms": {}}
+    datasets: dict[str, Dataset] = {}
+    models: dict[tuple[str, str], object] = {}
+    for preset, name in plan(arguments):
+        if name not in datasets:
+            datasets[name] = benchmark_dataset(name, arguments.mnist_test_dir, quick)
+        print(f"training {preset} on {name}...", file=sys.stderr, flush=True)
+        run, model = time_to_accuracy(preset, datasets[name], quick, 1 if quick else arguments.repeats)
+        report["runs"].append(run)
+        models[(preset, name)] = model
+        last = run["epochs"][-1]
+        print(f"  {len(run['epochs'])} epochs, {last['wall_s']} s wall, {last['cpu_s']} CPU-s, test accuracy {last['test_accuracy']}", file=sys.stderr, flush=True)
+        report["latency_ms"][f"{preset}/{name}"] = latency(model, datasets[name], 20 if quick else 300)
+    if any(name == "mnist" for _, name in models):
+        digits_models = [(preset, model) for (preset, name), model in models.items() if name == "mnist"]
+        preset, model = next(((p, m) for p, m in digits_models if p == "fast_cnn"), digits_models[0])
+        report["drawing_accuracy"] = {"model": f"{preset}/mnist", **drawing_accuracy(model, datasets["mnist"], 200 if quick else 2000)}
+    overhead_data = datasets.get("fashion_mnist") or next(iter(datasets.values()))
+    report["callback_overhead"] = callback_overhead(overhead_data.subset(2000) if quick else overhead_data, 1 if quick else 3)
+    report["home_page"] = home_import_time()
+    report["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report["total_seconds"] = round(time.perf_counter() - started, 1)
+    if arguments.plot:
+        from mnistlab.bench_report import plot
+
+        plot(report, arguments.plot)
+    if arguments.report:
+        from mnistlab.bench_report import write_markdown
+
+        write_markdown(report, arguments.report, arguments.plot)
+    if arguments.json:
+        print(json.dumps(report))
+    else:
+        from mnistlab.bench_report import summary_lines
+
+        print("\n".join(summary_lines(report)))
+    return 0

@@ -1,0 +1,132 @@
+"""Turn a benchmark report into text: a terminal summary, docs/PERFORMANCE.md and a plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnistlab.bench import THRESHOLDS
+from mnistlab.datasets import DATASETS
+
+
+def _reached_text(reached: dict | None) -> str:
+    if reached is None:
+        return "not reached"
+    return f"epoch {reached['epoch']}: {reached['wall_s']:.0f} s ({reached['cpu_s']:.0f} CPU-s)"
+
+
+def summary_lines(report: dict) -> list[str]:
+    lines = []
+    for run in report["runs"]:
+        last = run["epochs"][-1]
+        reached = ", ".join(f"{float(threshold):.1%} {_reached_text(value)}" for threshold, value in run["reached"].items())
+        lines.append(f"{run['preset']:13} {run['dataset']:14} final {last['test_accuracy']:.2%} after {last['wall_s']:.0f} s; {reached}")
+    for key, value in report["latency_ms"].items():
+        lines.append(f"latency {key}: median {value['median']} ms, p90 {value['p90']} ms")
+    if "drawing_accuracy" in report:
+        lines.append(f"drawing accuracy: {report['drawing_accuracy']}")
+    lines.append(f"callback overhead: {report['callback_overhead']['overhead_percent']}%")
+    lines.append(f"home page: {report['home_page']}")
+    lines.append(f"peak memory: {report['peak_memory_mib']} MiB; total {report['total_seconds']} s")
+    return lines
+
+
+def write_markdown(report: dict, path: str, plot_path: str | None) -> None:
+    """The performance page, with the machine, the versions and the command."""
+    machine = report["machine"]
+    out = [
+        "# Performance",
+        "",
+        "Measured by the benchmark; regenerate this page with:",
+        "",
+        "```",
+        report["command"],
+        "```",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, no GPU. Python {machine['python']}, TensorFlow "
+        f"{machine['tensorflow']}, Keras {machine['keras']}, NumPy {machine['numpy']}, Streamlit {machine['streamlit']}.",
+        "",
+        "Timings are training time only (test scoring after each epoch is off the clock), the median of "
+        f"{max(run['repeats'] for run in report['runs'])} run(s) per preset. The machine is shared and noisy, so CPU-seconds "
+        "(both cores together) are given next to wall seconds.",
+        "",
+        "## Time to accuracy",
+        "",
+    ]
+    for name in DATASETS:
+        runs = [run for run in report["runs"] if run["dataset"] == name]
+        if not runs:
+            continue
+        thresholds = THRESHOLDS[name]
+        out += [f"### {DATASETS[name].title}", "", f"Data: {runs[0]['data_source']} ({runs[0]['train_images']:,} training, {runs[0]['test_images']:,} test images).", ""]
+        out.append("| preset | epochs | final test accuracy | training time | " + " | ".join(f"first reaches {t:.1%}" for t in thresholds) + " |")
+        out.append("| --- | --- | --- | --- | " + " | ".join("---" for _ in thresholds) + " |")
+        for run in runs:
+            last = run["epochs"][-1]
+            reached = " | ".join(_reached_text(run["reached"][str(t)]) for t in thresholds)
+            out.append(f"| {run['preset']} | {last['epoch']} | {last['test_accuracy']:.2%} | {last['wall_s']:.0f} s ({last['cpu_s']:.0f} CPU-s) | {reached} |")
+        out.append("")
+    if plot_path:
+        relative = Path(plot_path).name if Path(plot_path).parent == Path(path).parent else plot_path
+        out += [f"![Test accuracy against training seconds]({relative})", ""]
+    out += ["## Latency: canvas to probabilities", "", "A 280x280 RGBA canvas through the MNIST-style preprocessing and a compiled forward pass.", "",
+            "| model | median | p90 |", "| --- | --- | --- |"]
+    out += [f"| {key} | {value['median']} ms | {value['p90']} ms |" for key, value in report["latency_ms"].items()]
+    out.append("")
+    if "drawing_accuracy" in report:
+        drawing = report["drawing_accuracy"]
+        out += [
+            "## Drawn digits",
+            "",
+            f"{drawing['digits']:,} test digits redrawn on a 280x280 canvas at random sizes (90 to 270 pixels), places and stroke "
+            f"widths, scored by {drawing['model']}:",
+            "",
+            "| input | accuracy |",
+            "| --- | --- |",
+            f"| the clean 28x28 test digits | {drawing['clean_test_accuracy']:.2%} |",
+            f"| redrawn, through MNIST Lab's preprocessing (fit 20x20, centre of mass) | {drawing['redrawn_with_mnist_preprocessing']:.2%} |",
+            f"| redrawn, canvas simply shrunk to 28x28 | {drawing['redrawn_with_plain_resize']:.2%} |",
+            "",
+        ]
+    overhead = report["callback_overhead"]
+    home = report["home_page"]
+    out += [
+        "## Other figures",
+        "",
+        f"- Live progress: one epoch of {overhead['model']} takes {overhead['epoch_s_with']} s with the progress listeners and "
+        f"{overhead['epoch_s_without']} s without: {overhead['overhead_percent']}% overhead.",
+        f"- Home page: rendered in {home.get('seconds', '?')} s in a fresh process; TensorFlow imported: {home.get('tensorflow_imported')}.",
+        f"- Peak memory of the benchmark process (both datasets loaded, models trained one after another): {report['peak_memory_mib']} MiB.",
+        f"- The whole benchmark took {report['total_seconds'] / 60:.1f} minutes.",
+        "",
+    ]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("\n".join(out))
+
+
+def plot(report: dict, path: str) -> None:
+    """Test accuracy against training wall seconds, one panel per dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name in DATASETS if any(run["dataset"] == name for run in report["runs"])]
+    figure, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.5), squeeze=False)
+    for axis, name in zip(axes[0], names):
+        for run in (run for run in report["runs"] if run["dataset"] == name):
+            seconds = [epoch["wall_s"] for epoch in run["epochs"]]
+            accuracy = [epoch["test_accuracy"] for epoch in run["epochs"]]
+            axis.plot(seconds, accuracy, marker="o", markersize=3, label=run["preset"])
+        for threshold in THRESHOLDS[name]:
+            axis.axhline(threshold, color="grey", linestyle=":", linewidth=1)
+        low = min(THRESHOLDS[name]) - 0.05
+        axis.set_ylim(low, 1.0 if name == "mnist" else 0.95)
+        axis.set_xlabel("training seconds (wall)")
+        axis.set_ylabel("test accuracy")
+        axis.set_title(DATASETS[name].title)
+        axis.grid(alpha=0.3)
+        axis.legend(loc="lower right")
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
