@@ -211,7 +211,7 @@ def callback_overhead(dataset: Dataset, repeats: int) -> dict:
         reported.append(one_epoch(True))
     plain_s, reported_s = statistics.median(plain), statistics.median(reported)
     return {
-        "model": "dense (the most callbacks per second of all presets)",
+        "model": "the classic dense preset",
         "epoch_s_without": round(plain_s, 3),
         "epoch_s_with": round(reported_s, 3),
         "overhead_percent": round(100 * (reported_s - plain_s) / plain_s, 2),
@@ -230,6 +230,17 @@ def home_import_time() -> dict:
         return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "failed"}
     seconds, imported, exceptions = completed.stdout.split()[-3:]
     return {"seconds": float(seconds), "tensorflow_imported": imported == "True", "exceptions": int(exceptions)}
+
+
+def app_measurements(quick: bool) -> dict:
+    """Convolutions page render time and the serving process's memory (scripts/measure_app.py)."""
+    command = [sys.executable, str(ROOT / "scripts" / "measure_app.py")] + (["--quick"] if quick else [])
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    completed = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=1800)
+    if completed.returncode != 0:
+        lines = completed.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else "failed"}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def machine() -> dict:
@@ -295,6 +306,7 @@ def run_benchmark(arguments) -> int:
     overhead_data = datasets.get("fashion_mnist") or next(iter(datasets.values()))
     report["callback_overhead"] = callback_overhead(overhead_data.subset(2000) if quick else overhead_data, 1 if quick else 3)
     report["home_page"] = home_import_time()
+    report["app"] = app_measurements(quick)
     report["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     if arguments.plot:

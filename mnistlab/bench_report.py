@@ -26,6 +26,7 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"drawing accuracy: {report['drawing_accuracy']}")
     lines.append(f"callback overhead: {report['callback_overhead']['overhead_percent']}%")
     lines.append(f"home page: {report['home_page']}")
+    lines.append(f"app: {report['app']}")
     lines.append(f"peak memory: {report['peak_memory_mib']} MiB; total {report['total_seconds']} s")
     return lines
 
@@ -96,6 +97,19 @@ def write_markdown(report: dict, path: str, plot_path: str | None) -> None:
         f"{overhead['epoch_s_without']} s without: {overhead['overhead_percent']}% overhead.",
         f"- Home page: rendered in {home.get('seconds', '?')} s in a fresh process; TensorFlow imported: {home.get('tensorflow_imported')}.",
         f"- Peak memory of the benchmark process (both datasets loaded, models trained one after another): {report['peak_memory_mib']} MiB.",
+    ]
+    app = report.get("app", {})
+    if "error" in app:
+        out.append(f"- App measurements failed: {app['error']}")
+    else:
+        page, memory = app["convolutions_page"], app["memory"]
+        out += [
+            f"- Convolutions page with the {page['model']}: first render {page['first_render_s']} s (TensorFlow import, "
+            f"model load, tracing), then {page['render_s_median']} s per interaction (median of 5).",
+            f"- Serving process with one training ({memory['training']}) and {memory['sessions']} sessions open: peak "
+            f"{memory['peak_mib']} MiB; copies of the dataset in memory: {memory['dataset_copies']}.",
+        ]
+    out += [
         f"- The whole benchmark took {report['total_seconds'] / 60:.1f} minutes.",
         "",
     ]

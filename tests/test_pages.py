@@ -291,3 +291,55 @@ def test_convolutions_page_custom_kernel(empty_store):
     by_label(at.checkbox, "ReLU after the convolution (negative values become 0)").uncheck()
     at.run()
     assert not at.exception
+
+
+# Queue, page switches and separate sessions
+
+def test_a_busy_server_shows_the_place_in_the_queue(empty_store, monkeypatch):
+    import threading
+
+    from mnistlab import jobs
+
+    release = threading.Event()
+
+    def slow_train(settings, dataset=None, listeners=(), cancel=None):
+        release.wait(60)
+        return train(settings, dataset=dataset, listeners=listeners, cancel=cancel)
+
+    queue = jobs.TrainingQueue(max_running=1, train_function=slow_train)
+    monkeypatch.setattr(jobs, "_default_queue", queue)
+    blocker = queue.submit(TrainingSettings(dataset="mnist", arch="dense", train_size=100, max_epochs=1))
+    try:
+        at = start_training(page("pages/1_Train.py").run())
+        assert not at.exception
+        assert any("number 1 in the queue" in info.value for info in at.info)
+    finally:
+        release.set()
+        blocker.cancel()
+    at = wait_for(at, lambda at: any("Reached" in success.value for success in at.success))
+    assert not at.exception
+
+
+def test_training_survives_a_page_switch(empty_store):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/1_Train.py").run()
+    at = start_training(at)
+    at.switch_page("pages/2_Draw.py").run()
+    assert not at.exception
+    time.sleep(3)
+    at.switch_page("pages/1_Train.py").run()
+    at = wait_for(at, lambda at: any("Reached" in success.value for success in at.success))
+    assert any(metric.label == "Test accuracy" for metric in at.metric)
+
+
+def test_sessions_do_not_see_each_others_models(empty_store):
+    first = start_training(page("pages/1_Train.py").run())
+    wait_for(first, lambda at: any("Reached" in success.value for success in at.success))
+    first_draw = page("pages/2_Draw.py")
+    first_draw.session_state["mnistlab_runs"] = first.session_state["mnistlab_runs"]
+    first_draw.run()
+    assert any(option.startswith("This session") for option in by_label(first_draw.selectbox, "Model").options)
+    # A second browser session has its own state: no model of the first one appears.
+    second = page("pages/2_Draw.py").run()
+    assert not [box for box in second.selectbox if box.label == "Model"]
+    assert any("no model yet" in info.value for info in second.info)

@@ -1,0 +1,102 @@
+"""Measure the app the way a server process runs it, for the benchmark (prints one JSON object).
+
+- The Convolutions page with a two-convolution CNN: the first render (TensorFlow
+  import, model load, tracing) and the median of later renders (each interaction).
+- Memory: one session trains on the Train page while a second session opens it too;
+  the process's peak resident memory, and whether both sessions share one copy of the
+  dataset (they should: datasets are cached once per process, read-only).
+
+Streamlit's AppTest runs the page scripts in this process, as the server does.
+Usage: python scripts/measure_app.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.chdir(ROOT)
+
+
+def labelled(elements, label):
+    return next(element for element in elements if element.label == label)
+
+
+def convolutions_page(store: str) -> dict:
+    from streamlit.testing.v1 import AppTest
+
+    from mnistlab.models import PRESETS, build_model
+    from mnistlab.store import ModelStore
+
+    ModelStore(store).save("bench-cnn", build_model(PRESETS["cnn"].config_for("mnist"), seed=0), {"dataset": "mnist", "arch": "cnn"})
+    page = AppTest.from_file(str(ROOT / "pages" / "3_Convolutions.py"), default_timeout=300)
+    start = time.perf_counter()
+    page.run()
+    first = time.perf_counter() - start
+    if page.exception:
+        raise RuntimeError(f"the Convolutions page failed: {page.exception}")
+    renders = []
+    for index in range(5):
+        labelled(page.slider, "Filter").set_value(index)
+        start = time.perf_counter()
+        page.run()
+        renders.append(time.perf_counter() - start)
+    return {"model": "classic cnn (2 convolutions)", "first_render_s": round(first, 3), "render_s_median": round(statistics.median(renders), 3)}
+
+
+def memory_with_one_training(quick: bool) -> dict:
+    from streamlit.testing.v1 import AppTest
+
+    import streamlit_helpers
+
+    dataset, arch, images = ("mnist", "dense", "1,000") if quick else ("fashion_mnist", "fast_cnn", "all")
+    trainer = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=300).run()
+    labelled(trainer.selectbox, "Dataset").set_value(dataset)
+    trainer.run()
+    labelled(trainer.selectbox, "Architecture").set_value(arch)
+    labelled(trainer.selectbox, "Training images").set_value(images)
+    trainer.run()
+    labelled(trainer.button, "Train").click()
+    trainer.run()
+    # A second browser session opens the Train page while the first one trains.
+    second = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=300).run()
+    labelled(second.selectbox, "Dataset").set_value(dataset)
+    second.run()
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        time.sleep(2)
+        trainer.run()
+        if any(metric.label == "Test accuracy" for metric in trainer.metric):
+            break
+    else:
+        raise RuntimeError("the training did not finish")
+    shared = streamlit_helpers.cached_dataset(dataset) is streamlit_helpers.cached_dataset(dataset)
+    return {
+        "training": f"{arch} on {dataset}",
+        "sessions": 2,
+        "dataset_copies": 1 if shared else 2,
+        "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as store:
+        os.environ["MNISTLAB_MODELS_DIR"] = store
+        result = {"convolutions_page": convolutions_page(store), "memory": memory_with_one_training(arguments.quick)}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

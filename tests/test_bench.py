@@ -1,0 +1,46 @@
+"""The benchmark is a script, not a timed test: this only checks that its quick run works and reports its fields."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_bench_reports_every_field(tmp_path):
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", MNISTLAB_OFFLINE="1")
+    report, plot = tmp_path / "PERFORMANCE.md", tmp_path / "plot.png"
+    completed = subprocess.run(
+        [sys.executable, "-m", "mnistlab", "bench", "--quick", "--json", "--report", str(report), "--plot", str(plot)],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert [(run["preset"], run["dataset"]) for run in result["runs"]] == [("dense", "mnist"), ("fast_cnn", "mnist")]
+    for run in result["runs"]:
+        assert {"preset", "dataset", "data_source", "epochs", "reached"} <= set(run)
+        for epoch in run["epochs"]:
+            assert set(epoch) == {"epoch", "wall_s", "cpu_s", "test_accuracy"}
+            assert epoch["wall_s"] > 0 and epoch["cpu_s"] > 0 and 0 <= epoch["test_accuracy"] <= 1
+        assert set(run["reached"]) == {"0.98", "0.985", "0.99"}
+    for value in result["latency_ms"].values():
+        assert 0 < value["median"] <= value["p90"]
+    assert set(result["latency_ms"]) == {"dense/mnist", "fast_cnn/mnist"}
+    drawing = result["drawing_accuracy"]
+    assert {"clean_test_accuracy", "redrawn_with_mnist_preprocessing", "redrawn_with_plain_resize"} <= set(drawing)
+    assert "overhead_percent" in result["callback_overhead"]
+    assert result["home_page"]["tensorflow_imported"] is False
+    assert result["peak_memory_mib"] > 0
+    assert "python -m mnistlab bench --quick" in result["command"]
+    text = report.read_text()
+    assert "# Performance" in text and "Time to accuracy" in text and "python -m mnistlab bench --quick" in text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_rejects_unknown_names(tmp_path):
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    completed = subprocess.run([sys.executable, "-m", "mnistlab", "bench", "--preset", "resnet"], cwd=ROOT, env=environment,
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 2 and "Unknown preset 'resnet'" in completed.stderr
