@@ -73,12 +73,6 @@ class ModelChoice:
     job: TrainingJob | None = None
     stored: StoredModel | None = None
 
-    @property
-    def is_convolutional(self) -> bool:
-        from mnistlab.convolutions import has_convolutions
-
-        return has_convolutions(load_choice(self)[0])
-
 
 def model_choices() -> list[ModelChoice]:
     """Finished runs of this session (newest first), then saved models."""

@@ -182,7 +182,6 @@ def callback_overhead(dataset: Dataset, repeats: int) -> dict:
     """Seconds per epoch of the classic dense model with and without the live-progress listeners."""
     import keras
 
-    from mnistlab.datasets import normalize_images
     from mnistlab.jobs import TrainingJob, TrainingQueue
     from mnistlab.models import build_model
     from mnistlab.training import _Engine, _EngineCallback, compile_model, prepare_data
@@ -192,30 +191,57 @@ def callback_overhead(dataset: Dataset, repeats: int) -> dict:
     recipe = settings.recipe_for(len(data.y_train))
     batches = -(-len(data.y_train) // recipe.batch_size)
 
-    def one_epoch(with_progress: bool) -> float:
+    def one_epoch(with_progress: bool) -> tuple[float, float]:
         keras.utils.set_random_seed(0)
         model = build_model(settings.config)
         compile_model(model, recipe, batches)
-        callbacks = []
+        callbacks, spent = [], [0.0]
         if with_progress:
             job = TrainingJob(0, settings, TrainingQueue(), dataset)
-            callbacks = [_EngineCallback.create(_Engine(settings, recipe, data, batches, [job], None))]
-        model.fit(data.x_train[:recipe.batch_size * 4], data.y_train[:recipe.batch_size * 4], batch_size=recipe.batch_size, verbose=0)
+            engine = _Engine(settings, recipe, data, batches, [job], None)
+            after_batch = engine.after_batch
+
+            def timed_after_batch(model, batch, logs):
+                start = time.perf_counter()
+                after_batch(model, batch, logs)
+                spent[0] += time.perf_counter() - start
+
+            engine.after_batch = timed_after_batch
+            callbacks = [_EngineCallback.create(engine)]
+        model.fit(data.x_train[: recipe.batch_size * 4], data.y_train[: recipe.batch_size * 4], batch_size=recipe.batch_size, verbose=0)
         start = time.perf_counter()
         model.fit(data.x_train, data.y_train, batch_size=recipe.batch_size, epochs=1, verbose=0, callbacks=callbacks)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, spent[0]
 
-    plain, reported = [], []
-    for _ in range(repeats):
-        plain.append(one_epoch(False))
-        reported.append(one_epoch(True))
-    plain_s, reported_s = statistics.median(plain), statistics.median(reported)
+    plain, reported, hooks = [], [], []
+    for repeat in range(repeats):
+        # Alternate which one goes first, so a slow spell of the machine hits both alike.
+        for with_progress in ((False, True) if repeat % 2 == 0 else (True, False)):
+            seconds, in_hooks = one_epoch(with_progress)
+            (reported if with_progress else plain).append(seconds)
+            if with_progress:
+                hooks.append(in_hooks)
+    plain_s, reported_s, hooks_s = statistics.median(plain), statistics.median(reported), statistics.median(hooks)
     return {
         "model": "the classic dense preset",
         "epoch_s_without": round(plain_s, 3),
         "epoch_s_with": round(reported_s, 3),
         "overhead_percent": round(100 * (reported_s - plain_s) / plain_s, 2),
+        "hooks_s": round(hooks_s, 4),
+        "hooks_percent": round(100 * hooks_s / reported_s, 2),
     }
+
+
+def peak_memory_mib() -> float:
+    """This process's peak resident memory. VmHWM belongs to the process's own address space;
+    ru_maxrss would also count the parent's peak from before exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def home_import_time() -> dict:
@@ -265,8 +291,8 @@ def machine() -> dict:
 
 
 def plan(arguments) -> list[tuple[str, str]]:
-    datasets = [arguments.dataset] if arguments.dataset else list(DATASETS)
-    presets = [arguments.preset] if arguments.preset else list(PRESETS)
+    datasets = arguments.dataset.split(",") if arguments.dataset else list(DATASETS)
+    presets = arguments.preset.split(",") if arguments.preset else list(PRESETS)
     for name in datasets:
         if name not in DATASETS:
             raise ValueError(f"Unknown dataset {name!r}. Choose one of: {', '.join(DATASETS)}.")
@@ -278,6 +304,18 @@ def plan(arguments) -> list[tuple[str, str]]:
     if arguments.quick and not arguments.dataset:
         datasets = ["mnist"]
     return [(preset, dataset) for dataset in datasets for preset in presets]
+
+
+def merge_reports(previous: dict, new: dict) -> dict:
+    """The previous report with the runs measured again replaced (for re-checking one preset)."""
+    fresh = {(run["preset"], run["dataset"]): run for run in new["runs"]}
+    runs = [fresh.pop((run["preset"], run["dataset"]), run) for run in previous["runs"]] + list(fresh.values())
+    merged = dict(new, runs=runs, latency_ms={**previous["latency_ms"], **new["latency_ms"]})
+    merged["command"] = previous["command"] + "\nthen, to measure again: " + new["command"]
+    merged["total_seconds"] = previous["total_seconds"] + new["total_seconds"]
+    if "drawing_accuracy" not in new and "drawing_accuracy" in previous:
+        merged["drawing_accuracy"] = previous["drawing_accuracy"]
+    return merged
 
 
 def run_benchmark(arguments) -> int:
@@ -304,11 +342,13 @@ def run_benchmark(arguments) -> int:
         preset, model = next(((p, m) for p, m in digits_models if p == "fast_cnn"), digits_models[0])
         report["drawing_accuracy"] = {"model": f"{preset}/mnist", **drawing_accuracy(model, datasets["mnist"], 200 if quick else 2000)}
     overhead_data = datasets.get("fashion_mnist") or next(iter(datasets.values()))
-    report["callback_overhead"] = callback_overhead(overhead_data.subset(2000) if quick else overhead_data, 1 if quick else 3)
+    report["callback_overhead"] = callback_overhead(overhead_data.subset(2000) if quick else overhead_data, 1 if quick else 6)
     report["home_page"] = home_import_time()
     report["app"] = app_measurements(quick)
-    report["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report["peak_memory_mib"] = peak_memory_mib()
     report["total_seconds"] = round(time.perf_counter() - started, 1)
+    if arguments.merge:
+        report = merge_reports(json.loads(Path(arguments.merge).read_text()), report)
     if arguments.plot:
         from mnistlab.bench_report import plot
 

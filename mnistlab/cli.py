@@ -265,12 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="time-to-accuracy, latency and overhead benchmark")
     bench.add_argument("--quick", action="store_true", help="a smoke run on small subsets (seconds, not minutes)")
-    bench.add_argument("--dataset", default=None, help="run only this dataset")
-    bench.add_argument("--preset", default=None, help="run only this preset")
+    bench.add_argument("--dataset", default=None, help="run only this dataset (or several, comma separated)")
+    bench.add_argument("--preset", default=None, help="run only this preset (or several, comma separated)")
     bench.add_argument("--repeats", type=int, default=1, help="repeat each training run and report medians")
     bench.add_argument("--mnist-test-dir", default=None, help="the official MNIST test set (IDX files) to score digits on")
     bench.add_argument("--report", default=None, help="write docs in Markdown here (e.g. docs/PERFORMANCE.md)")
     bench.add_argument("--plot", default=None, help="write the accuracy-against-seconds plot here (PNG)")
+    bench.add_argument("--merge", default=None, metavar="JSON", help="a previous --json report: replace its runs of the presets measured now")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=command_bench)
     return parser

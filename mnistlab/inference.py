@@ -79,7 +79,10 @@ class Predictor:
 
     def predict_image(self, image: np.ndarray) -> Prediction:
         """Preprocess any image (a canvas, a photo) and predict its class."""
-        preprocessed = preprocess(image)
+        return self.predict_preprocessed(preprocess(image))
+
+    def predict_preprocessed(self, preprocessed: Preprocessed) -> Prediction:
+        """Predict the class of an image that `preprocess` already turned into the 28x28 input."""
         if preprocessed.is_empty:
             return Prediction(preprocessed, np.zeros(10, np.float32), self.class_names)
         probabilities = self.probabilities(preprocessed.image * 255.0)[0]

@@ -71,7 +71,6 @@ class TrainingJob(TrainingListener):
         self.dataset = dataset
         self.cancel_event = threading.Event()
         self.done_event = threading.Event()
-        self.created = time.time()
         self._queue = queue
         self._lock = threading.Lock()
         self._status = QUEUED

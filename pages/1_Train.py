@@ -97,7 +97,7 @@ def choose_settings() -> TrainingSettings | None:
         max_epochs = columns[0].number_input("Max epochs", 1, 200, recipe_epochs, help="An epoch is one pass over all the training images.")
         batch_size = columns[1].selectbox("Batch size", (16, 32, 64, 128, 256, 512), index=(16, 32, 64, 128, 256, 512).index(recipe_batch),
                                           help="How many images the network sees before each update of its weights.")
-        learning_rate = columns[2].select_slider("Learning rate", (0.0001, 0.0003, 0.001, 0.002, 0.003, 0.004, 0.01),
+        learning_rate = columns[2].select_slider("Learning rate", (0.0001, 0.0003, 0.001, 0.002, 0.003, 0.004, 0.006, 0.008, 0.01),
                                                  value=recipe_rate,
                                                  help="How big each update of the weights is: too big jumps around, too small crawls.")
         columns = st.columns(3)

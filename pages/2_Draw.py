@@ -86,7 +86,7 @@ prediction = None
 preprocessed = preprocess(image) if image is not None else None
 if choice is not None and preprocessed is not None and not preprocessed.is_empty:
     _, predictor = load_choice(choice)
-    prediction = predictor.predict_image(image)
+    prediction = predictor.predict_preprocessed(preprocessed)
 
 with answer_column:
     if preprocessed is None or preprocessed.is_empty:

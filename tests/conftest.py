@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite never downloads; the download tests fake the network explicitly.
+os.environ.setdefault("MNISTLAB_OFFLINE", "1")
 
 from mnistlab import datasets as datasets_module  # noqa: E402
 from mnistlab.idx import write_idx  # noqa: E402

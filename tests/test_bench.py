@@ -30,7 +30,9 @@ def test_quick_bench_reports_every_field(tmp_path):
     assert set(result["latency_ms"]) == {"dense/mnist", "fast_cnn/mnist"}
     drawing = result["drawing_accuracy"]
     assert {"clean_test_accuracy", "redrawn_with_mnist_preprocessing", "redrawn_with_plain_resize"} <= set(drawing)
-    assert "overhead_percent" in result["callback_overhead"]
+    assert {"overhead_percent", "hooks_s", "hooks_percent"} <= set(result["callback_overhead"])
+    assert result["app"]["memory"]["dataset_copies"] == 1 and result["app"]["memory"]["peak_mib"] > 100
+    assert result["app"]["convolutions_page"]["render_s_median"] > 0
     assert result["home_page"]["tensorflow_imported"] is False
     assert result["peak_memory_mib"] > 0
     assert "python -m mnistlab bench --quick" in result["command"]
@@ -44,3 +46,22 @@ def test_bench_rejects_unknown_names(tmp_path):
     completed = subprocess.run([sys.executable, "-m", "mnistlab", "bench", "--preset", "resnet"], cwd=ROOT, env=environment,
                                capture_output=True, text=True, timeout=300)
     assert completed.returncode == 2 and "Unknown preset 'resnet'" in completed.stderr
+
+
+def test_merge_replaces_only_the_runs_measured_again():
+    from mnistlab.bench import merge_reports
+
+    def run(preset, dataset, accuracy):
+        return {"preset": preset, "dataset": dataset, "epochs": [{"epoch": 1, "wall_s": 1.0, "cpu_s": 1.0, "test_accuracy": accuracy}], "reached": {}}
+
+    previous = {"command": "python -m mnistlab bench", "total_seconds": 100.0, "drawing_accuracy": {"digits": 10},
+                "runs": [run("dense", "mnist", 0.9), run("fast_cnn", "fashion_mnist", 0.90)],
+                "latency_ms": {"dense/mnist": {"median": 1.0, "p90": 2.0}, "fast_cnn/fashion_mnist": {"median": 5.0, "p90": 6.0}}}
+    new = {"command": "python -m mnistlab bench --preset fast_cnn", "total_seconds": 10.0,
+           "runs": [run("fast_cnn", "fashion_mnist", 0.91)], "latency_ms": {"fast_cnn/fashion_mnist": {"median": 4.0, "p90": 4.5}}}
+    merged = merge_reports(previous, new)
+    assert [(r["preset"], r["epochs"][0]["test_accuracy"]) for r in merged["runs"]] == [("dense", 0.9), ("fast_cnn", 0.91)]
+    assert merged["latency_ms"]["fast_cnn/fashion_mnist"]["median"] == 4.0 and merged["latency_ms"]["dense/mnist"]["median"] == 1.0
+    assert merged["drawing_accuracy"] == {"digits": 10}
+    assert "then, to measure again: python -m mnistlab bench --preset fast_cnn" in merged["command"]
+    assert merged["total_seconds"] == 110.0

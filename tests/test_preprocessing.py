@@ -101,7 +101,6 @@ def test_thin_strokes_are_brought_to_full_brightness():
 
 
 def test_centre_of_mass_of_the_result_is_the_centre():
-    generator = np.random.default_rng(1)
     image = canvas()
     image[50:120, 160:250] = 255
     image[90:200, 180:200] = 255
