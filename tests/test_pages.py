@@ -209,7 +209,8 @@ def test_draw_page_predicts_an_injected_drawing(with_models, digits_sample):
     drawn[100:268, 20:188, :3] = big[..., None]
     drawn[100:268, 20:188, 3] = 255
     at = page("pages/2_Draw.py").run()
-    by_label(at.selectbox, "Model").set_value(next(option for option in by_label(at.selectbox, "Model").options if "digits-dense" in option))
+    box = by_label(at.selectbox, "Model")
+    box.select_index(next(index for index, option in enumerate(box.options) if "digits-dense" in option))
     at.session_state["canvas-0"] = canvas_value(drawn)
     at.run()
     assert not at.exception
@@ -254,7 +255,7 @@ def test_draw_page_broken_upload_shows_an_error(with_models):
 
 def pick_model(at, name):
     box = by_label(at.selectbox, "Model")
-    box.set_value(next(option for option in box.options if name in option))
+    box.select_index(next(index for index, option in enumerate(box.options) if name in option))
     return at.run()
 
 
@@ -333,13 +334,17 @@ def test_training_survives_a_page_switch(empty_store):
 
 
 def test_sessions_do_not_see_each_others_models(empty_store):
-    first = start_training(page("pages/1_Train.py").run())
+    first = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    first.switch_page("pages/1_Train.py").run()
+    first = start_training(first)
     wait_for(first, lambda at: any("Reached" in success.value for success in at.success))
-    first_draw = page("pages/2_Draw.py")
-    first_draw.session_state["mnistlab_runs"] = first.session_state["mnistlab_runs"]
-    first_draw.run()
-    assert any(option.startswith("This session") for option in by_label(first_draw.selectbox, "Model").options)
-    # A second browser session has its own state: no model of the first one appears.
+    # The session that trained can use its model on the other pages...
+    first.switch_page("pages/2_Draw.py").run()
+    assert not first.exception
+    assert any(option.startswith("This session") for option in by_label(first.selectbox, "Model").options)
+    first.switch_page("pages/3_Convolutions.py").run()
+    assert not first.exception
+    # ...and a second browser session has its own state: no model of the first one appears.
     second = page("pages/2_Draw.py").run()
     assert not [box for box in second.selectbox if box.label == "Model"]
     assert any("no model yet" in info.value for info in second.info)
