@@ -76,10 +76,12 @@ def _atomic_replace(target: Path, write) -> None:
 
 
 def model_to_bytes(model) -> bytes:
-    """The .keras file of a model, for a download button."""
+    """The .keras file of a model, for a download button (plain Keras layers only)."""
+    from mnistlab.layers import portable_model
+
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.keras"
-        model.save(path)
+        portable_model(model).save(path)
         return path.read_bytes()
 
 
@@ -120,8 +122,11 @@ class ModelStore:
         return model_path, model_path.with_suffix(".json")
 
     def save(self, name: str, model, metadata: dict) -> StoredModel:
-        """Save (or replace) a model and its metadata."""
+        """Save (or replace) a model and its metadata (plain Keras layers only, so the file loads anywhere)."""
+        from mnistlab.layers import portable_model
+
         check_model_shape(model)
+        model = portable_model(model)
         model_path, metadata_path = self._paths(name)
         self.root.mkdir(parents=True, exist_ok=True)
         metadata = dict(metadata, name=model_path.stem, saved_at=_datetime.datetime.now(_datetime.timezone.utc).isoformat(timespec="seconds"))
