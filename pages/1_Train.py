@@ -51,7 +51,13 @@ def custom_config() -> ModelConfig:
         raise ValueError(f"Dense layers must be whole numbers separated by commas, got {units_text!r}.") from None
     dropout = st.slider("Dropout", 0.0, 0.7, 0.0, 0.05, help="During training, switch off this fraction of dense units at random, so the network cannot rely on any one of them.")
     batch_norm = st.checkbox("Batch normalisation", False, help="Re-centre each convolution's outputs during training: faster, steadier learning.")
-    return ModelConfig(conv_blocks=tuple(blocks), dense_units=units, dropout=dropout, batch_norm=batch_norm)
+    left, right = st.columns(2)
+    augmentation = left.checkbox("Augment: small rotations, shifts and zooms", False,
+                                 help="Each epoch sees slightly moved copies of the training images, so the network learns shapes, not places.")
+    mirror = right.checkbox("Augment: mirror left-right", False,
+                            help="Good for clothes (a mirrored shoe is still a shoe), wrong for digits (a mirrored 2 is not a 2).")
+    return ModelConfig(conv_blocks=tuple(blocks), dense_units=units, dropout=dropout, batch_norm=batch_norm,
+                       augmentation=augmentation, mirror=mirror)
 
 
 def choose_settings() -> TrainingSettings | None:

@@ -42,6 +42,27 @@ def test_augmentation_only_where_it_helps():
     assert get_preset("fast_cnn").config_for("mnist").augmentation
     assert not get_preset("fast_cnn").config_for("fashion_mnist").augmentation
     assert not get_preset("cnn").config_for("mnist").augmentation
+    # Mirroring suits clothes only: a mirrored 2 is not a 2.
+    assert get_preset("accurate_cnn").config_for("fashion_mnist").mirror
+    assert not get_preset("accurate_cnn").config_for("mnist").mirror
+    assert not any(preset.config_for(dataset).mirror for preset in PRESETS.values() if preset.name != "accurate_cnn"
+                   for dataset in ("mnist", "fashion_mnist"))
+
+
+def test_mirror_layer_flips_in_training_only():
+    import numpy as np
+
+    model = build_model(ModelConfig(mirror=True), seed=0)
+    mirror = model.get_layer("random_mirror")
+    image = np.zeros((1, 28, 28, 1), "float32")
+    image[0, :, :5] = 1.0
+    np.testing.assert_array_equal(np.asarray(mirror(image, training=False)), image)
+    # Over a batch of copies, training flips some and keeps others, and only left-right.
+    flipped = np.asarray(mirror(np.repeat(image, 64, axis=0), training=True))
+    mirrored = image[:, :, ::-1]
+    is_mirrored = [np.array_equal(one, mirrored[0]) for one in flipped]
+    is_same = [np.array_equal(one, image[0]) for one in flipped]
+    assert all(m or s for m, s in zip(is_mirrored, is_same)) and any(is_mirrored) and any(is_same)
 
 
 def test_custom_config_with_batch_norm_and_dropout():

@@ -168,6 +168,20 @@ def test_bad_custom_layers_show_an_error(empty_store):
     assert any("whole numbers" in error.value for error in at.error)
 
 
+def test_custom_model_can_augment_and_mirror(empty_store):
+    at = page("pages/1_Train.py").run()
+    by_label(at.selectbox, "Architecture").set_value("custom")
+    at.run()
+    layers = list(at.dataframe[0].value["layer"])
+    assert "random_mirror" not in layers and "random_rotation" not in layers
+    by_label(at.checkbox, "Augment: small rotations, shifts and zooms").check()
+    by_label(at.checkbox, "Augment: mirror left-right").check()
+    at.run()
+    assert not at.exception
+    layers = list(at.dataframe[0].value["layer"])
+    assert {"random_mirror", "random_rotation", "random_shift", "random_zoom"} <= set(layers)
+
+
 def test_unavailable_dataset_is_explained(empty_store, monkeypatch):
     import dataclasses
 
