@@ -4,8 +4,9 @@ It trains each preset through the training engine, side by side in one process, 
 records after every epoch the wall and CPU seconds of training (evaluation excluded)
 and the test accuracy, so the first epoch reaching each accuracy threshold can be
 read off. It also measures single-image latency (preprocessing + model), the cost of
-the live-progress callbacks, the import time of the app's home page, peak memory, and
-how well redrawn MNIST test digits are recognised through the drawing preprocessing.
+the live-progress callbacks, the time the fused batch normalisation saves, the import time
+of the app's home page, peak memory, and how well redrawn MNIST test digits are
+recognised through the drawing preprocessing.
 Digits are scored on the official MNIST test set when --mnist-test-dir points to it.
 """
 
@@ -23,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistlab.datasets import DATASETS, Dataset, DataSource, load_dataset
+from mnistlab.datasets import DATASETS, Dataset, DataSource, load_dataset, normalize_images
 from mnistlab.idx import read_idx
-from mnistlab.models import PRESETS
-from mnistlab.training import TrainingListener, TrainingSettings, batched_accuracy, train
+from mnistlab.models import PRESETS, get_preset
+from mnistlab.training import TrainingListener, TrainingSettings, batched_accuracy, compile_model, train
 
 THRESHOLDS = {"fashion_mnist": (0.90, 0.91, 0.93), "mnist": (0.98, 0.985, 0.99)}
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +89,6 @@ def benchmark_dataset(name: str, mnist_test_dir: str | None, quick: bool) -> Dat
 
 def time_to_accuracy(preset: str, dataset: Dataset, quick: bool, repeats: int) -> tuple[dict, object]:
     """Train `repeats` times; per epoch, the median wall/CPU seconds and test accuracy."""
-    from mnistlab.datasets import normalize_images
-
     x_test = normalize_images(dataset.x_test)
     runs, model = [], None
     for repeat in range(repeats):
@@ -148,7 +147,6 @@ def drawn_canvases(images: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def drawing_accuracy(model, dataset: Dataset, count: int) -> dict:
     """Accuracy on clean test digits, on the same digits redrawn, through our preprocessing and a plain resize."""
-    from mnistlab.datasets import normalize_images
     from mnistlab.preprocessing import plain_resize, preprocess
 
     images, labels = dataset.x_test[:count], dataset.y_test[:count]
@@ -184,7 +182,7 @@ def callback_overhead(dataset: Dataset, repeats: int) -> dict:
 
     from mnistlab.jobs import TrainingJob, TrainingQueue
     from mnistlab.models import build_model
-    from mnistlab.training import _Engine, _EngineCallback, compile_model, prepare_data
+    from mnistlab.training import _Engine, _EngineCallback, prepare_data
 
     settings = TrainingSettings(dataset=dataset.name, arch="dense", target_accuracy=None, monitor="accuracy", validation_split=0.0, max_epochs=1)
     data = prepare_data(dataset, settings)
@@ -230,6 +228,47 @@ def callback_overhead(dataset: Dataset, repeats: int) -> dict:
         "hooks_s": round(hooks_s, 4),
         "hooks_percent": round(100 * hooks_s / reported_s, 2),
     }
+
+
+def batch_norm_speed(dataset: Dataset, repeats: int, images: int = 12_800) -> dict:
+    """Seconds per training epoch of the batch-normalised presets, with the fused layer and with
+    Keras' own BatchNormalization (same architecture and weights), timed on `images` training
+    images and scaled to the whole training set."""
+    from mnistlab.layers import portable_model
+    from mnistlab.models import build_model
+
+    images = min(images, len(dataset.y_train))
+    x, y = normalize_images(dataset.x_train[:images]), dataset.y_train[:images]
+    results = {}
+    for preset in ("fast_cnn", "accurate_cnn"):
+        recipe = get_preset(preset).recipe.for_size(len(dataset.y_train))
+        batches = -(-images // recipe.batch_size)
+
+        def one_epoch(fused: bool) -> tuple[float, float]:
+            model = build_model(get_preset(preset).config_for(dataset.name), seed=0)
+            if not fused:
+                model = portable_model(model)
+            compile_model(model, recipe, batches * 2)
+            # A few batches first, so tracing is off the clock.
+            model.fit(x[: recipe.batch_size * 4], y[: recipe.batch_size * 4], batch_size=recipe.batch_size, verbose=0)
+            wall, cpu = time.perf_counter(), time.process_time()
+            model.fit(x, y, batch_size=recipe.batch_size, epochs=1, verbose=0)
+            return time.perf_counter() - wall, time.process_time() - cpu
+
+        timings: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+        for repeat in range(repeats):
+            # Alternate which one goes first, so a slow spell of the machine hits both alike.
+            for fused in ((True, False) if repeat % 2 == 0 else (False, True)):
+                timings[fused].append(one_epoch(fused))
+        scale = len(dataset.y_train) / images
+        entry = {}
+        for fused, label in ((True, "fused"), (False, "keras")):
+            entry[f"{label}_epoch_s"] = round(statistics.median(t[0] for t in timings[fused]) * scale, 1)
+            entry[f"{label}_epoch_cpu_s"] = round(statistics.median(t[1] for t in timings[fused]) * scale, 1)
+        entry["time_saved_percent"] = round(100 * (1 - entry["fused_epoch_s"] / entry["keras_epoch_s"]), 1)
+        entry["cpu_saved_percent"] = round(100 * (1 - entry["fused_epoch_cpu_s"] / entry["keras_epoch_cpu_s"]), 1)
+        results[preset] = entry
+    return {"dataset": dataset.name, "timed_images": images, "train_images": len(dataset.y_train), "presets": results}
 
 
 def peak_memory_mib() -> float:
@@ -343,6 +382,8 @@ def run_benchmark(arguments) -> int:
         report["drawing_accuracy"] = {"model": f"{preset}/mnist", **drawing_accuracy(model, datasets["mnist"], 200 if quick else 2000)}
     overhead_data = datasets.get("fashion_mnist") or next(iter(datasets.values()))
     report["callback_overhead"] = callback_overhead(overhead_data.subset(2000) if quick else overhead_data, 1 if quick else 6)
+    print("timing batch normalisation, fused and Keras'...", file=sys.stderr, flush=True)
+    report["batch_norm"] = batch_norm_speed(overhead_data, 1 if quick else 3, 256 if quick else 12_800)
     report["home_page"] = home_import_time()
     report["app"] = app_measurements(quick)
     report["peak_memory_mib"] = peak_memory_mib()

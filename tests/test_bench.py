@@ -31,13 +31,16 @@ def test_quick_bench_reports_every_field(tmp_path):
     drawing = result["drawing_accuracy"]
     assert {"clean_test_accuracy", "redrawn_with_mnist_preprocessing", "redrawn_with_plain_resize"} <= set(drawing)
     assert {"overhead_percent", "hooks_s", "hooks_percent"} <= set(result["callback_overhead"])
+    assert set(result["batch_norm"]["presets"]) == {"fast_cnn", "accurate_cnn"}
+    for entry in result["batch_norm"]["presets"].values():
+        assert entry["fused_epoch_s"] > 0 and entry["keras_epoch_s"] > 0 and entry["fused_epoch_cpu_s"] > 0
     assert result["app"]["memory"]["dataset_copies"] == 1 and result["app"]["memory"]["peak_mib"] > 100
     assert result["app"]["convolutions_page"]["render_s_median"] > 0
     assert result["home_page"]["tensorflow_imported"] is False
     assert result["peak_memory_mib"] > 0
     assert "python -m mnistlab bench --quick" in result["command"]
     text = report.read_text()
-    assert "# Performance" in text and "Time to accuracy" in text and "python -m mnistlab bench --quick" in text
+    assert "# Performance" in text and "Time to accuracy" in text and "fused kernel against Keras' layer" in text and "python -m mnistlab bench --quick" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
