@@ -162,7 +162,7 @@ PRESETS: dict[str, Preset] = {
             name="accurate_cnn",
             title="Accurate CNN (a few minutes)",
             explanation="Three convolution blocks with batch normalisation and dropout, one-cycle learning rate: "
-            "the best accuracy here in about five minutes.",
+            "the best accuracy here in about four minutes.",
             config=ModelConfig(
                 conv_blocks=(ConvBlock(32, padding="same"), ConvBlock(64, padding="same"), ConvBlock(128, padding="same")),
                 dense_units=(128,),

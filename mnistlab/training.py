@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from mnistlab.datasets import NORMALIZATIONS, Dataset, get_info, load_dataset, normalize_images
+from mnistlab.evaluation import SCORING_BATCH_SIZE
 from mnistlab.models import ModelConfig, Recipe, build_model, get_preset
 
 MONITORS = {
@@ -235,35 +236,45 @@ class TrainedModel:
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Normalised arrays split into training, validation and test sets."""
+    """The training images (uint8, normalised batch by batch), and normalised validation and test sets."""
 
-    x_train: np.ndarray
+    train_pixels: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray | None
     y_val: np.ndarray | None
     x_test: np.ndarray
     y_test: np.ndarray
+    normalization: str = "divide_255"
+
+    def training_batches(self, batch_size: int, seed: int = 0):
+        """Shuffled, normalised training batches for `model.fit` (a new order each epoch)."""
+        from mnistlab.batches import ShuffledBatches
+
+        return ShuffledBatches(self.train_pixels, self.y_train, batch_size, self.normalization, seed)
 
 
 def prepare_data(dataset: Dataset, settings: TrainingSettings) -> PreparedData:
-    """Normalise, then hold out a shuffled (seeded) validation split of the training set."""
+    """Hold out a shuffled (seeded) validation split of the training set, and normalise it and the test set.
+
+    The training images stay uint8; `PreparedData.training_batches` normalises them a batch at a time.
+    """
     if settings.train_size or settings.test_size:
         dataset = dataset.subset(settings.train_size, settings.test_size, seed=settings.seed)
-    # Split the uint8 images first, then convert each part once: no float copy of the whole set.
     x_test = normalize_images(dataset.x_test, settings.normalization)
     y_train, y_test = dataset.y_train, dataset.y_test
     validation_count = int(round(len(y_train) * settings.validation_split))
     if validation_count == 0:
-        return PreparedData(normalize_images(dataset.x_train, settings.normalization), y_train, None, None, x_test, y_test)
+        return PreparedData(dataset.x_train, y_train, None, None, x_test, y_test, settings.normalization)
     order = np.random.default_rng(settings.seed).permutation(len(y_train))
     validation, training = order[:validation_count], order[validation_count:]
     return PreparedData(
-        normalize_images(dataset.x_train[training], settings.normalization),
+        dataset.x_train[training],
         y_train[training],
         normalize_images(dataset.x_train[validation], settings.normalization),
         y_train[validation],
         x_test,
         y_test,
+        settings.normalization,
     )
 
 
@@ -295,7 +306,7 @@ def compile_model(model, recipe: Recipe, steps_total: int) -> None:
     )
 
 
-def batched_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1024) -> float:
+def batched_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int = SCORING_BATCH_SIZE) -> float:
     """Accuracy of a forward pass in inference mode, without touching the compiled metrics."""
     correct = 0
     for start in range(0, len(labels), batch_size):
@@ -454,19 +465,18 @@ def train(
     engine = _Engine(settings, recipe, data, batches_per_epoch, listeners, cancel)
     validation = (data.x_val, data.y_val) if data.y_val is not None else None
     model.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=recipe.batch_size,
+        data.training_batches(recipe.batch_size, seed=settings.seed),
         epochs=recipe.max_epochs,
         validation_data=validation,
         callbacks=[_EngineCallback.create(engine)],
-        shuffle=True,
+        # The batches come shuffled, in a seeded order; Keras need not shuffle them again.
+        shuffle=False,
         verbose=0,
     )
     training_seconds = engine.elapsed()
 
     _notify_phase(listeners, "evaluating")
-    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0)
+    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=SCORING_BATCH_SIZE, verbose=0)
     last = engine.history[-1] if engine.history else None
     if engine.target_reached is not None:
         stop_reason = STOP_TARGET
