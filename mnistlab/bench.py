@@ -384,7 +384,7 @@ def run_benchmark(arguments) -> int:
     overhead_data = datasets.get("fashion_mnist") or next(iter(datasets.values()))
     report["callback_overhead"] = callback_overhead(overhead_data.subset(2000) if quick else overhead_data, 1 if quick else 6)
     print("timing batch normalisation, fused and Keras'...", file=sys.stderr, flush=True)
-    report["batch_norm"] = batch_norm_speed(overhead_data, 1 if quick else 3, 256 if quick else 12_800)
+    report["batch_norm"] = batch_norm_speed(overhead_data, 1 if quick else 5, 256 if quick else 12_800)
     report["home_page"] = home_import_time()
     report["app"] = app_measurements(quick)
     report["peak_memory_mib"] = peak_memory_mib()

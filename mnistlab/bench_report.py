@@ -78,7 +78,8 @@ def _batch_norm_lines(batch_norm: dict | None) -> list[str]:
         "Keras 3 trains `BatchNormalization` with separate operations; the presets use `mnistlab.layers."
         "FusedBatchNormalization`, which computes the same thing with TensorFlow's fused kernel. One epoch of each "
         f"preset on {batch_norm['dataset']}, timed on {batch_norm['timed_images']:,} images and scaled to "
-        f"{batch_norm['train_images']:,} (medians, alternating order):",
+        f"{batch_norm['train_images']:,} (medians, alternating order). Each timing lasts a few seconds, so a slow spell of "
+        "this shared machine can swing the wall seconds either way; the CPU-seconds are the steadier figure:",
         "",
         "| preset | fused | Keras' layer | time saved |",
         "| --- | --- | --- | --- |",
