@@ -5,9 +5,10 @@ import pytest
 
 pytest.importorskip("keras")
 
-from mnistlab.batches import ShuffledBatches  # noqa: E402
-from mnistlab.datasets import normalize_images  # noqa: E402
-from mnistlab.training import TrainingSettings, prepare_data  # noqa: E402
+from mnistlab.batches import ShuffledBatches
+from mnistlab.datasets import normalize_images
+from mnistlab.preparation import prepare_data
+from mnistlab.settings import TrainingSettings
 
 
 def _pixels(count=10):

@@ -2,8 +2,10 @@ import threading
 
 import pytest
 
+from mnistlab.events import TrainingListener
 from mnistlab.models import ConvBlock, ModelConfig
-from mnistlab.training import TrainingListener, TrainingSettings, train
+from mnistlab.settings import TrainingSettings
+from mnistlab.training import train
 
 
 class Recorder(TrainingListener):
@@ -63,8 +65,16 @@ def test_unreachable_target_runs_max_epochs(digits_sample):
 
 def test_target_checked_every_n_batches_on_training_accuracy(digits_sample):
     settings = TrainingSettings(
-        dataset="mnist", arch="custom", model_config=ModelConfig(dense_units=(64,)), batch_size=20,
-        train_size=1000, test_size=100, target_accuracy=0.5, monitor="accuracy", check_every_batches=5, max_epochs=3,
+        dataset="mnist",
+        arch="custom",
+        model_config=ModelConfig(dense_units=(64,)),
+        batch_size=20,
+        train_size=1000,
+        test_size=100,
+        target_accuracy=0.5,
+        monitor="accuracy",
+        check_every_batches=5,
+        max_epochs=3,
     )
     recorder = Recorder()
     result = train(settings, dataset=digits_sample, listeners=[recorder]).result
@@ -78,8 +88,16 @@ def test_target_checked_every_n_batches_on_training_accuracy(digits_sample):
 
 def test_target_checked_every_n_batches_on_validation_accuracy(digits_sample):
     settings = TrainingSettings(
-        dataset="mnist", arch="custom", model_config=ModelConfig(dense_units=(64,)), batch_size=20,
-        train_size=1000, test_size=100, target_accuracy=0.6, monitor="val_accuracy", check_every_batches=10, max_epochs=3,
+        dataset="mnist",
+        arch="custom",
+        model_config=ModelConfig(dense_units=(64,)),
+        batch_size=20,
+        train_size=1000,
+        test_size=100,
+        target_accuracy=0.6,
+        monitor="val_accuracy",
+        check_every_batches=10,
+        max_epochs=3,
     )
     result = train(settings, dataset=digits_sample).result
     assert result.target_reached is not None and result.target_reached.batch % 10 == 0
@@ -90,8 +108,14 @@ def test_cancel_is_honoured_within_one_batch(digits_sample):
     cancel = threading.Event()
     recorder = Recorder(cancel_at_batch=3, cancel=cancel)
     settings = TrainingSettings(
-        dataset="mnist", arch="custom", model_config=ModelConfig(conv_blocks=(ConvBlock(4),), dense_units=(16,)),
-        batch_size=32, train_size=2000, test_size=100, target_accuracy=None, max_epochs=5,
+        dataset="mnist",
+        arch="custom",
+        model_config=ModelConfig(conv_blocks=(ConvBlock(4),), dense_units=(16,)),
+        batch_size=32,
+        train_size=2000,
+        test_size=100,
+        target_accuracy=None,
+        max_epochs=5,
     )
     run = train(settings, dataset=digits_sample, listeners=[recorder], cancel=cancel)
     assert run.result.stop_reason == "cancelled"
