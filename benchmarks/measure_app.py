@@ -6,8 +6,9 @@
   the process's peak resident memory, and whether both sessions share one copy of the
   dataset (they should: datasets are cached once per process, read-only).
 
-Streamlit's AppTest runs the page scripts in this process, as the server does.
-Usage: python scripts/measure_app.py [--quick]
+Streamlit's AppTest runs the page scripts in this process, as the server does; the
+training itself runs in a worker process, whose peak memory is reported apart.
+Usage: python -m benchmarks.measure_app [--quick]
 """
 
 from __future__ import annotations
@@ -16,19 +17,17 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
 
-def peak_memory_mib() -> float:
-    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def peak_memory_mib(pid: str = "self") -> float:
+    """Peak resident memory of a process (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     raise RuntimeError("no VmHWM in /proc/self/status")
@@ -63,13 +62,15 @@ def convolutions_page(store: str) -> dict:
 def memory_with_one_training(quick: bool) -> dict:
     from streamlit.testing.v1 import AppTest
 
-    import streamlit_helpers
+    from mnistlab_ui import data
+    from mnistlab_ui.server import lab
 
-    dataset, arch, images = ("mnist", "dense", "1,000") if quick else ("fashion_mnist", "fast_cnn", "all")
+    dataset, arch, images = ("mnist", "dense", 1000) if quick else ("fashion_mnist", "fast_cnn", None)
     trainer = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=300).run()
     labelled(trainer.selectbox, "Dataset").set_value(dataset)
     trainer.run()
     labelled(trainer.selectbox, "Architecture").set_value(arch)
+    trainer.run()
     labelled(trainer.selectbox, "Training images").set_value(images)
     trainer.run()
     labelled(trainer.button, "Train").click()
@@ -86,12 +87,14 @@ def memory_with_one_training(quick: bool) -> dict:
             break
     else:
         raise RuntimeError("the training did not finish")
-    shared = streamlit_helpers.cached_dataset(dataset) is streamlit_helpers.cached_dataset(dataset)
+    shared = data.cached_dataset(dataset) is data.cached_dataset(dataset)
+    worker_pids = getattr(lab().jobs.backend, "worker_pids", lambda: [])()
     return {
         "training": f"{arch} on {dataset}",
         "sessions": 2,
         "dataset_copies": 1 if shared else 2,
         "peak_mib": peak_memory_mib(),
+        "worker_peak_mib": max((peak_memory_mib(str(pid)) for pid in worker_pids), default=None),
     }
 
 
@@ -99,9 +102,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as store:
-        os.environ["MNISTLAB_MODELS_DIR"] = store
-        result = {"convolutions_page": convolutions_page(store), "memory": memory_with_one_training(arguments.quick)}
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["MNISTLAB_MODELS_DIR"] = os.path.join(folder, "models")
+        os.environ["MNISTLAB_DATA_HOME"] = os.path.join(folder, "data")
+        result = {"convolutions_page": convolutions_page(os.environ["MNISTLAB_MODELS_DIR"]), "memory": memory_with_one_training(arguments.quick)}
     print(json.dumps(result))
 
 

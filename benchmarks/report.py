@@ -1,10 +1,15 @@
-"""Turn a benchmark report into text: a terminal summary, docs/PERFORMANCE.md and a plot."""
+"""Turn the benchmark report into text: a terminal summary, docs/PERFORMANCE.md and a plot.
+
+The report (docs/benchmark.json) has one section per benchmark: "training", "app",
+"classroom" and "ray". The page opens with the goals table of benchmarks/goals.py,
+then each section that was measured, with the command that measured it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mnistlab.bench import THRESHOLDS
+from benchmarks.goals import THRESHOLDS, goal_rows
 from mnistlab.datasets import DATASETS
 
 
@@ -26,46 +31,27 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"drawing accuracy: {report['drawing_accuracy']}")
     lines.append(f"callback overhead: {report['callback_overhead']['overhead_percent']}%")
     for preset, entry in report.get("batch_norm", {}).get("presets", {}).items():
-        lines.append(f"batch normalisation, {preset}: fused {entry['fused_epoch_s']} s/epoch, Keras {entry['keras_epoch_s']} s/epoch "
-                     f"({entry['time_saved_percent']}% saved)")
+        lines.append(
+            f"batch normalisation, {preset}: fused {entry['fused_epoch_s']} s/epoch, Keras {entry['keras_epoch_s']} s/epoch "
+            f"({entry['time_saved_percent']}% saved)"
+        )
     lines.append(f"home page: {report['home_page']}")
     lines.append(f"app: {report['app']}")
     lines.append(f"peak memory: {report['peak_memory_mib']} MiB; total {report['total_seconds']} s")
     return lines
 
 
-def _first_reach(report: dict, dataset: str, threshold: str) -> tuple[str, dict] | None:
-    """The preset that reaches `threshold` first (by wall seconds), with where it reached it."""
-    reached = [(run["preset"], run["reached"][threshold]) for run in report["runs"] if run["dataset"] == dataset and run["reached"].get(threshold)]
-    return min(reached, key=lambda item: item[1]["wall_s"]) if reached else None
+def section_summary(name: str, section: dict) -> list[str]:
+    """A few lines for the terminal about one section."""
+    if name == "training":
+        return summary_lines(section)
+    return [f"{key}: {value}" for key, value in section.items() if key not in ("machine",)]
 
 
 def goal_lines(report: dict) -> list[str]:
-    """Each goal of the performance issue, with the figure measured for it."""
-    rows = []
-    for dataset, threshold, wall, cpu in (("fashion_mnist", "0.91", 60, 120), ("fashion_mnist", "0.93", 300, 500), ("mnist", "0.985", 60, None)):
-        found = _first_reach(report, dataset, threshold)
-        goal = f"{DATASETS[dataset].title}: {float(threshold):.1%} within {wall} s" + (f" ({cpu} CPU-s)" if cpu else "")
-        if found is None:
-            rows.append(f"| {goal} | not reached by any preset | no |")
-            continue
-        preset, where = found
-        met = where["wall_s"] <= wall and (cpu is None or where["cpu_s"] <= cpu)
-        partly = cpu is not None and where["cpu_s"] <= cpu and where["wall_s"] > wall
-        verdict = "yes" if met else ("CPU-seconds yes, wall seconds no" if partly else "no")
-        rows.append(f"| {goal} | {preset}, epoch {where['epoch']}: {where['wall_s']:.0f} s ({where['cpu_s']:.0f} CPU-s) | {verdict} |")
-    latency = max(value["median"] for value in report["latency_ms"].values())
-    rows.append(f"| Drawing: preprocessing + model at most 10 ms median | slowest preset {latency} ms | {'yes' if latency <= 10 else 'no'} |")
-    hooks = report["callback_overhead"].get("hooks_percent")
-    if hooks is not None:
-        rows.append(f"| Live progress at most 3% of epoch time | {hooks}% | {'yes' if hooks <= 3 else 'no'} |")
-    home = report["home_page"]
-    rows.append(f"| Home page imports no TensorFlow | imported: {home.get('tensorflow_imported')} | {'yes' if home.get('tensorflow_imported') is False else 'no'} |")
-    memory = report.get("app", {}).get("memory")
-    if memory:
-        ok = memory["peak_mib"] < 1536 and memory["dataset_copies"] == 1
-        rows.append(f"| One process, one training, under 1.5 GiB; no second dataset copy for a second session | {memory['peak_mib']} MiB, {memory['dataset_copies']} copy | {'yes' if ok else 'no'} |")
-    return ["## Goals", "", "| goal | measured | met |", "| --- | --- | --- |", *rows, ""]
+    """The goals table: every goal of the issues with the figure measured for it."""
+    rows = [f"| {goal.issue} | {goal.text} | {measured} | {met} |" for goal, measured, met in goal_rows(report)]
+    return ["## Goals", "", "| issue | goal | measured | met |", "| --- | --- | --- | --- |", *rows, ""]
 
 
 def _batch_norm_lines(batch_norm: dict | None) -> list[str]:
@@ -85,18 +71,20 @@ def _batch_norm_lines(batch_norm: dict | None) -> list[str]:
         "| --- | --- | --- | --- |",
     ]
     for preset, entry in batch_norm["presets"].items():
-        out.append(f"| {preset} | {entry['fused_epoch_s']} s ({entry['fused_epoch_cpu_s']} CPU-s) | {entry['keras_epoch_s']} s "
-                   f"({entry['keras_epoch_cpu_s']} CPU-s) | {entry['time_saved_percent']}% ({entry['cpu_saved_percent']}% of CPU-s) |")
+        out.append(
+            f"| {preset} | {entry['fused_epoch_s']} s ({entry['fused_epoch_cpu_s']} CPU-s) | {entry['keras_epoch_s']} s "
+            f"({entry['keras_epoch_cpu_s']} CPU-s) | {entry['time_saved_percent']}% ({entry['cpu_saved_percent']}% of CPU-s) |"
+        )
     return [*out, ""]
 
 
-def write_markdown(report: dict, path: str, plot_path: str | None) -> None:
-    """The performance page, with the machine, the versions and the command."""
+def training_lines(report: dict, path: str, plot_path: str | None) -> list[str]:
+    """The training section: time to accuracy, latency, drawn digits, batch normalisation, other figures."""
     machine = report["machine"]
     out = [
-        "# Performance",
+        "## Training benchmark",
         "",
-        "Measured by the benchmark; regenerate this page with:",
+        "Measured with:",
         "",
         "```",
         report["command"],
@@ -107,35 +95,46 @@ def write_markdown(report: dict, path: str, plot_path: str | None) -> None:
         "",
         "Timings are training time only (test scoring after each epoch is off the clock), the median of "
         f"{max(run['repeats'] for run in report['runs'])} run(s) per preset. The machine is shared and noisy, so CPU-seconds "
-        "(both cores together) are given next to wall seconds. Raw figures: docs/benchmark.json.",
+        "(both cores together) are given next to wall seconds.",
         "",
     ]
-    out += goal_lines(report)
-    out += ["## Time to accuracy", ""]
+    out += ["### Time to accuracy", ""]
     for name in DATASETS:
         runs = [run for run in report["runs"] if run["dataset"] == name]
         if not runs:
             continue
         thresholds = THRESHOLDS[name]
-        out += [f"### {DATASETS[name].title}", "", f"Data: {runs[0]['data_source']} ({runs[0]['train_images']:,} training, {runs[0]['test_images']:,} test images).", ""]
+        out += [
+            f"#### {DATASETS[name].title}",
+            "",
+            f"Data: {runs[0]['data_source']} ({runs[0]['train_images']:,} training, {runs[0]['test_images']:,} test images).",
+            "",
+        ]
         out.append("| preset | epochs | final test accuracy | training time | " + " | ".join(f"first reaches {t:.1%}" for t in thresholds) + " |")
         out.append("| --- | --- | --- | --- | " + " | ".join("---" for _ in thresholds) + " |")
         for run in runs:
             last = run["epochs"][-1]
             reached = " | ".join(_reached_text(run["reached"][str(t)]) for t in thresholds)
-            out.append(f"| {run['preset']} | {last['epoch']} | {last['test_accuracy']:.2%} | {last['wall_s']:.0f} s ({last['cpu_s']:.0f} CPU-s) | {reached} |")
+            timing = f"{last['wall_s']:.0f} s ({last['cpu_s']:.0f} CPU-s)"
+            out.append(f"| {run['preset']} | {last['epoch']} | {last['test_accuracy']:.2%} | {timing} | {reached} |")
         out.append("")
     if plot_path:
         relative = Path(plot_path).name if Path(plot_path).parent == Path(path).parent else plot_path
         out += [f"![Test accuracy against training seconds]({relative})", ""]
-    out += ["## Latency: canvas to probabilities", "", "A 280x280 RGBA canvas through the MNIST-style preprocessing and a compiled forward pass.", "",
-            "| model | median | p90 |", "| --- | --- | --- |"]
+    out += [
+        "### Latency: canvas to probabilities",
+        "",
+        "A 280x280 RGBA canvas through the MNIST-style preprocessing and a compiled forward pass.",
+        "",
+        "| model | median | p90 |",
+        "| --- | --- | --- |",
+    ]
     out += [f"| {key} | {value['median']} ms | {value['p90']} ms |" for key, value in report["latency_ms"].items()]
     out.append("")
     if "drawing_accuracy" in report:
         drawing = report["drawing_accuracy"]
         out += [
-            "## Drawn digits",
+            "### Drawn digits",
             "",
             f"{drawing['digits']:,} test digits redrawn on a 280x280 canvas at random sizes (90 to 270 pixels), places and stroke "
             f"widths, scored by {drawing['model']}:",
@@ -151,7 +150,7 @@ def write_markdown(report: dict, path: str, plot_path: str | None) -> None:
     overhead = report["callback_overhead"]
     home = report["home_page"]
     out += [
-        "## Other figures",
+        "### Other figures",
         "",
         f"- Live progress: one epoch of {overhead['model']} takes {overhead['epoch_s_with']} s with the progress listeners and "
         f"{overhead['epoch_s_without']} s without (medians, alternating order; a difference this size is the machine's noise). "
@@ -168,18 +167,40 @@ def write_markdown(report: dict, path: str, plot_path: str | None) -> None:
             f"- Convolutions page with the {page['model']}: first render {page['first_render_s']} s (TensorFlow import, "
             f"model load, tracing), then {page['render_s_median']} s per interaction (median of 5).",
             f"- Serving process with one training ({memory['training']}) and {memory['sessions']} sessions open: peak "
-            f"{memory['peak_mib']} MiB; copies of the dataset in memory: {memory['dataset_copies']}.",
+            f"{memory['peak_mib']} MiB; copies of the dataset in memory: {memory['dataset_copies']}"
+            + (f"; the worker process that trained peaked at {memory['worker_peak_mib']} MiB." if memory.get("worker_peak_mib") else "."),
         ]
     out += [
         f"- The whole benchmark took {report['total_seconds'] / 60:.1f} minutes.",
         "",
     ]
+    return out
+
+
+SECTION_WRITERS: dict = {}
+
+
+def write_markdown(report: dict, path: str, plot_path: str | None = None) -> None:
+    """docs/PERFORMANCE.md: the goals table, then every section the report has."""
+    out = [
+        "# Performance",
+        "",
+        "Every figure here was measured by a benchmark script (`python -m benchmarks ...`); each section names the command "
+        "that measured it. Raw figures: docs/benchmark.json.",
+        "",
+    ]
+    out += goal_lines(report)
+    if "training" in report:
+        out += training_lines(report["training"], path, plot_path)
+    for name, writer in SECTION_WRITERS.items():
+        if name in report:
+            out += writer(report[name])
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(out))
 
 
 def plot(report: dict, path: str) -> None:
-    """Test accuracy against training wall seconds, one panel per dataset."""
+    """Test accuracy against training wall seconds, one panel per dataset (from the training section)."""
     import matplotlib
 
     matplotlib.use("Agg")

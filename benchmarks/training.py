@@ -1,4 +1,4 @@
-"""The benchmark: `python -m mnistlab bench` (with --quick for a smoke run, --json for machines).
+"""The training benchmark: `python -m benchmarks training` (with --quick for a smoke run).
 
 It trains each preset through the training engine, side by side in one process, and
 records after every epoch the wall and CPU seconds of training (evaluation excluded)
@@ -19,17 +19,23 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.goals import THRESHOLDS
 from mnistlab.datasets import DATASETS, Dataset, DataSource, load_dataset, normalize_images
+from mnistlab.evaluation import accuracy as batched_accuracy
+from mnistlab.events import TrainingListener
 from mnistlab.idx import read_idx
 from mnistlab.models import PRESETS, get_preset
-from mnistlab.training import TrainingListener, TrainingSettings, batched_accuracy, compile_model, train
+from mnistlab.optimizers import compile_model
+from mnistlab.settings import TrainingSettings
+from mnistlab.training import train
 
-THRESHOLDS = {"fashion_mnist": (0.90, 0.91, 0.93), "mnist": (0.98, 0.985, 0.99)}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -94,8 +100,13 @@ def time_to_accuracy(preset: str, dataset: Dataset, quick: bool, repeats: int) -
     for repeat in range(repeats):
         clock = EpochClock(x_test, dataset.y_test)
         settings = TrainingSettings(
-            dataset=dataset.name, arch=preset, target_accuracy=None, monitor="accuracy", validation_split=0.0,
-            max_epochs=1 if quick else None, seed=42 + repeat,
+            dataset=dataset.name,
+            arch=preset,
+            target_accuracy=None,
+            monitor="accuracy",
+            validation_split=0.0,
+            max_epochs=1 if quick else None,
+            seed=42 + repeat,
         )
         trained = train(settings, dataset=dataset, listeners=[clock])
         runs.append(clock.epochs)
@@ -177,17 +188,33 @@ def latency(model, dataset: Dataset, repeats: int) -> dict:
 
 
 def callback_overhead(dataset: Dataset, repeats: int) -> dict:
-    """Seconds per epoch of the classic dense model with and without the live-progress listeners."""
+    """Seconds per epoch of the classic dense model with and without the live-progress hooks.
+
+    The hooks are the engine's own (target checks, cancel) and what a worker process does
+    with each batch: turn it into an event and send it down a pipe to the server.
+    """
     import keras
 
-    from mnistlab.jobs import TrainingJob, TrainingQueue
     from mnistlab.models import build_model
-    from mnistlab.training import _Engine, _EngineCallback, prepare_data
+    from mnistlab.preparation import prepare_data
+    from mnistlab.training import TrainingEngine
+    from mnistlab.worker import EventForwarder
 
     settings = TrainingSettings(dataset=dataset.name, arch="dense", target_accuracy=None, monitor="accuracy", validation_split=0.0, max_epochs=1)
     data = prepare_data(dataset, settings)
     recipe = settings.recipe_for(len(data.y_train))
     batches = -(-len(data.y_train) // recipe.batch_size)
+    read_end, write_end = os.pipe()
+    sender, receiver = Connection(write_end, readable=False), Connection(read_end, writable=False)
+
+    def drain():
+        try:
+            while True:
+                receiver.recv()
+        except (EOFError, OSError):
+            pass
+
+    threading.Thread(target=drain, daemon=True).start()
 
     def one_epoch(with_progress: bool) -> tuple[float, float]:
         keras.utils.set_random_seed(0)
@@ -195,8 +222,8 @@ def callback_overhead(dataset: Dataset, repeats: int) -> dict:
         compile_model(model, recipe, batches)
         callbacks, spent = [], [0.0]
         if with_progress:
-            job = TrainingJob(0, settings, TrainingQueue(), dataset)
-            engine = _Engine(settings, recipe, data, batches, [job], None)
+            forwarder = EventForwarder(lambda event: sender.send((0, event)))
+            engine = TrainingEngine(settings, recipe, data, batches, [forwarder], threading.Event())
             after_batch = engine.after_batch
 
             def timed_after_batch(model, batch, logs):
@@ -205,7 +232,7 @@ def callback_overhead(dataset: Dataset, repeats: int) -> dict:
                 spent[0] += time.perf_counter() - start
 
             engine.after_batch = timed_after_batch
-            callbacks = [_EngineCallback.create(engine)]
+            callbacks = [engine.keras_callback()]
         warm_up = normalize_images(data.train_pixels[: recipe.batch_size * 4], settings.normalization)
         model.fit(warm_up, data.y_train[: recipe.batch_size * 4], batch_size=recipe.batch_size, verbose=0)
         start = time.perf_counter()
@@ -215,11 +242,12 @@ def callback_overhead(dataset: Dataset, repeats: int) -> dict:
     plain, reported, hooks = [], [], []
     for repeat in range(repeats):
         # Alternate which one goes first, so a slow spell of the machine hits both alike.
-        for with_progress in ((False, True) if repeat % 2 == 0 else (True, False)):
+        for with_progress in (False, True) if repeat % 2 == 0 else (True, False):
             seconds, in_hooks = one_epoch(with_progress)
             (reported if with_progress else plain).append(seconds)
             if with_progress:
                 hooks.append(in_hooks)
+    sender.close()
     plain_s, reported_s, hooks_s = statistics.median(plain), statistics.median(reported), statistics.median(hooks)
     return {
         "model": "the classic dense preset",
@@ -245,7 +273,7 @@ def batch_norm_speed(dataset: Dataset, repeats: int, images: int = 12_800) -> di
         recipe = get_preset(preset).recipe.for_size(len(dataset.y_train))
         batches = -(-images // recipe.batch_size)
 
-        def one_epoch(fused: bool) -> tuple[float, float]:
+        def one_epoch(fused: bool, preset=preset, recipe=recipe, batches=batches) -> tuple[float, float]:
             model = build_model(get_preset(preset).config_for(dataset.name), seed=0)
             if not fused:
                 model = portable_model(model)
@@ -259,7 +287,7 @@ def batch_norm_speed(dataset: Dataset, repeats: int, images: int = 12_800) -> di
         timings: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
         for repeat in range(repeats):
             # Alternate which one goes first, so a slow spell of the machine hits both alike.
-            for fused in ((True, False) if repeat % 2 == 0 else (False, True)):
+            for fused in (True, False) if repeat % 2 == 0 else (False, True):
                 timings[fused].append(one_epoch(fused))
         scale = len(dataset.y_train) / images
         entry = {}
@@ -299,8 +327,8 @@ def home_import_time() -> dict:
 
 
 def app_measurements(quick: bool) -> dict:
-    """Convolutions page render time and the serving process's memory (scripts/measure_app.py)."""
-    command = [sys.executable, str(ROOT / "scripts" / "measure_app.py")] + (["--quick"] if quick else [])
+    """Convolutions page render time and the serving process's memory (benchmarks/measure_app.py)."""
+    command = [sys.executable, "-m", "benchmarks.measure_app"] + (["--quick"] if quick else [])
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     completed = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=1800)
     if completed.returncode != 0:
@@ -358,13 +386,13 @@ def merge_reports(previous: dict, new: dict) -> dict:
     return merged
 
 
-def run_benchmark(arguments) -> int:
+def run(arguments) -> dict:
+    """The training section of the report."""
     if arguments.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {arguments.repeats}.")
     quick = arguments.quick
     started = time.perf_counter()
-    report: dict = {"command": "python -m mnistlab " + " ".join(sys.argv[1:]),
-                    "quick": quick, "machine": machine(), "runs": [], "latency_ms": {}}
+    report: dict = {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "quick": quick, "machine": machine(), "runs": [], "latency_ms": {}}
     datasets: dict[str, Dataset] = {}
     models: dict[tuple[str, str], object] = {}
     for preset, name in plan(arguments):
@@ -375,7 +403,11 @@ def run_benchmark(arguments) -> int:
         report["runs"].append(run)
         models[(preset, name)] = model
         last = run["epochs"][-1]
-        print(f"  {len(run['epochs'])} epochs, {last['wall_s']} s wall, {last['cpu_s']} CPU-s, test accuracy {last['test_accuracy']}", file=sys.stderr, flush=True)
+        print(
+            f"  {len(run['epochs'])} epochs, {last['wall_s']} s wall, {last['cpu_s']} CPU-s, test accuracy {last['test_accuracy']}",
+            file=sys.stderr,
+            flush=True,
+        )
         report["latency_ms"][f"{preset}/{name}"] = latency(model, datasets[name], 20 if quick else 300)
     if any(name == "mnist" for _, name in models):
         digits_models = [(preset, model) for (preset, name), model in models.items() if name == "mnist"]
@@ -389,20 +421,6 @@ def run_benchmark(arguments) -> int:
     report["app"] = app_measurements(quick)
     report["peak_memory_mib"] = peak_memory_mib()
     report["total_seconds"] = round(time.perf_counter() - started, 1)
-    if arguments.merge:
-        report = merge_reports(json.loads(Path(arguments.merge).read_text()), report)
-    if arguments.plot:
-        from mnistlab.bench_report import plot
-
-        plot(report, arguments.plot)
-    if arguments.report:
-        from mnistlab.bench_report import write_markdown
-
-        write_markdown(report, arguments.report, arguments.plot)
-    if arguments.json:
-        print(json.dumps(report))
-    else:
-        from mnistlab.bench_report import summary_lines
-
-        print("\n".join(summary_lines(report)))
-    return 0
+    if arguments.merge_runs and arguments.previous:
+        report = merge_reports(arguments.previous, report)
+    return report

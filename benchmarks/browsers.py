@@ -1,0 +1,160 @@
+"""The app as a class sees it: a `streamlit run` server and real Chromium pages (Playwright), for tests and benchmarks.
+
+`AppServer` starts the app on a free port with its own data home and model store and
+stops it again; `chromium()` launches Debian's Chromium with the flags this machine
+needs; `draw_stroke` draws with the mouse or with touch (CDP touch events) on the
+drawing canvas, which lives in an open shadow root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PROJECTOR = {"width": 1024, "height": 768}
+PHONE = {"width": 390, "height": 844}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class AppServer:
+    """`streamlit run app.py` on a free port; `stop()` ends it and its worker processes."""
+
+    def __init__(self, data_home: Path, models_dir: Path, log_path: Path, **environment: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.environment = dict(
+            os.environ,
+            MNISTLAB_DATA_HOME=str(data_home),
+            MNISTLAB_MODELS_DIR=str(models_dir),
+            MNISTLAB_OFFLINE="1",
+            TF_CPP_MIN_LOG_LEVEL="2",
+            **environment,
+        )
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90) -> AppServer:
+        self.log = open(self.log_path, "a+")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=self.environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:  # noqa: S310 (our own http URL)
+                    if response.status == 200:
+                        return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("streamlit did not start:\n" + self.log_path.read_text()[-5000:])
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            # The whole process group: the server and the workers it started.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self.process = None
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the server process (not its workers) has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def canvas(page):
+    """The drawing surface of the (newest) canvas."""
+    return page.locator("canvas.upper-canvas").last
+
+
+def draw_stroke(page, points: list[tuple[float, float]], touch: bool = False) -> None:
+    """Draw one stroke through `points` (fractions of the canvas' width and height), with the mouse or a finger."""
+    surface = canvas(page)
+    surface.wait_for(timeout=60_000)
+    surface.scroll_into_view_if_needed()
+    box = surface.bounding_box()
+    coordinates = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
+    if not touch:
+        page.mouse.move(*coordinates[0])
+        page.mouse.down()
+        for x, y in coordinates[1:]:
+            page.mouse.move(x, y, steps=2)
+        page.mouse.up()
+        return
+    session = page.context.new_cdp_session(page)
+    kinds = ["touchStart"] + ["touchMove"] * (len(coordinates) - 2) + ["touchEnd"]
+    for kind, (x, y) in zip(kinds, coordinates):
+        points_now = [] if kind == "touchEnd" else [{"x": x, "y": y, "radiusX": 4, "radiusY": 4, "force": 1, "id": 1}]
+        session.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points_now})
+    session.detach()
+
+
+def one(steps: int = 20) -> list[tuple[float, float]]:
+    """A slightly slanted vertical stroke: a "1"."""
+    return [(0.5 + step * 0.001, 0.2 + 0.6 * step / steps) for step in range(steps + 1)]
+
+
+def seven(steps: int = 20) -> list[tuple[float, float]]:
+    top = [(0.3 + 0.4 * step / steps, 0.22) for step in range(steps + 1)]
+    down = [(0.7 - 0.25 * step / steps, 0.22 + 0.6 * step / steps) for step in range(1, steps + 1)]
+    return top + down
