@@ -1,9 +1,11 @@
-"""The command line: `python -m mnistlab datasets | train | evaluate | predict | bench`.
+"""The command line: `python -m mnistlab datasets | train | evaluate | predict`.
 
 Every command uses the same core as the web app. Bad input (an unknown dataset, a
 target accuracy outside (0, 1], a missing file) prints one line starting with
-"error:" and exits with status 2, without a traceback. With --json, the last line
-printed on standard output is one JSON object.
+"error:" and exits with status 2, without a traceback. With --json, standard output
+is exactly one JSON document (an {"error": ...} object when the command fails); the
+lines meant for people go to standard error. The benchmark lives outside the core:
+`python -m benchmarks`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import time
 from pathlib import Path
 
 from mnistlab.datasets import DATASETS, NORMALIZATIONS, load_dataset
+from mnistlab.events import BatchProgress, EpochRecord, TrainingListener
 from mnistlab.models import PRESETS
-from mnistlab.training import MONITORS, BatchProgress, EpochRecord, TrainingListener, TrainingSettings
+from mnistlab.settings import MONITORS, TrainingSettings
 
 
 class ProgressBar(TrainingListener):
@@ -57,6 +60,11 @@ def _print_json(payload: dict) -> None:
     print(json.dumps(payload, default=str))
 
 
+def _say(arguments, text: str) -> None:
+    """A line for people: on standard output, or on standard error when standard output carries JSON."""
+    print(text, file=sys.stderr if getattr(arguments, "json", False) else sys.stdout)
+
+
 def command_datasets(arguments) -> int:
     rows = []
     for name, info in DATASETS.items():
@@ -82,12 +90,12 @@ def command_datasets(arguments) -> int:
     for row in rows:
         if row["available"]:
             sample = " (SAMPLE)" if row["is_sample"] else ""
-            print(f"{row['name']:14} {row['title']}: {row['train_images']:,} train / {row['test_images']:,} test{sample}")
-            print(f"{'':14} from {row['source']}: {row['location']}")
+            _say(arguments, f"{row['name']:14} {row['title']}: {row['train_images']:,} train / {row['test_images']:,} test{sample}")
+            _say(arguments, f"{'':14} from {row['source']}: {row['location']}")
             if row["notice"]:
-                print(f"{'':14} note: {row['notice']}")
+                _say(arguments, f"{'':14} note: {row['notice']}")
         else:
-            print(f"{row['name']:14} {row['title']}: NOT AVAILABLE. {row['error']}")
+            _say(arguments, f"{row['name']:14} {row['title']}: NOT AVAILABLE. {row['error']}")
     if arguments.json:
         _print_json({"datasets": rows})
     return 0
@@ -107,13 +115,13 @@ def _cancel_on_interrupt(cancel: threading.Event) -> None:
 
 
 def command_train(arguments) -> int:
-    from mnistlab.store import ModelStore, metadata_for
+    from mnistlab.store import ModelStore, check_name, metadata_for
     from mnistlab.training import train
 
     settings = TrainingSettings(
         dataset=arguments.dataset,
         arch=arguments.arch,
-        target_accuracy=None if arguments.target_accuracy in (None, 0) else arguments.target_accuracy,
+        target_accuracy=arguments.target_accuracy,
         monitor=arguments.monitor,
         check_every_batches=arguments.check_every,
         max_epochs=arguments.max_epochs,
@@ -127,8 +135,15 @@ def command_train(arguments) -> int:
         data_dir=arguments.data_dir,
     )
     out = Path(arguments.out) if arguments.out else None
-    if out is not None and out.suffix != ".keras":
-        raise ValueError(f"--out must end in .keras, got {arguments.out}.")
+    if out is not None:
+        # Everything that would make the save fail is checked now, not after a long training.
+        if out.suffix != ".keras":
+            raise ValueError(f"--out must end in .keras, got {arguments.out}.")
+        store = ModelStore(out.parent)
+        check_name(out.name)
+        if store.exists(out.stem) and not arguments.overwrite:
+            raise ValueError(f"{out} already exists; add --overwrite to replace it, or choose another --out.")
+        store.check_writable()
     cancel = threading.Event()
     _cancel_on_interrupt(cancel)
     listeners = [] if arguments.quiet else [ProgressBar()]
@@ -138,7 +153,7 @@ def command_train(arguments) -> int:
     print(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}", file=sys.stderr)
     saved_to = None
     if out is not None:
-        stored = ModelStore(out.parent).save(out.stem, trained.model, metadata_for(trained))
+        stored = store.save(out.stem, trained.model, metadata_for(trained), overwrite=arguments.overwrite)
         saved_to = str(stored.path)
         print(f"saved to {saved_to}", file=sys.stderr)
     if arguments.json:
@@ -150,20 +165,18 @@ def command_train(arguments) -> int:
 
 
 def _load_with_metadata(path: str, dataset_option: str | None):
-    from mnistlab.store import load_model_file
+    """The model, the dataset its classes come from, and its normalisation (metadata checked)."""
+    from mnistlab.store import load_model_file, read_metadata
 
     model = load_model_file(path)
-    metadata_path = Path(path).with_suffix(".json")
-    metadata = {}
-    if metadata_path.is_file():
-        try:
-            metadata = json.loads(metadata_path.read_text())
-        except ValueError:
-            metadata = {}
+    metadata, problem = read_metadata(Path(path).with_suffix(".json"))
+    if problem and not dataset_option:
+        raise ValueError(f"{Path(path).with_suffix('.json')}: {problem}")
     dataset = dataset_option or metadata.get("dataset") or "mnist"
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}. Choose one of: {', '.join(DATASETS)}.")
-    return model, dataset, metadata.get("normalization", "divide_255")
+    normalization = metadata.get("normalization", "divide_255") if not problem else "divide_255"
+    return model, dataset, normalization
 
 
 def command_evaluate(arguments) -> int:
@@ -172,10 +185,10 @@ def command_evaluate(arguments) -> int:
     model, dataset_name, normalization = _load_with_metadata(arguments.model, arguments.dataset)
     dataset = load_dataset(dataset_name, data_dir=arguments.data_dir)
     evaluation = evaluate(model, dataset.x_test, dataset.y_test, normalization, dataset.class_names)
-    print(f"{dataset.info.title} test set ({len(dataset.y_test):,} images, {dataset.source.describe()})")
-    print(f"accuracy {evaluation.accuracy:.4f}, loss {evaluation.loss:.4f}")
+    _say(arguments, f"{dataset.info.title} test set ({len(dataset.y_test):,} images, {dataset.source.describe()})")
+    _say(arguments, f"accuracy {evaluation.accuracy:.4f}, loss {evaluation.loss:.4f}")
     for name, accuracy in zip(dataset.class_names, evaluation.per_class_accuracy):
-        print(f"  {name:12} {accuracy:.4f}")
+        _say(arguments, f"  {name:12} {accuracy:.4f}")
     if arguments.json:
         _print_json(
             {
@@ -203,24 +216,22 @@ def command_predict(arguments) -> int:
         row = {"image": path, **prediction.to_dict()}
         results.append(row)
         if prediction.is_empty:
-            print(f"{path}: empty image (no ink found)")
+            _say(arguments, f"{path}: empty image (no ink found)")
             continue
         ranked = sorted(row["probabilities"].items(), key=lambda item: -item[1])[:3]
         others = ", ".join(f"{name} {p:.1%}" for name, p in ranked[1:])
-        print(f"{path}: {prediction.top_name} ({prediction.confidence:.1%}); next: {others}")
+        _say(arguments, f"{path}: {prediction.top_name} ({prediction.confidence:.1%}); next: {others}")
     if arguments.json:
         _print_json({"model": arguments.model, "dataset": dataset_name, "predictions": results})
     return 0
 
 
-def command_bench(arguments) -> int:
-    from mnistlab.bench import run_benchmark
-
-    return run_benchmark(arguments)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mnistlab", description="MNIST Lab: train and test digit and clothes classifiers.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mnistlab",
+        description="MNIST Lab: train and test digit and clothes classifiers.",
+        epilog="Bad input prints one 'error:' line and exits with status 2. With --json, standard output is exactly one JSON document.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     datasets = commands.add_parser("datasets", help="list the datasets and where each would load from")
@@ -232,7 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model until it reaches a target accuracy")
     train.add_argument("--dataset", default="mnist", help=f"one of: {', '.join(DATASETS)}")
     train.add_argument("--arch", default="dense", help=f"one of: {', '.join(PRESETS)}")
-    train.add_argument("--target-accuracy", type=float, default=None, help="stop once this accuracy is reached (0.99 = 99%%)")
+    train.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=None,
+        metavar="T",
+        help="stop once the watched accuracy reaches T, a fraction above 0 and at most 1 (0.99 = 99%%); "
+        "leave it out to train for the maximum number of epochs",
+    )
     train.add_argument("--monitor", default="val_accuracy", choices=list(MONITORS), help="which accuracy the target watches")
     train.add_argument("--check-every", type=int, default=0, metavar="N", help="also check the target every N batches")
     train.add_argument("--max-epochs", type=int, default=None, help="the most epochs to train (default: the preset's)")
@@ -243,8 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--train-size", type=int, default=None, help="train on a balanced subset of this many images")
     train.add_argument("--test-size", type=int, default=None, help="test on a balanced subset of this many images")
-    train.add_argument("--data-dir", default=None)
-    train.add_argument("--out", default=None, help="save the model here (a .keras path; metadata goes next to it)")
+    train.add_argument("--data-dir", default=None, help="a folder with the dataset's IDX files or .npz; used, or refused if it lacks them")
+    train.add_argument("--out", default=None, help="save the model here (a .keras path; metadata goes next to it); checked before training")
+    train.add_argument("--overwrite", action="store_true", help="replace the --out model if it exists")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     train.set_defaults(handler=command_train)
@@ -263,17 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(handler=command_predict)
 
-    bench = commands.add_parser("bench", help="time-to-accuracy, latency and overhead benchmark")
-    bench.add_argument("--quick", action="store_true", help="a smoke run on small subsets (seconds, not minutes)")
-    bench.add_argument("--dataset", default=None, help="run only this dataset (or several, comma separated)")
-    bench.add_argument("--preset", default=None, help="run only this preset (or several, comma separated)")
-    bench.add_argument("--repeats", type=int, default=1, help="repeat each training run and report medians")
-    bench.add_argument("--mnist-test-dir", default=None, help="the official MNIST test set (IDX files) to score digits on")
-    bench.add_argument("--report", default=None, help="write docs in Markdown here (e.g. docs/PERFORMANCE.md)")
-    bench.add_argument("--plot", default=None, help="write the accuracy-against-seconds plot here (PNG)")
-    bench.add_argument("--merge", default=None, metavar="JSON", help="a previous --json report: replace its runs of the presets measured now")
-    bench.add_argument("--json", action="store_true")
-    bench.set_defaults(handler=command_bench)
     return parser
 
 
@@ -284,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         return arguments.handler(arguments)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
+        if getattr(arguments, "json", False):
+            _print_json({"error": str(error)})
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

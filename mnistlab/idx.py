@@ -97,8 +97,7 @@ def _check_published_checksum(path: Path, data: bytes, dataset: str, count: int)
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise ValueError(
-            f"{path}: content does not match the published {dataset} file "
-            f"(sha256 {actual[:12]}..., expected {expected[:12]}...). Download it again."
+            f"{path}: content does not match the published {dataset} file (sha256 {actual[:12]}..., expected {expected[:12]}...). Download it again."
         )
 
 

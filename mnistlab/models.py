@@ -67,8 +67,9 @@ class ModelConfig:
             if block.pool:
                 size //= 2
             if size < 1:
-                raise ValueError("These convolution blocks shrink the 28x28 image to nothing; use fewer blocks, "
-                                 "smaller kernels, 'same' padding or less pooling.")
+                raise ValueError(
+                    "These convolution blocks shrink the 28x28 image to nothing; use fewer blocks, smaller kernels, 'same' padding or less pooling."
+                )
 
     @property
     def is_convolutional(self) -> bool:
@@ -87,9 +88,9 @@ class Recipe:
     steps_per_execution: int = 1
     # The recipe for a small training set (the 5,000-digit MNIST sample): each epoch is
     # short, so the network needs more epochs, and smaller batches give more updates.
-    small_data: "Recipe | None" = None
+    small_data: Recipe | None = None
 
-    def for_size(self, train_images: int) -> "Recipe":
+    def for_size(self, train_images: int) -> Recipe:
         """The recipe to use for a training set of this size."""
         if train_images < SMALL_DATA and self.small_data is not None:
             return self.small_data
@@ -149,11 +150,13 @@ PRESETS: dict[str, Preset] = {
             title="Fast CNN (tuned for a laptop CPU)",
             explanation="A small CNN with batch normalisation, batches of 128 and a one-cycle learning rate: "
             "good accuracy within a minute on two CPU cores.",
-            config=ModelConfig(
-                conv_blocks=(ConvBlock(32), ConvBlock(64)), dense_units=(128,), dropout=0.1, batch_norm=True
-            ),
+            config=ModelConfig(conv_blocks=(ConvBlock(32), ConvBlock(64)), dense_units=(128,), dropout=0.1, batch_norm=True),
             recipe=Recipe(
-                batch_size=128, learning_rate=0.008, optimizer="adamw", schedule="one_cycle", max_epochs=4,
+                batch_size=128,
+                learning_rate=0.008,
+                optimizer="adamw",
+                schedule="one_cycle",
+                max_epochs=4,
                 small_data=Recipe(batch_size=64, learning_rate=0.003, optimizer="adamw", schedule="one_cycle", max_epochs=30),
             ),
             augment_for=("mnist",),
@@ -170,7 +173,11 @@ PRESETS: dict[str, Preset] = {
                 batch_norm=True,
             ),
             recipe=Recipe(
-                batch_size=128, learning_rate=0.006, optimizer="adamw", schedule="one_cycle", max_epochs=12,
+                batch_size=128,
+                learning_rate=0.006,
+                optimizer="adamw",
+                schedule="one_cycle",
+                max_epochs=12,
                 small_data=Recipe(batch_size=64, learning_rate=0.003, optimizer="adamw", schedule="one_cycle", max_epochs=20),
             ),
             augment_for=("mnist",),
@@ -214,15 +221,16 @@ def build_model(config: ModelConfig, name: str = "model", seed: int | None = Non
             suffix = f"{block_number}" if block.convolutions == 1 else f"{block_number}_{conv_number}"
             if config.batch_norm:
                 # Batch normalisation sits between the convolution and its activation.
-                x = keras.layers.Conv2D(
-                    block.filters, block.kernel_size, padding=block.padding, use_bias=False, name=f"conv_{suffix}"
-                )(x)
+                x = keras.layers.Conv2D(block.filters, block.kernel_size, padding=block.padding, use_bias=False, name=f"conv_{suffix}")(x)
                 # Keras' BatchNormalization, trained on TensorFlow's faster fused kernel.
                 x = FusedBatchNormalization(name=f"batch_norm_{suffix}")(x)
                 x = keras.layers.Activation(config.activation, name=f"{config.activation}_{suffix}")(x)
             else:
                 x = keras.layers.Conv2D(
-                    block.filters, block.kernel_size, padding=block.padding, activation=config.activation,
+                    block.filters,
+                    block.kernel_size,
+                    padding=block.padding,
+                    activation=config.activation,
                     name=f"conv_{suffix}",
                 )(x)
         if block.pool:

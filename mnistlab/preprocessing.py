@@ -31,8 +31,16 @@ EMPTY_CONTRAST = 0.15
 NOISE_FLOOR = 0.2
 # Ink covering fewer pixels than this is a stray dot, not a digit.
 MIN_INK_PIXELS = 3
+# A PNG is decoded whole, so its size is capped; a JPEG is decoded straight at a reduced
+# scale (up to 8 times smaller each way), so the cap applies to that reduced size.
 MAX_UPLOAD_PIXELS = 40_000_000
+# Files read from disk (the command line) may be this large; the web app caps uploads itself.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 WORKING_SIZE = 1000
+# Pillow refuses images over about 180 megapixels outright, before a JPEG could be decoded at
+# an eighth of its size. MNIST Lab checks sizes itself (above), so it lets Pillow open headers
+# up to a gigapixel; what is then decoded stays under MAX_UPLOAD_PIXELS.
+Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, 1_000_000_000 // 2)
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,7 @@ def _as_grey(image: np.ndarray) -> np.ndarray:
 def _border(values: np.ndarray) -> np.ndarray:
     height, width = values.shape
     thickness = max(1, min(height, width) // 20)
-    return np.concatenate(
-        [values[:thickness].ravel(), values[-thickness:].ravel(), values[:, :thickness].ravel(), values[:, -thickness:].ravel()]
-    )
+    return np.concatenate([values[:thickness].ravel(), values[-thickness:].ravel(), values[:, :thickness].ravel(), values[:, -thickness:].ravel()])
 
 
 def ink_map(image: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -172,14 +178,12 @@ def load_image_bytes(data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS) -> np.nda
         with Image.open(io.BytesIO(data)) as opened:
             if opened.format not in ("PNG", "JPEG", "MPO"):
                 raise ValueError(f"Please upload a PNG or JPEG image (this file is {opened.format or 'unknown'}).")
-            width, height = opened.size
-            if width * height > max_pixels:
-                raise ValueError(
-                    f"The image is {width}x{height} pixels, too large to process; use one under {max_pixels // 1_000_000} megapixels."
-                )
-            if opened.format == "JPEG":
+            if opened.format in ("JPEG", "MPO"):
                 # Decode big photos at a reduced size straight away.
                 opened.draft("RGB", (WORKING_SIZE, WORKING_SIZE))
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise ValueError(f"The image is {width}x{height} pixels, too large to process; use one under {max_pixels // 1_000_000} megapixels.")
             picture = ImageOps.exif_transpose(opened)
             picture.thumbnail((WORKING_SIZE, WORKING_SIZE))
             has_alpha = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
@@ -193,13 +197,16 @@ def load_image_bytes(data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS) -> np.nda
         raise ValueError(f"The image file is broken or truncated ({error}).") from None
 
 
-def load_image_file(path) -> np.ndarray:
-    """Read a PNG or JPEG file from disk (see load_image_bytes)."""
+def load_image_file(path, max_bytes: int | None = None) -> np.ndarray:
+    """Read a PNG or JPEG file from disk (see load_image_bytes); files over `max_bytes` are refused, never cut short."""
+    max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_UPLOAD_PIXELS)
+            data = handle.read(max_bytes + 1)
     except OSError as error:
         raise ValueError(f"{path}: cannot be read ({error.strerror}).") from None
+    if len(data) > max_bytes:
+        raise ValueError(f"{path}: the file is larger than {max_bytes // (1024 * 1024)} MB; use a smaller image.")
     try:
         return load_image_bytes(data)
     except ValueError as error:

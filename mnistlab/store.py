@@ -1,10 +1,13 @@
-"""The model store: trained models saved as .keras files with JSON metadata.
+"""The model store: trained models saved as .keras files with JSON metadata, shared by the server.
 
 Each model is two files in the store's folder, NAME.keras and NAME.json, each written
-to a temporary file first and then renamed, so a crash never leaves half a model.
-Names are checked so that no name can reach outside the folder. Models are loaded
-with Keras' safe mode (no arbitrary code from a file) and must take 28x28 images and
-give 10 class probabilities.
+to a temporary file first and then renamed, so a crash never leaves half a model
+(temporary files left by a crash are removed when the server starts). A save never
+replaces another model unless asked to. Names are checked so that no name can reach
+outside the folder. Listing the store checks each model cheaply (the metadata, and
+the archive's layer list: no code-carrying layers) and says why a model is unusable;
+loading uses Keras' safe mode and checks that the model takes 28x28 images and gives
+10 class probabilities.
 """
 
 from __future__ import annotations
@@ -14,10 +17,23 @@ import json
 import os
 import re
 import tempfile
+import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+from mnistlab.datasets import DATASETS, NORMALIZATIONS
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
+# Temporary files older than this are leftovers of an interrupted save.
+STALE_TEMPORARY_SECONDS = 600
+# Layers whose configuration carries Python code, or that load files: never in a shared model.
+FORBIDDEN_LAYERS = {"Lambda", "TFSMLayer"}
+ALLOWED_CUSTOM = {"mnistlab>FusedBatchNormalization"}
+
+
+class ModelExistsError(ValueError):
+    """A model with this name is already in the store (save with overwrite=True to replace it)."""
 
 
 def check_name(name: str) -> str:
@@ -27,7 +43,7 @@ def check_name(name: str) -> str:
         cleaned = cleaned[: -len(".keras")]
     if not cleaned:
         raise ValueError("Give the model a name.")
-    if "/" in cleaned or "\\" in cleaned or ".." in cleaned or not _NAME.match(cleaned):
+    if "/" in cleaned or "\\" in cleaned or ".." in cleaned or not _NAME.fullmatch(cleaned):
         raise ValueError(
             f"{name!r} is not a valid model name: use letters, digits, spaces, '-', '_' or '.', "
             "start with a letter or digit, at most 64 characters, and no '..' or slashes."
@@ -47,8 +63,54 @@ def check_model_shape(model) -> None:
         raise ValueError(f"This model outputs shape {shapes}; MNIST Lab needs 10 class scores.")
 
 
+def _layer_configs(config):
+    """Every layer configuration in a Keras model config, nested models included."""
+    if isinstance(config, dict):
+        if "class_name" in config and isinstance(config.get("config"), dict):
+            yield config
+        for value in config.values():
+            yield from _layer_configs(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _layer_configs(value)
+
+
+def archive_problem(path: str | os.PathLike) -> str | None:
+    """Why a .keras file cannot be a shared model, from its archive alone (None when it looks fine).
+
+    This reads config.json only: it is fast enough to run on every model of the store
+    when a page lists them. Loading the model (safe mode) is the final check.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        return "MNIST Lab loads Keras' .keras files only."
+    if not path.is_file():
+        return "The file is missing."
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "config.json" not in names:
+                return "This is a zip archive but not a Keras model (it has no config.json)."
+            if not any(name.endswith(".weights.h5") or name.endswith(".weights.npz") for name in names):
+                return "The archive has no weights."
+            config = json.loads(archive.read("config.json"))
+    except zipfile.BadZipFile:
+        return "The file is not a complete .keras archive: it is damaged or was cut off while being written."
+    except (OSError, ValueError, KeyError) as error:
+        return f"The model's configuration cannot be read ({error})."
+    for layer in _layer_configs(config):
+        kind, registered, module = layer.get("class_name"), layer.get("registered_name"), layer.get("module")
+        if kind in FORBIDDEN_LAYERS:
+            return f"It has a {kind} layer, which can carry code; MNIST Lab does not load such models."
+        if registered in ALLOWED_CUSTOM:
+            continue
+        if module is not None and not str(module).startswith("keras"):
+            return f"It has a custom layer ({registered or kind}) that this server does not know."
+    return None
+
+
 def load_model_file(path: str | os.PathLike):
-    """Load a .keras file in safe mode and check its shape."""
+    """Load a .keras file in safe mode and check its shape; any problem is a ValueError that says what is wrong."""
     import keras
 
     path = Path(path)
@@ -56,9 +118,12 @@ def load_model_file(path: str | os.PathLike):
         raise ValueError(f"{path}: MNIST Lab loads Keras' .keras files only.")
     if not path.is_file():
         raise ValueError(f"{path}: no such model file.")
+    problem = archive_problem(path)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # noqa: BLE001 (Keras raises many kinds; the user needs one message)
+    except Exception as error:
         raise ValueError(f"{path}: cannot be loaded as a Keras model ({type(error).__name__}: {error}).") from error
     check_model_shape(model)
     return model
@@ -85,17 +150,61 @@ def model_to_bytes(model) -> bytes:
         return path.read_bytes()
 
 
+def metadata_problems(metadata) -> tuple[dict, str | None]:
+    """Clean metadata and the reason it makes a model unusable (None when it is fine).
+
+    Metadata is a JSON object; "dataset" must name a known dataset, "class_names" must be
+    ten names, "normalization" a known method. Anything else is kept as it is.
+    """
+    if not isinstance(metadata, dict):
+        return {}, f"Its metadata is a JSON {type(metadata).__name__}, not an object."
+    dataset = metadata.get("dataset")
+    if dataset is not None and (not isinstance(dataset, str) or dataset not in DATASETS):
+        return metadata, f"Its metadata names an unknown dataset ({dataset!r})."
+    names = metadata.get("class_names")
+    if names is not None and (not isinstance(names, list) or len(names) != 10 or not all(isinstance(name, str) for name in names)):
+        count = len(names) if isinstance(names, list) else "no list of"
+        return metadata, f"Its metadata has {count} class names; a model here needs 10."
+    normalization = metadata.get("normalization")
+    if normalization is not None and normalization not in NORMALIZATIONS:
+        return metadata, f"Its metadata names an unknown normalisation ({normalization!r})."
+    return metadata, None
+
+
+def read_metadata(metadata_path: Path) -> tuple[dict, str | None]:
+    """The metadata next to a model (empty when there is none) and the reason it is unusable, if any."""
+    if not metadata_path.is_file():
+        return {}, None
+    try:
+        metadata = json.loads(metadata_path.read_text())
+    except (OSError, ValueError) as error:
+        return {}, f"Its metadata file cannot be read ({error})."
+    return metadata_problems(metadata)
+
+
 @dataclass(frozen=True)
 class StoredModel:
-    """A model in the store: its name, file and metadata."""
+    """A model in the store: its name, file, metadata, and why it cannot be used (None when it can)."""
 
     name: str
     path: Path
     metadata: dict
+    problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+    @property
+    def dataset(self) -> str | None:
+        return self.metadata.get("dataset")
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return tuple(self.metadata.get("class_names") or [str(digit) for digit in range(10)])
+        names = self.metadata.get("class_names")
+        if names:
+            return tuple(names)
+        return DATASETS[self.dataset].class_names if self.dataset in DATASETS else tuple(str(digit) for digit in range(10))
 
     @property
     def normalization(self) -> str:
@@ -121,45 +230,78 @@ class ModelStore:
             raise ValueError(f"{name!r} would be saved outside the model store.")
         return model_path, model_path.with_suffix(".json")
 
-    def save(self, name: str, model, metadata: dict) -> StoredModel:
-        """Save (or replace) a model and its metadata (plain Keras layers only, so the file loads anywhere)."""
+    def check_writable(self) -> None:
+        """Raise ValueError now if models cannot be written here (before a long training, not after it)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".tmp-check-"):
+                pass
+        except OSError as error:
+            raise ValueError(f"Models cannot be saved in {self.root}: {error.strerror or error}.") from None
+
+    def exists(self, name: str) -> bool:
+        return self._paths(name)[0].exists()
+
+    def save(self, name: str, model, metadata: dict, overwrite: bool = False) -> StoredModel:
+        """Save a model and its metadata (plain Keras layers only, so the file loads anywhere).
+
+        An existing model of the same name is replaced only with overwrite=True; otherwise
+        ModelExistsError (a ValueError) says so.
+        """
         from mnistlab.layers import portable_model
 
         check_model_shape(model)
-        model = portable_model(model)
         model_path, metadata_path = self._paths(name)
-        self.root.mkdir(parents=True, exist_ok=True)
-        metadata = dict(metadata, name=model_path.stem, saved_at=_datetime.datetime.now(_datetime.timezone.utc).isoformat(timespec="seconds"))
+        if model_path.exists() and not overwrite:
+            raise ModelExistsError(f"There is already a model called {model_path.stem!r}; choose another name or replace it.")
+        self.check_writable()
+        model = portable_model(model)
+        metadata = dict(metadata, name=model_path.stem, saved_at=_datetime.datetime.now(_datetime.UTC).isoformat(timespec="seconds"))
         _atomic_replace(model_path, model.save)
         _atomic_replace(metadata_path, lambda path: path.write_text(json.dumps(metadata, indent=2, default=str)))
         return StoredModel(model_path.stem, model_path, metadata)
 
+    def save_file(self, name: str, model_file: Path, metadata: dict, overwrite: bool = False) -> StoredModel:
+        """Save a .keras file that already holds plain Keras layers (a run's model) under `name`."""
+        model_path, metadata_path = self._paths(name)
+        if model_path.exists() and not overwrite:
+            raise ModelExistsError(f"There is already a model called {model_path.stem!r}; choose another name or replace it.")
+        self.check_writable()
+        data = Path(model_file).read_bytes()
+        metadata = dict(metadata, name=model_path.stem, saved_at=_datetime.datetime.now(_datetime.UTC).isoformat(timespec="seconds"))
+        _atomic_replace(model_path, lambda path: path.write_bytes(data))
+        _atomic_replace(metadata_path, lambda path: path.write_text(json.dumps(metadata, indent=2, default=str)))
+        return StoredModel(model_path.stem, model_path, metadata)
+
     def list(self) -> list[StoredModel]:
-        """The saved models, newest first."""
+        """The saved models, newest first, each with the reason it cannot be used (if any)."""
         if not self.root.is_dir():
             return []
         models = []
         for model_path in self.root.glob("*.keras"):
             if model_path.name.startswith("."):
                 continue
-            metadata_path = model_path.with_suffix(".json")
             try:
-                metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
-            except (OSError, ValueError):
-                metadata = {}
-            models.append(StoredModel(model_path.stem, model_path, metadata if isinstance(metadata, dict) else {}))
-        return sorted(models, key=lambda stored: stored.path.stat().st_mtime, reverse=True)
+                modified = model_path.stat().st_mtime
+            except OSError:
+                continue
+            metadata, problem = read_metadata(model_path.with_suffix(".json"))
+            problem = problem or archive_problem(model_path)
+            models.append((modified, StoredModel(model_path.stem, model_path, metadata, problem)))
+        return [stored for _, stored in sorted(models, key=lambda item: item[0], reverse=True)]
 
     def get(self, name: str) -> StoredModel:
         model_path, metadata_path = self._paths(name)
         if not model_path.is_file():
             raise ValueError(f"No saved model called {name!r} in {self.root}.")
-        metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
-        return StoredModel(model_path.stem, model_path, metadata)
+        metadata, problem = read_metadata(metadata_path)
+        return StoredModel(model_path.stem, model_path, metadata, problem or archive_problem(model_path))
 
     def load(self, name: str):
         """Load a saved model (safe mode, shape checked); returns (model, StoredModel)."""
         stored = self.get(name)
+        if stored.problem:
+            raise ValueError(f"{stored.name}: {stored.problem}")
         return load_model_file(stored.path), stored
 
     def delete(self, name: str) -> None:
@@ -167,14 +309,33 @@ class ModelStore:
         model_path.unlink(missing_ok=True)
         metadata_path.unlink(missing_ok=True)
 
+    def remove_stale_temporary_files(self, older_than: float = STALE_TEMPORARY_SECONDS) -> list[Path]:
+        """Remove `.tmp-*` files that an interrupted save left behind; returns what was removed."""
+        removed = []
+        if not self.root.is_dir():
+            return removed
+        limit = time.time() - older_than
+        for path in self.root.glob(".tmp-*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < limit:
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                continue
+        return removed
+
 
 def metadata_for(trained) -> dict:
-    """The metadata saved next to a model trained by the engine."""
+    """The metadata saved next to a model trained by the engine (a TrainedModel, or a run's snapshot)."""
     result = trained.result
+    return metadata_for_result(result, trained.class_names)
+
+
+def metadata_for_result(result, class_names) -> dict:
     return {
         "dataset": result.dataset,
         "arch": result.arch,
-        "class_names": list(trained.class_names),
+        "class_names": list(class_names),
         "normalization": result.normalization,
         "train_accuracy": result.train_accuracy,
         "val_accuracy": result.val_accuracy,

@@ -13,24 +13,40 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*arguments, cwd):
-    environment = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", MNISTLAB_OFFLINE="1")
-    return subprocess.run([sys.executable, "-m", "mnistlab", *arguments], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=300)
+def run_cli(*arguments, cwd, **environment):
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MNISTLAB_OFFLINE="1", **environment)
+    return subprocess.run([sys.executable, "-m", "mnistlab", *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def trained_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
-    completed = run_cli("train", "--dataset", "mnist", "--arch", "dense", "--target-accuracy", "0.8", "--max-epochs", "6",
-                        "--train-size", "1500", "--test-size", "300", "--out", "models/digits.keras", "--json", cwd=folder)
+    completed = run_cli(
+        "train",
+        "--dataset",
+        "mnist",
+        "--arch",
+        "dense",
+        "--target-accuracy",
+        "0.8",
+        "--max-epochs",
+        "6",
+        "--train-size",
+        "1500",
+        "--test-size",
+        "300",
+        "--out",
+        "models/digits.keras",
+        "--json",
+        cwd=folder,
+    )
     return folder, completed
 
 
-def test_train_prints_one_json_object_last(trained_model):
+def test_train_prints_exactly_one_json_document(trained_model):
     folder, completed = trained_model
     assert completed.returncode == 0, completed.stderr
-    payload = json.loads(completed.stdout.strip().splitlines()[-1])
+    payload = json.loads(completed.stdout)  # The whole of standard output.
     assert payload["dataset"] == "mnist" and payload["arch"] == "dense"
     assert payload["stop_reason"] == "target reached"
     reached = payload["target_reached_at"]
@@ -43,11 +59,11 @@ def test_train_prints_one_json_object_last(trained_model):
     assert "epoch 1/6" in completed.stderr  # The progress bar.
 
 
-def test_evaluate_and_predict(trained_model, digits_sample):
+def test_evaluate_and_predict_print_one_json_document(trained_model, digits_sample):
     folder, _ = trained_model
     evaluated = run_cli("evaluate", "--model", "models/digits.keras", "--json", cwd=folder)
     assert evaluated.returncode == 0, evaluated.stderr
-    summary = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    summary = json.loads(evaluated.stdout)
     assert summary["dataset"] == "mnist" and 0.5 < summary["test_accuracy"] <= 1.0
     assert set(summary["per_class_accuracy"]) == set("0123456789")
 
@@ -59,22 +75,51 @@ def test_evaluate_and_predict(trained_model, digits_sample):
     Image.new("L", (50, 50), 0).save(folder / "empty.png")
     predicted = run_cli("predict", "--model", "models/digits.keras", "paper.png", "screen.jpg", "empty.png", "--json", cwd=folder)
     assert predicted.returncode == 0, predicted.stderr
-    rows = json.loads(predicted.stdout.strip().splitlines()[-1])["predictions"]
+    rows = json.loads(predicted.stdout)["predictions"]
     assert [row["image"] for row in rows] == ["paper.png", "screen.jpg", "empty.png"]
     assert rows[0]["inverted"] is True and rows[1]["inverted"] is False
     assert rows[0]["top_class"] == rows[1]["top_class"]
     assert abs(sum(rows[0]["probabilities"].values()) - 1.0) < 1e-3
     assert rows[2]["empty"] is True and rows[2]["top_class"] is None
+    # Without --json, the same answers are lines for people on standard output.
+    plain = run_cli("predict", "--model", "models/digits.keras", "paper.png", cwd=folder)
+    assert plain.stdout.startswith("paper.png: ")
+
+
+@pytest.mark.parametrize("metadata", [["not", "an", "object"], {"dataset": ["mnist"]}, {"class_names": ["a", "b"]}])
+def test_predict_with_bad_metadata_says_so(trained_model, tmp_path, metadata):
+    folder, _ = trained_model
+    (tmp_path / "model.keras").write_bytes((folder / "models" / "digits.keras").read_bytes())
+    (tmp_path / "model.json").write_text(json.dumps(metadata))
+    Image.new("L", (28, 28), 0).save(tmp_path / "x.png")
+    completed = run_cli("predict", "--model", "model.keras", "x.png", cwd=tmp_path)
+    assert completed.returncode == 2 and "metadata" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_out_that_cannot_be_written_fails_before_training(tmp_path):
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    completed = run_cli("train", "--max-epochs", "50", "--out", "blocked/model.keras", cwd=tmp_path)
+    assert completed.returncode == 2 and "cannot be saved" in completed.stderr
+    assert "epoch 1/" not in completed.stderr  # Refused before any training.
+
+
+def test_out_that_exists_needs_overwrite(trained_model):
+    folder, _ = trained_model
+    completed = run_cli("train", "--max-epochs", "50", "--out", "models/digits.keras", cwd=folder)
+    assert completed.returncode == 2 and "--overwrite" in completed.stderr and "epoch 1/" not in completed.stderr
 
 
 @pytest.mark.parametrize(
     "arguments, message",
     [
         (["train", "--target-accuracy", "1.5"], "target accuracy must be above 0 and at most 1"),
+        (["train", "--target-accuracy", "0"], "target accuracy must be above 0 and at most 1"),
         (["train", "--dataset", "cifar10"], "Unknown dataset 'cifar10'"),
         (["train", "--arch", "vgg"], "Unknown architecture 'vgg'"),
         (["train", "--max-epochs", "0"], "at least 1 epoch"),
         (["train", "--batch-size", "0"], "batch size must be at least 1"),
+        (["train", "--out", "models/abc\n.keras"], "not a valid model name"),
+        (["train", "--data-dir", "no-such-folder"], "does not exist"),
         (["predict", "--model", "missing.keras", "x.png"], "no such model file"),
     ],
 )
@@ -85,10 +130,37 @@ def test_bad_input_exits_2_without_traceback(tmp_path, arguments, message):
     assert "Traceback" not in completed.stderr
 
 
+def test_bad_input_with_json_is_one_json_error_document(tmp_path):
+    completed = run_cli("train", "--dataset", "cifar10", "--json", cwd=tmp_path)
+    assert completed.returncode == 2 and "Unknown dataset" in json.loads(completed.stdout)["error"]
+
+
+def test_a_file_that_is_not_a_model_is_named_as_such(tmp_path):
+    (tmp_path / "notes.keras").write_text("my notes, not a model")
+    completed = run_cli("predict", "--model", "notes.keras", "x.png", cwd=tmp_path)
+    assert completed.returncode == 2 and "not a complete .keras archive" in completed.stderr and "not found" not in completed.stderr.lower()
+
+
+def test_an_empty_data_dir_is_refused_not_skipped(tmp_path):
+    (tmp_path / "empty").mkdir()
+    completed = run_cli("train", "--data-dir", "empty", "--max-epochs", "1", cwd=tmp_path)
+    assert completed.returncode == 2 and "has no MNIST digits files" in completed.stderr
+
+
+def test_a_corrupt_npz_in_the_data_dir_is_an_error_not_a_traceback(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mnist.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    completed = run_cli("train", "--data-dir", "data", "--max-epochs", "1", cwd=tmp_path)
+    assert completed.returncode == 2 and "not a readable Keras dataset archive" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
 def test_datasets_lists_both(tmp_path):
     completed = run_cli("datasets", "--json", cwd=tmp_path)
     assert completed.returncode == 0
-    rows = {row["name"]: row for row in json.loads(completed.stdout.strip().splitlines()[-1])["datasets"]}
+    rows = {row["name"]: row for row in json.loads(completed.stdout)["datasets"]}
     assert set(rows) == {"mnist", "fashion_mnist"}
     assert rows["mnist"]["available"] and rows["mnist"]["train_images"] > 0
-    assert "MNIST digits" in completed.stdout
+    assert "MNIST digits" in completed.stderr
+    plain = run_cli("datasets", cwd=tmp_path)
+    assert "MNIST digits" in plain.stdout

@@ -52,13 +52,38 @@ def test_bad_kernels():
 
 
 EXPECTED_STAGES = {
-    "cnn": [("conv_1", "26x26x32"), ("conv_1", "26x26x32"), ("max_pooling_1", "13x13x32"),
-            ("conv_2", "11x11x64"), ("conv_2", "11x11x64"), ("max_pooling_2", "5x5x64")],
-    "fast_cnn": [("conv_1", "26x26x32"), ("batch_norm_1", "26x26x32"), ("relu_1", "26x26x32"), ("max_pooling_1", "13x13x32"),
-                 ("conv_2", "11x11x64"), ("batch_norm_2", "11x11x64"), ("relu_2", "11x11x64"), ("max_pooling_2", "5x5x64")],
-    "accurate_cnn": [("conv_1", "28x28x32"), ("batch_norm_1", "28x28x32"), ("relu_1", "28x28x32"), ("max_pooling_1", "14x14x32"),
-                     ("conv_2", "14x14x64"), ("batch_norm_2", "14x14x64"), ("relu_2", "14x14x64"), ("max_pooling_2", "7x7x64"),
-                     ("conv_3", "7x7x128"), ("batch_norm_3", "7x7x128"), ("relu_3", "7x7x128"), ("max_pooling_3", "3x3x128")],
+    "cnn": [
+        ("conv_1", "26x26x32"),
+        ("conv_1", "26x26x32"),
+        ("max_pooling_1", "13x13x32"),
+        ("conv_2", "11x11x64"),
+        ("conv_2", "11x11x64"),
+        ("max_pooling_2", "5x5x64"),
+    ],
+    "fast_cnn": [
+        ("conv_1", "26x26x32"),
+        ("batch_norm_1", "26x26x32"),
+        ("relu_1", "26x26x32"),
+        ("max_pooling_1", "13x13x32"),
+        ("conv_2", "11x11x64"),
+        ("batch_norm_2", "11x11x64"),
+        ("relu_2", "11x11x64"),
+        ("max_pooling_2", "5x5x64"),
+    ],
+    "accurate_cnn": [
+        ("conv_1", "28x28x32"),
+        ("batch_norm_1", "28x28x32"),
+        ("relu_1", "28x28x32"),
+        ("max_pooling_1", "14x14x32"),
+        ("conv_2", "14x14x64"),
+        ("batch_norm_2", "14x14x64"),
+        ("relu_2", "14x14x64"),
+        ("max_pooling_2", "7x7x64"),
+        ("conv_3", "7x7x128"),
+        ("batch_norm_3", "7x7x128"),
+        ("relu_3", "7x7x128"),
+        ("max_pooling_3", "3x3x128"),
+    ],
 }
 
 

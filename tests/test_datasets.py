@@ -130,7 +130,9 @@ def test_normalize_matches_keras():
 
     images = np.random.default_rng(3).integers(0, 256, size=(4, 28, 28)).astype(np.uint8)
     images[0, :, 5] = 0  # A column of zeros must not divide by zero.
-    np.testing.assert_allclose(normalize_images(images, "keras_normalize"), keras.utils.normalize(images.astype("float32"), axis=1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        normalize_images(images, "keras_normalize"), keras.utils.normalize(images.astype("float32"), axis=1), rtol=1e-5, atol=1e-7
+    )
     np.testing.assert_allclose(normalize_images(images), images / 255.0, rtol=1e-6)
     with pytest.raises(ValueError, match="Unknown normalisation"):
         normalize_images(images, "zscore")

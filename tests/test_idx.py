@@ -81,8 +81,10 @@ def test_published_file_with_wrong_content_is_rejected(tmp_path):
     assert read_idx(path, expected_dims=1).shape == (10_000,)
 
 
-@pytest.mark.skipif(not __import__("os").path.exists("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"),
-                    reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not __import__("os").path.exists("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_published_file_passes_its_checksum():
     labels = read_idx("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", 1, dataset="fashion_mnist")
     assert labels.shape == (10_000,)

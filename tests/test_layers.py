@@ -38,8 +38,7 @@ def _train_step(layer, inputs):
         # A loss that weights every output differently, so wrong gradients show.
         loss = tf.reduce_sum(outputs * tf.sin(inputs))
     gradients = tape.gradient(loss, [inputs, layer.gamma, layer.beta])
-    return [np.asarray(outputs), *[np.asarray(gradient) for gradient in gradients],
-            np.asarray(layer.moving_mean), np.asarray(layer.moving_variance)]
+    return [np.asarray(outputs), *[np.asarray(gradient) for gradient in gradients], np.asarray(layer.moving_mean), np.asarray(layer.moving_variance)]
 
 
 @pytest.mark.parametrize("shape", [(8, 5, 5, 4), (16, 26, 26, 32)])
@@ -105,7 +104,8 @@ def test_saved_files_load_in_plain_keras(tmp_path):
     # A fresh interpreter that never imports mnistlab loads both files.
     script = "import sys, keras\nfor path in sys.argv[1:]:\n    print(keras.models.load_model(path).output_shape)"
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "-c", script, str(stored.path), str(downloaded)], cwd=tmp_path,
-                            capture_output=True, text=True, env=environment, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(stored.path), str(downloaded)], cwd=tmp_path, capture_output=True, text=True, env=environment, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[:2] == ["(None, 10)", "(None, 10)"]

@@ -167,3 +167,27 @@ def test_big_photos_are_shrunk_before_processing():
     buffer = io.BytesIO()
     Image.new("RGB", (3000, 2000), (220, 220, 220)).save(buffer, format="JPEG")
     assert max(load_image_bytes(buffer.getvalue()).shape[:2]) <= 1000
+
+
+def test_a_jpeg_larger_than_the_pixel_cap_in_bytes_is_read_whole(tmp_path, monkeypatch):
+    """The file reader once stopped after MAX_UPLOAD_PIXELS bytes and called a valid big JPEG truncated."""
+    from mnistlab import preprocessing as preprocessing_module
+    from mnistlab.preprocessing import load_image_file
+
+    noise = np.random.default_rng(0).integers(0, 256, (1500, 1500), dtype=np.uint8)
+    noise[600:900, 700:800] = 255
+    path = tmp_path / "big.jpg"
+    Image.fromarray(noise).save(path, quality=98)
+    assert path.stat().st_size > 1_000_000
+    monkeypatch.setattr(preprocessing_module, "MAX_UPLOAD_PIXELS", 1_000_000)
+    image = load_image_file(path)
+    assert image.shape[0] <= 1000 and image.shape[1] <= 1000  # Decoded at a reduced scale.
+
+
+def test_a_file_over_the_byte_limit_is_refused_with_its_size(tmp_path):
+    from mnistlab.preprocessing import load_image_file
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG" + b"\x00" * 2_000_000)
+    with pytest.raises(ValueError, match="larger than 1 MB"):
+        load_image_file(path, max_bytes=1024 * 1024)

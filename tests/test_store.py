@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from mnistlab import store as store_module
 from mnistlab.models import ModelConfig, build_model
 from mnistlab.store import ModelStore, check_name, load_model_file, model_to_bytes
 
@@ -50,7 +51,7 @@ def test_load_refuses_a_model_with_the_wrong_shape(tmp_path):
         load_model_file(path)
 
 
-def test_safe_mode_refuses_code_in_a_model_file(tmp_path):
+def test_safe_mode_refuses_code_in_a_model_file(tmp_path, monkeypatch):
     import keras
 
     inputs = keras.Input(shape=(28, 28))
@@ -59,6 +60,10 @@ def test_safe_mode_refuses_code_in_a_model_file(tmp_path):
     outputs = keras.layers.Dense(10, activation="softmax")(scaled)
     path = tmp_path / "lambda.keras"
     keras.Model(inputs, outputs).save(path)
+    with pytest.raises(ValueError, match="Lambda layer, which can carry code"):
+        load_model_file(path)
+    # Behind the archive check, Keras' safe mode still refuses it.
+    monkeypatch.setattr(store_module, "archive_problem", lambda path: None)
     with pytest.raises(ValueError, match="cannot be loaded"):
         load_model_file(path)
 
@@ -66,7 +71,7 @@ def test_safe_mode_refuses_code_in_a_model_file(tmp_path):
 def test_not_a_model_file(tmp_path):
     path = tmp_path / "junk.keras"
     path.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="cannot be loaded"):
+    with pytest.raises(ValueError, match="not a complete .keras archive"):
         load_model_file(path)
     with pytest.raises(ValueError, match=".keras files only"):
         load_model_file(tmp_path / "model.h5")
@@ -81,3 +86,56 @@ def test_model_to_bytes_is_a_loadable_keras_file(tmp_path, small_model):
 def test_unknown_model(tmp_path):
     with pytest.raises(ValueError, match="No saved model called 'ghost'"):
         ModelStore(tmp_path).load("ghost")
+
+
+def test_a_name_with_a_trailing_newline_is_refused():
+    with pytest.raises(ValueError, match="not a valid model name"):
+        check_name("abc\n.keras")
+
+
+def test_saving_never_replaces_a_model_unless_asked(tmp_path, small_model):
+    from mnistlab.store import ModelExistsError
+
+    store = ModelStore(tmp_path)
+    store.save("mine", small_model, {"test_accuracy": 0.9})
+    with pytest.raises(ModelExistsError, match="already a model called 'mine'"):
+        store.save("mine", small_model, {"test_accuracy": 0.1})
+    assert json.loads((tmp_path / "mine.json").read_text())["test_accuracy"] == 0.9
+    store.save("mine", small_model, {"test_accuracy": 0.1}, overwrite=True)
+    assert json.loads((tmp_path / "mine.json").read_text())["test_accuracy"] == 0.1
+
+
+def test_leftovers_of_interrupted_saves_are_removed_on_start(tmp_path, small_model):
+    import os
+    import time
+
+    from mnistlab.config import ServerConfig
+    from mnistlab.services import services
+
+    store = ModelStore(tmp_path / "store")
+    store.save("kept", small_model, {})
+    old = tmp_path / "store" / ".tmp-abc123.keras"
+    fresh = tmp_path / "store" / ".tmp-def456.keras"
+    old.write_bytes(b"half a model")
+    fresh.write_bytes(b"a save in progress")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    environment = {"MNISTLAB_MODELS_DIR": str(tmp_path / "store"), "MNISTLAB_DATA_HOME": os.environ["MNISTLAB_DATA_HOME"]}
+    services(ServerConfig.from_environment(environment))
+    assert not old.exists() and fresh.exists() and (tmp_path / "store" / "kept.keras").exists()
+
+
+def test_listing_says_why_a_model_is_unusable(tmp_path, small_model):
+    store = ModelStore(tmp_path)
+    store.save("good", small_model, {"dataset": "mnist"})
+    (tmp_path / "broken.keras").write_bytes(b"PK\x03\x04cut")
+    store.save("wrong-names", small_model, {"class_names": ["a", "b"]})
+    (tmp_path / "bad-dataset.keras").write_bytes((tmp_path / "good.keras").read_bytes())
+    (tmp_path / "bad-dataset.json").write_text(json.dumps({"dataset": ["mnist"]}))
+    problems = {stored.name: stored.problem for stored in store.list()}
+    assert problems["good"] is None
+    assert "not a complete .keras archive" in problems["broken"]
+    assert "2 class names" in problems["wrong-names"]
+    assert "unknown dataset" in problems["bad-dataset"]
+    with pytest.raises(ValueError, match="2 class names"):
+        store.load("wrong-names")
