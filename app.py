@@ -1,79 +1,104 @@
 """MNIST Lab's entry point and home page: what each page teaches, and which datasets this machine has.
 
-Start the app with `streamlit run app.py`. This file declares the navigation and draws
-the home page; the home page imports no TensorFlow, so it opens fast, and the Train,
-Draw and Convolutions pages (in pages/) load it when they need it.
+Start the app with `streamlit run app.py`. This file declares the navigation, keeps the
+browser's identity and the sidebar's list of its trainings, and draws the home page.
+The home page imports no TensorFlow, so it opens fast; the other pages load it when
+they need it.
 """
 
 import streamlit as st
 
 from mnistlab.datasets import DATASETS
-from streamlit_helpers import dataset_or_error, example_grid
+from mnistlab.i18n import _
+from mnistlab_ui.data import dataset_or_error, example_grid
+from mnistlab_ui.identity import browser_owner, remember_browser
+from mnistlab_ui.server import lab
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/school:", layout="wide")
 
-
 PAGES = (
-    (
-        "pages/1_Train.py",
-        "Train",
-        ":material/model_training:",
-        "Pick a dataset and an architecture, watch loss and accuracy move live, and stop as soon as a target "
-        "accuracy is reached. Then read the confusion matrix and look at the mistakes.",
-    ),
-    (
-        "pages/2_Draw.py",
-        "Draw",
-        ":material/draw:",
-        "Draw a digit and see the prediction, and every step that turns your drawing into the 28x28 input "
-        "the network expects.",
-    ),
-    (
-        "pages/3_Convolutions.py",
-        "Convolutions",
-        ":material/grid_on:",
-        "Pass a 3x3 kernel over an image, see what max pooling keeps, and look at the filters and feature "
-        "maps a CNN has learned.",
-    ),
+    ("pages/1_Train.py", "train", ":material/model_training:"),
+    ("pages/2_Draw.py", "draw", ":material/draw:"),
+    ("pages/3_Convolutions.py", "convolutions", ":material/grid_on:"),
 )
 
+
+def page_titles() -> dict[str, str]:
+    return {"train": _("Train"), "draw": _("Draw"), "convolutions": _("Convolutions")}
+
+
+def page_lessons() -> dict[str, str]:
+    return {
+        "train": _(
+            "Pick a dataset and an architecture, watch loss and accuracy move live, and stop as soon as a target "
+            "accuracy is reached. Then read the confusion matrix and look at the mistakes."
+        ),
+        "draw": _("Draw a digit and see the prediction, and every step that turns your drawing into the 28x28 input the network expects."),
+        "convolutions": _("Pass a 3x3 kernel over an image, see what max pooling keeps, and look at the filters and feature maps a CNN has learned."),
+    }
 
 
 def home() -> None:
     st.title("MNIST Lab")
-    st.write("Your first lessons of computer vision with TensorFlow and Keras: train a network, draw for it, see inside it.")
+    st.write(_("Your first lessons of computer vision with TensorFlow and Keras: train a network, draw for it, see inside it."))
 
-    st.header("What you will learn")
-    columns = st.columns(len(PAGES))
-    for column, (path, label, icon, lesson) in zip(columns, PAGES):
+    st.header(_("What you will learn"))
+    titles, lessons = page_titles(), page_lessons()
+    for column, (path, slug, icon) in zip(st.columns(len(PAGES)), PAGES):
         with column:
-            st.page_link(path, label=label, icon=icon)
-            st.caption(lesson)
+            st.page_link(path, label=titles[slug], icon=icon)
+            st.caption(lessons[slug])
 
-    st.header("Datasets on this machine")
+    st.header(_("Datasets on this machine"))
     for name, info in DATASETS.items():
         dataset, error = dataset_or_error(name)
-        st.subheader(info.title)
-        st.caption(info.description)
+        st.subheader(_(info.title))
+        st.caption(_(info.description))
         if dataset is None:
             st.warning(error)
             continue
-        kind = "a sample" if dataset.source.is_sample else "the full set"
+        kind = _("a sample") if dataset.source.is_sample else _("the full set")
         st.write(
-            f"**{len(dataset.y_train):,}** training and **{len(dataset.y_test):,}** test images ({kind}), "
-            f"from {dataset.source.describe()}."
+            _("**{train:,}** training and **{test:,}** test images ({kind}), from {source}.").format(
+                train=len(dataset.y_train), test=len(dataset.y_test), kind=kind, source=dataset.source.describe()
+            )
         )
         if dataset.source.notice:
             st.info(dataset.source.notice)
         left, right = st.columns([1, 3])
         with left:
-            st.markdown("\n".join(f"{row + 1}. {class_name}" for row, class_name in enumerate(info.class_names)))
+            st.markdown("\n".join(f"{row + 1}. {_(class_name)}" for row, class_name in enumerate(info.class_names)))
         with right:
-            st.image(example_grid(name), caption="One row per class, in the order of the list.", width=360)
+            st.image(example_grid(name), caption=_("One row per class, in the order of the list."), width=360)
 
 
+def trainings_panel() -> None:
+    """This browser's trainings, on every page; asking about them also keeps them from being abandoned."""
+    active = lab().jobs.touch(browser_owner())
+    if not active:
+        return
+    lines = []
+    for run in active:
+        if run.queue_position:
+            text = _("Run {run}: waiting, number {place} in the queue").format(run=run.run_id, place=run.queue_position)
+        elif run.latest_batch is not None:
+            text = _("Run {run}: {done:.0%} trained").format(run=run.run_id, done=run.latest_batch.fraction_done)
+        else:
+            text = _("Run {run}: {phase}").format(run=run.run_id, phase=_(run.phase))
+        lines.append(text)
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.caption(_("Your trainings: {runs}").format(runs="; ".join(lines)))
+    right.page_link("pages/1_Train.py", label=_("Watch it"), icon=":material/model_training:")
+
+
+remember_browser()
+titles = page_titles()
+# Navigation along the top: on a 1024-pixel projector a sidebar would take a third of the width.
 navigation = st.navigation(
-    [st.Page(home, title="Home", icon=":material/home:", default=True)]
-    + [st.Page(path, title=label, icon=icon, url_path=label.lower()) for path, label, icon, _ in PAGES]
+    [st.Page(home, title=_("Home"), icon=":material/home:", default=True)]
+    + [st.Page(path, title=titles[slug], icon=icon, url_path=slug) for path, slug, icon in PAGES],
+    position="top",
 )
+# Poll only while something trains; an idle class costs the server nothing.
+st.fragment(trainings_panel, run_every=3.0 if lab().jobs.touch(browser_owner()) else None)()
 navigation.run()

@@ -7,6 +7,7 @@ millisecond, which keeps the Draw page responsive after every stroke.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,3 +88,42 @@ class Predictor:
             return Prediction(preprocessed, np.zeros(10, np.float32), self.class_names)
         probabilities = self.probabilities(preprocessed.image * 255.0)[0]
         return Prediction(preprocessed, probabilities, self.class_names)
+
+
+class LoadedModel:
+    """A model loaded once for inference and shared, read-only, by every session of the server.
+
+    Predictions go through one compiled forward pass (thread-safe); the feature
+    extractor of the Convolutions page is built on first use.
+    """
+
+    def __init__(self, model, normalization: str = "divide_255", class_names: tuple[str, ...] | None = None):
+        self.model = model
+        self.predictor = Predictor(model, normalization, class_names)
+        self.normalization = normalization
+        self.class_names = self.predictor.class_names
+        self._extractor = None
+        self._extractor_problem: str | None = None
+        self._lock = threading.Lock()
+
+    def feature_extractor(self):
+        """The model's FeatureExtractor, or None for a model without convolutions."""
+        from mnistlab.convolutions import FeatureExtractor
+
+        with self._lock:
+            if self._extractor is None and self._extractor_problem is None:
+                try:
+                    self._extractor = FeatureExtractor(self.model)
+                except ValueError as problem:
+                    self._extractor_problem = str(problem)
+            return self._extractor
+
+
+def load_for_inference(path, normalization: str = "divide_255", class_names: tuple[str, ...] | None = None) -> LoadedModel:
+    """Load a .keras file (safe mode, shape checked) and trace its forward pass once."""
+    from mnistlab.store import load_model_file
+
+    loaded = LoadedModel(load_model_file(path), normalization, class_names)
+    # The first call traces the compiled function; do it now, not in a student's first drawing.
+    loaded.predictor.probabilities(np.zeros((1, 28, 28), np.float32))
+    return loaded

@@ -1,252 +1,410 @@
-"""Background training jobs that a web page can poll, behind a bounded queue.
+"""Training jobs for the web app: a first-come queue in front of a training backend.
 
-`TrainingQueue.submit(settings)` returns a `TrainingJob` at once; the job trains in
-its own thread through the training engine and records its status, phase, progress
-and history as it goes. At most `max_running` jobs train at the same time in one
-process (two CPU cores do not go faster with more); the others wait in first-come
-order and can report their place in the queue. A job can be cancelled while it waits
-or while it trains.
+`JobManager.submit(settings, owner)` records a run in the database and returns its
+id at once. The run waits in a first-come queue until the backend has a free place
+(`backend.capacity`: worker processes on this machine, or trainings a Ray cluster can
+hold), then trains there; nothing is ever trained in the web server's process. The
+backend reports events (phase, plan, batches, epochs, then success or failure) as
+they happen; the manager keeps each active run's state in memory for pages that poll
+it, and writes it to the database: the status at once, the curve every few seconds,
+so a restart loses at most a few seconds of curve. The finished model and the
+test-set predictions are written into the run's folder.
+
+A run belongs to its owner (a browser). When no page has asked about an active run
+for `abandon_after` seconds, it is cancelled so it stops holding the queue; runs
+owned by the server (the shared quick models) are never abandoned. `shared_run`
+gives everyone the same run for the same recipe, so a class pressing one button
+together makes one training.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import threading
 import time
-import traceback
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
-from mnistlab.datasets import Dataset
-from mnistlab.training import (
-    STOP_CANCELLED,
-    BatchProgress,
-    EpochRecord,
-    TrainedModel,
-    TrainingListener,
-    TrainingPlan,
-    TrainingResult,
-    TrainingSettings,
-    train,
+import numpy as np
+
+from mnistlab.events import BatchProgress, EpochRecord, TrainingResult
+from mnistlab.runs import (
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    RunSnapshot,
+    RunStore,
+)
+from mnistlab.settings import TrainingSettings
+from mnistlab.worker import (
+    BatchDone,
+    EpochDone,
+    JobEvent,
+    JobFailed,
+    JobSpec,
+    JobSucceeded,
+    LabelledImages,
+    PhaseChanged,
+    PlanReady,
+    WorkerStarted,
+    on_curve,
 )
 
-QUEUED = "queued"
-RUNNING = "running"
-FINISHED = "finished"
-FAILED = "failed"
-CANCELLED = "cancelled"
-
-# About this many points per epoch are kept for the live curves.
-CURVE_POINTS_PER_EPOCH = 40
+SERVER_OWNER = "server"
+MODEL_FILE = "model.keras"
+PREDICTIONS_FILE = "test_predictions.npz"
+# The live curve is written to the database at most this often (status changes are written at once).
+PERSIST_EVERY = 3.0
 
 
-@dataclass(frozen=True)
-class JobSnapshot:
-    """A consistent copy of a job's state, safe to read from another thread."""
+class Backend(Protocol):
+    """Where trainings run. `start` returns at once; `report` is called with the job's events as they happen
+    (from any thread), ending with exactly one JobSucceeded or JobFailed."""
 
-    job_id: int
-    status: str
-    phase: str
-    queue_position: int | None
-    plan: TrainingPlan | None
-    latest_batch: BatchProgress | None
-    curve: tuple[BatchProgress, ...]
-    epochs: tuple[EpochRecord, ...]
-    result: TrainingResult | None
-    error: str | None
-    elapsed: float
+    name: str
 
     @property
-    def is_done(self) -> bool:
-        return self.status in (FINISHED, FAILED, CANCELLED)
+    def capacity(self) -> int: ...
+
+    def start(self, spec: JobSpec, report) -> None: ...
+
+    def cancel(self, run_id: int) -> None: ...
+
+    def describe(self) -> str: ...
+
+    def shutdown(self) -> None: ...
 
 
-class TrainingJob(TrainingListener):
-    """One training run in the background; it listens to the engine to record progress."""
+@dataclass(eq=False)
+class _Live:
+    """An active run's state in memory (guarded by the manager's lock)."""
 
-    def __init__(self, job_id: int, settings: TrainingSettings, queue: "TrainingQueue", dataset: Dataset | None):
-        self.job_id = job_id
-        self.settings = settings
-        self.dataset = dataset
-        self.cancel_event = threading.Event()
-        self.done_event = threading.Event()
-        self._queue = queue
-        self._lock = threading.Lock()
-        self._status = QUEUED
-        self._phase = "waiting in the queue"
-        self._plan: TrainingPlan | None = None
-        self._latest: BatchProgress | None = None
-        self._curve: list[BatchProgress] = []
-        self._epochs: list[EpochRecord] = []
-        self._result: TrainingResult | None = None
-        self._trained: TrainedModel | None = None
-        self._error: str | None = None
-        self._started_at: float | None = None
-        self._ended_at: float | None = None
-
-    # Listener methods, called from the training thread.
-    def on_phase(self, phase: str) -> None:
-        with self._lock:
-            self._phase = phase
-
-    def on_train_start(self, plan: TrainingPlan) -> None:
-        with self._lock:
-            self._plan = plan
-
-    def on_batch_end(self, progress: BatchProgress) -> None:
-        stride = max(1, progress.batches_per_epoch // CURVE_POINTS_PER_EPOCH)
-        with self._lock:
-            self._latest = progress
-            if progress.batch % stride == 0 or progress.batch == progress.batches_per_epoch:
-                self._curve.append(progress)
-
-    def on_epoch_end(self, record: EpochRecord) -> None:
-        with self._lock:
-            self._epochs.append(record)
-
-    def on_train_end(self, result: TrainingResult) -> None:
-        with self._lock:
-            self._result = result
-
-    # What the page uses.
-    @property
-    def status(self) -> str:
-        with self._lock:
-            return self._status
+    spec: JobSpec
+    owner: str
+    shared_key: str | None
+    created_at: float
+    status: str = QUEUED
+    phase: str = "waiting in the queue"
+    plan: dict | None = None
+    latest: BatchProgress | None = None
+    curve: list[BatchProgress] = field(default_factory=list)
+    epochs: list[EpochRecord] = field(default_factory=list)
+    result: TrainingResult | None = None
+    error: str | None = None
+    model_path: Path | None = None
+    worker: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    last_asked: float = field(default_factory=time.monotonic)
+    cancel_note: str | None = None
+    cancel_requested: bool = False
+    dirty: bool = False
+    persisted_at: float = 0.0
+    done: threading.Event = field(default_factory=threading.Event)
 
     @property
-    def trained(self) -> TrainedModel | None:
+    def run_id(self) -> int:
+        return self.spec.run_id
+
+
+class JobManager:
+    """The queue, the active runs and their owners; see the module docstring."""
+
+    def __init__(self, store: RunStore, backend: Backend, server_id: str, abandon_after: float = 60.0):
+        self.store = store
+        self.backend = backend
+        self.server_id = server_id
+        self.abandon_after = abandon_after
+        self._lock = threading.Condition()
+        self._live: dict[int, _Live] = {}
+        self._waiting: list[int] = []
+        self._running: set[int] = set()
+        self._stopping = False
+        interrupted = store.interrupt_unfinished(server_id)
+        self.interrupted_at_start = interrupted
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="mnistlab-dispatcher", daemon=True)
+        self._dispatcher.start()
+        self._keeper = threading.Thread(target=self._keeper_loop, name="mnistlab-keeper", daemon=True)
+        self._keeper.start()
+
+    # What pages use
+
+    def submit(
+        self,
+        settings: TrainingSettings,
+        owner: str,
+        *,
+        shared_key: str | None = None,
+        extra_train: LabelledImages | None = None,
+        extra_tests: dict[str, LabelledImages] | None = None,
+    ) -> int:
+        """Queue a training for `owner`; returns its run id."""
+        run_id = self.store.create(owner, settings, self.server_id, shared_key=shared_key)
+        spec = JobSpec(run_id, settings, extra_train, dict(extra_tests or {}))
         with self._lock:
-            return self._trained
+            self._live[run_id] = _Live(spec, owner, shared_key, time.time())
+            self._waiting.append(run_id)
+            self._lock.notify_all()
+        return run_id
 
-    def cancel(self) -> None:
-        """Ask the job to stop: a waiting job leaves the queue, a running one stops after its batch."""
-        self.cancel_event.set()
-        self._queue._wake()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.done_event.wait(timeout)
-
-    def snapshot(self) -> JobSnapshot:
-        position = self._queue.position(self)
+    def shared_run(self, shared_key: str, settings: TrainingSettings) -> int:
+        """The run everyone shares for `shared_key`: a finished one, the one training now, or a new one."""
         with self._lock:
-            end = self._ended_at or time.time()
-            return JobSnapshot(
-                job_id=self.job_id,
-                status=self._status,
-                phase=self._phase,
-                queue_position=position,
-                plan=self._plan,
-                latest_batch=self._latest,
-                curve=tuple(self._curve),
-                epochs=tuple(self._epochs),
-                result=self._result,
-                error=self._error,
-                elapsed=end - self._started_at if self._started_at else 0.0,
-            )
+            for live in self._live.values():
+                if live.shared_key == shared_key and live.status in ACTIVE:
+                    return live.run_id
+            existing = self.store.latest_shared(shared_key)
+            if existing is not None and (existing.status == FINISHED or existing.run_id in self._live):
+                return existing.run_id
+            return self.submit(settings, SERVER_OWNER, shared_key=shared_key)
 
-    # Called by the queue.
-    def _set_running(self) -> None:
+    def snapshot(self, run_id: int, owner: str | None = None) -> RunSnapshot | None:
+        """The run as it is now. When `owner` is given, the run must be theirs (or shared), else None.
+        Asking about an active run keeps it from being abandoned."""
         with self._lock:
-            self._status = RUNNING
-            self._phase = "starting"
-            self._started_at = time.time()
+            live = self._live.get(run_id)
+            if live is not None:
+                if owner is not None and live.owner not in (owner, SERVER_OWNER):
+                    return None
+                live.last_asked = time.monotonic()
+                return self._snapshot_of(live)
+        snapshot = self.store.get(run_id)
+        if snapshot is None or (owner is not None and snapshot.owner not in (owner, SERVER_OWNER)):
+            return None
+        return snapshot
 
-    def _finish(self, status: str, trained: TrainedModel | None = None, error: str | None = None) -> None:
+    def runs_of(self, owner: str, limit: int = 100) -> list[RunSnapshot]:
+        """The owner's runs, newest first: active ones as they are now, the others from the database."""
+        stored = self.store.for_owner(owner, limit)
         with self._lock:
-            self._status = status
-            self._trained = trained
-            self._error = error
-            self._phase = status
-            self._ended_at = time.time()
-        self.done_event.set()
+            return [self._snapshot_of(self._live[s.run_id]) if s.run_id in self._live else s for s in stored]
 
+    def touch(self, owner: str) -> list[RunSnapshot]:
+        """A page of `owner` is open: none of their active runs is abandoned. Returns those runs."""
+        now = time.monotonic()
+        with self._lock:
+            mine = [live for live in self._live.values() if live.owner == owner and live.status in ACTIVE]
+            for live in mine:
+                live.last_asked = now
+            return [self._snapshot_of(live) for live in mine]
 
-TrainFunction = Callable[..., TrainedModel]
+    def cancel(self, run_id: int, owner: str | None = None, note: str | None = None) -> bool:
+        """Stop a run: a waiting one leaves the queue, a training one stops after its batch and keeps its model."""
+        with self._lock:
+            live = self._live.get(run_id)
+            if live is None or live.status not in ACTIVE:
+                return False
+            if owner is not None and live.owner != owner:
+                return False
+            live.cancel_note = note
+            live.cancel_requested = True
+            waiting = live.status == QUEUED
+            if waiting:
+                self._waiting.remove(run_id)
+        if waiting:
+            self._end(live, CANCELLED, error=note)
+        else:
+            self.backend.cancel(run_id)
+        return True
 
+    def position(self, run_id: int) -> int | None:
+        """1 for the next run to start, 2 for the one after it; None when not waiting."""
+        with self._lock:
+            return self._waiting.index(run_id) + 1 if run_id in self._waiting else None
 
-class TrainingQueue:
-    """Runs at most `max_running` jobs at once; the others wait in first-come order."""
-
-    def __init__(self, max_running: int = 1, train_function: TrainFunction = train):
-        if max_running < 1:
-            raise ValueError(f"At least one training must be allowed to run, got {max_running}.")
-        self.max_running = max_running
-        self._train = train_function
-        self._condition = threading.Condition()
-        self._waiting: list[TrainingJob] = []
-        self._running = 0
-        self._ids = itertools.count(1)
-
-    def submit(self, settings: TrainingSettings, dataset: Dataset | None = None) -> TrainingJob:
-        """Queue a training; it starts as soon as a place is free."""
-        with self._condition:
-            job = TrainingJob(next(self._ids), settings, self, dataset)
-            self._waiting.append(job)
-        threading.Thread(target=self._run, args=(job,), name=f"training-job-{job.job_id}", daemon=True).start()
-        return job
-
-    def position(self, job: TrainingJob) -> int | None:
-        """1 for the next job to start, 2 for the one after it; None when not waiting."""
-        with self._condition:
-            try:
-                return self._waiting.index(job) + 1
-            except ValueError:
-                return None
+    def wait(self, run_id: int, timeout: float | None = None) -> bool:
+        """Wait until the run is done (tests and scripts)."""
+        with self._lock:
+            live = self._live.get(run_id)
+        return True if live is None else live.done.wait(timeout)
 
     @property
     def running(self) -> int:
-        with self._condition:
-            return self._running
+        with self._lock:
+            return len(self._running)
 
     @property
     def waiting(self) -> int:
-        with self._condition:
+        with self._lock:
             return len(self._waiting)
 
-    def _wake(self) -> None:
-        with self._condition:
-            self._condition.notify_all()
+    def active_runs(self) -> list[RunSnapshot]:
+        """Every run waiting or training on this server, in queue order after the running ones."""
+        with self._lock:
+            order = sorted(self._running) + list(self._waiting)
+            return [self._snapshot_of(self._live[run_id]) for run_id in order if run_id in self._live]
 
-    def _run(self, job: TrainingJob) -> None:
-        with self._condition:
-            while not job.cancel_event.is_set() and (self._waiting[0] is not job or self._running >= self.max_running):
-                self._condition.wait()
-            self._waiting.remove(job)
-            self._condition.notify_all()
-            if job.cancel_event.is_set():
-                job._finish(CANCELLED)
-                return
-            self._running += 1
-        job._set_running()
-        try:
-            trained = self._train(job.settings, dataset=job.dataset, listeners=[job], cancel=job.cancel_event)
-            status = CANCELLED if trained.result.stop_reason == STOP_CANCELLED else FINISHED
-            job._finish(status, trained=trained)
-        except ValueError as error:
-            job._finish(FAILED, error=str(error))
-        except Exception as error:  # noqa: BLE001 (the page shows it; the thread must not die silently)
-            job._finish(FAILED, error=f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=5)}")
-        finally:
-            with self._condition:
-                self._running -= 1
-                self._condition.notify_all()
+    def shutdown(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        self.backend.shutdown()
 
+    # Inside
 
-_default_queue: TrainingQueue | None = None
-_default_lock = threading.Lock()
+    def _snapshot_of(self, live: _Live) -> RunSnapshot:
+        position = self._waiting.index(live.run_id) + 1 if live.run_id in self._waiting else None
+        return RunSnapshot(
+            run_id=live.run_id,
+            owner=live.owner,
+            status=live.status,
+            phase=live.phase,
+            settings=live.spec.settings,
+            plan=live.plan,
+            latest_batch=live.latest,
+            curve=tuple(live.curve),
+            epochs=tuple(live.epochs),
+            result=live.result,
+            error=live.error,
+            model_path=live.model_path,
+            created_at=live.created_at,
+            started_at=live.started_at,
+            ended_at=live.ended_at,
+            shared_key=live.shared_key,
+            queue_position=position,
+            worker=live.worker,
+        )
 
-
-def default_queue() -> TrainingQueue:
-    """The process-wide queue; MNISTLAB_MAX_TRAININGS sets how many run at once (default 1)."""
-    global _default_queue
-    with _default_lock:
-        if _default_queue is None:
-            value = os.environ.get("MNISTLAB_MAX_TRAININGS", "1")
+    def _dispatch_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stopping and not (self._waiting and len(self._running) < self.backend.capacity):
+                    self._lock.wait(1.0)
+                if self._stopping:
+                    return
+                run_id = self._waiting.pop(0)
+                live = self._live[run_id]
+                live.status, live.phase = RUNNING, "starting"
+                live.started_at = time.time()
+                self._running.add(run_id)
+            self.store.mark_running(run_id)
             try:
-                limit = int(value)
-            except ValueError:
-                raise ValueError(f"MNISTLAB_MAX_TRAININGS must be a whole number, got {value!r}.") from None
-            _default_queue = TrainingQueue(max_running=limit)
-        return _default_queue
+                self.backend.start(live.spec, lambda event, run_id=run_id: self._on_event(run_id, event))
+            except Exception as error:  # noqa: BLE001 (a backend that cannot start a job fails that job, not the server)
+                self._on_event(run_id, JobFailed(f"The training could not start: {error}"))
+                continue
+            with self._lock:
+                cancelled_meanwhile = live.cancel_requested
+            if cancelled_meanwhile:
+                # Stop was pressed between leaving the queue and reaching the worker.
+                self.backend.cancel(run_id)
+
+    def _on_event(self, run_id: int, event: JobEvent) -> None:
+        with self._lock:
+            live = self._live.get(run_id)
+            if live is None or live.status not in ACTIVE:
+                return
+            if isinstance(event, BatchDone):
+                live.latest = event.progress
+                if on_curve(event.progress):
+                    live.curve.append(event.progress)
+                live.dirty = True
+                return
+            if isinstance(event, PhaseChanged):
+                live.phase = event.phase
+            elif isinstance(event, PlanReady):
+                live.plan = event.plan
+            elif isinstance(event, WorkerStarted):
+                live.worker = event.where
+            elif isinstance(event, EpochDone):
+                live.epochs.append(event.record)
+        if isinstance(event, JobSucceeded):
+            self._succeed(live, event)
+        elif isinstance(event, JobFailed):
+            self._end(live, FAILED, error=event.reason)
+        else:
+            self._persist(live)
+
+    def _succeed(self, live: _Live, event: JobSucceeded) -> None:
+        folder = self.store.run_folder(live.run_id)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            model_path = folder / MODEL_FILE
+            _write_atomically(model_path, event.model_bytes)
+            arrays = {"probabilities": event.probabilities, "labels": event.labels}
+            if event.test_images is not None:
+                arrays["images"] = event.test_images
+            _write_atomically(folder / PREDICTIONS_FILE, _npz_bytes(arrays))
+        except OSError as error:
+            self._end(live, FAILED, error=f"The trained model could not be saved in {folder}: {error.strerror or error}.")
+            return
+        with self._lock:
+            live.result = event.result
+            live.epochs = list(event.result.history)
+        status = CANCELLED if event.result.stop_reason == "cancelled" else FINISHED
+        self._end(live, status, model_path=model_path, error=live.cancel_note)
+
+    def _end(self, live: _Live, status: str, *, error: str | None = None, model_path: Path | None = None) -> None:
+        """The run is over: free its place, write it down, and wake whoever waits for it."""
+        with self._lock:
+            if live.status not in ACTIVE:
+                return
+            live.status, live.phase, live.error, live.model_path = status, status, error, model_path
+            live.ended_at = time.time()
+            self._running.discard(live.run_id)
+            values = (live.phase, live.plan, live.latest, list(live.curve), list(live.epochs))
+            self._lock.notify_all()
+        self.store.save_progress(live.run_id, *values, worker=live.worker)
+        self.store.finish(live.run_id, status, result=live.result, error=error, model_file=model_path, worker=live.worker)
+        live.done.set()
+
+    def _persist(self, live: _Live) -> None:
+        with self._lock:
+            if live.status not in ACTIVE:
+                return
+            values = (live.phase, live.plan, live.latest, list(live.curve), list(live.epochs))
+            live.dirty = False
+            live.persisted_at = time.monotonic()
+        self.store.save_progress(live.run_id, *values, worker=live.worker)
+
+    def _keeper_loop(self) -> None:
+        """Every second: write dirty curves, cancel abandoned runs, keep heartbeats, sweep other servers' dead runs."""
+        last_heartbeat = last_sweep = 0.0
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                dirty = [live for live in self._live.values() if live.dirty and now - live.persisted_at >= PERSIST_EVERY]
+                abandoned = [
+                    live.run_id
+                    for live in self._live.values()
+                    if live.status in ACTIVE and live.owner != SERVER_OWNER and now - live.last_asked > self.abandon_after
+                ]
+                active = [live.run_id for live in self._live.values() if live.status in ACTIVE]
+                finished = [
+                    run_id for run_id, live in self._live.items() if live.status not in ACTIVE and live.ended_at and time.time() - live.ended_at > 600
+                ]
+                for run_id in finished:
+                    del self._live[run_id]
+            for live in dirty:
+                self._persist(live)
+            for run_id in abandoned:
+                self.cancel(
+                    run_id, note=f"Cancelled because no page asked about it for {self.abandon_after:.0f} s (the tab was closed); the queue moved on."
+                )
+            if now - last_heartbeat > 10:
+                self.store.heartbeat(active)
+                last_heartbeat = now
+            if now - last_sweep > 60:
+                # Runs of another replica that stopped answering (a shared database): they are not coming back.
+                self.store.interrupt_stale(older_than=max(120.0, 4 * self.abandon_after))
+                last_sweep = now
+            time.sleep(1.0)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".tmp-{path.name}")
+    temporary.write_bytes(data)
+    temporary.replace(path)

@@ -63,3 +63,23 @@ def maps_grid(maps: np.ndarray, columns: int = 8, scale: int = 3, signed: bool =
     channels = np.moveaxis(np.asarray(maps), -1, 0)
     pictures = np.stack([to_diverging(channel) if signed else to_grey(channel) for channel in channels])
     return tile(np.stack([enlarge(picture, scale) for picture in pictures]), columns, gap=2, background=200)
+
+
+def fit_square(picture: np.ndarray, size: int, background: int = 0) -> np.ndarray:
+    """Centre a picture on a square of `size` pixels, enlarged by whole pixels and keeping its shape.
+
+    A thin stroke (a drawn "1" is 280 pixels tall and a dozen wide) stays thin instead of
+    being stretched to the width it is shown at.
+    """
+    picture = np.asarray(picture)
+    height, width = picture.shape[:2]
+    scale = max(1, size // max(height, width))
+    big = enlarge(picture, scale)
+    if max(big.shape[:2]) > size:
+        # Larger than the square: keep every n-th pixel so it fits, still keeping its shape.
+        step = -(-max(big.shape[:2]) // size)
+        big = big[::step, ::step]
+    square = np.full((size, size) + picture.shape[2:], background, picture.dtype)
+    top, left = (size - big.shape[0]) // 2, (size - big.shape[1]) // 2
+    square[top : top + big.shape[0], left : left + big.shape[1]] = big
+    return square

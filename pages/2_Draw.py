@@ -7,107 +7,130 @@ import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from mnistlab.jobs import default_queue
-from mnistlab.pictures import enlarge, to_grey
+from mnistlab.i18n import _
+from mnistlab.pictures import fit_square, to_grey
 from mnistlab.preprocessing import load_image_bytes, preprocess
-from mnistlab.training import TrainingSettings
-from streamlit_helpers import CANVAS_VERSION, DRAWING, SELECTED_MODEL, dataset_or_error, load_choice, model_picker, session_runs
+from mnistlab_ui.models import loaded_or_warning, model_picker
+from mnistlab_ui.quick import quick_model_panel
+from mnistlab_ui.session import CANVAS_VERSION, DRAWING
 
-st.set_page_config(page_title="Draw · MNIST Lab", page_icon=":material/school:", layout="wide")
-st.title("Draw")
-st.write("Draw a digit, or upload a photo of one, and see what the network sees and what it answers.")
+st.title(_("Draw"))
+st.write(_("Draw a digit, or upload a photo of one, and see what the network sees and what it answers."))
 
-QUICK_RUN = "mnistlab_quick_run"
-
-
-@st.fragment(run_every=1.0)
-def quick_training_progress(job) -> None:
-    snapshot = job.snapshot()
-    if snapshot.queue_position:
-        st.info(f"Waiting for a free place: number {snapshot.queue_position} in the queue.")
-    elif snapshot.latest_batch is not None:
-        st.progress(min(1.0, snapshot.latest_batch.fraction_done), text=f"Training the quick digits model: {snapshot.elapsed:.0f} s")
-    else:
-        st.write(f"Training the quick digits model: {snapshot.phase}...")
-    if snapshot.is_done:
-        if snapshot.error:
-            st.error(snapshot.error)
-        else:
-            st.session_state[SELECTED_MODEL] = f"run-{job.job_id}"
-        st.rerun()
+choice = model_picker(_("Model"), prefer_dataset="mnist")
+if choice is None or choice.dataset != "mnist":
+    st.info(_("There is no digits model yet. Train one on the Train page, or use the quick digits model (about a minute)."))
+    quick_model_panel("mnist")
+if choice is not None and choice.dataset == "fashion_mnist":
+    st.warning(_("This model was trained on clothes: it will call your digit a kind of clothing. Choose a digits model to read digits."))
+loaded = loaded_or_warning(choice) if choice is not None else None
 
 
-def no_model_panel() -> None:
-    st.info("There is no model yet. Train one on the Train page, or train a quick digits model here (about a minute).")
-    job = st.session_state.get(QUICK_RUN)
-    if job is not None and not job.snapshot().is_done:
-        quick_training_progress(job)
-    elif st.button("Train a quick digits model", type="primary"):
-        dataset, error = dataset_or_error("mnist")
-        if dataset is None:
-            st.error(error)
-            return
-        job = default_queue().submit(TrainingSettings(dataset="mnist", arch="fast_cnn", target_accuracy=None), dataset=dataset)
-        session_runs().append(job)
-        st.session_state[QUICK_RUN] = job
-        st.rerun()
+def show_prediction(prediction) -> None:
+    """The answer, right under the canvas: a phone shows both without scrolling."""
+    st.metric(_("Prediction"), prediction.top_name, help=_("The class with the highest probability."))
+    st.caption(_("{sure:.0%} sure").format(sure=prediction.confidence))
 
 
-choice = model_picker()
-if choice is None:
-    no_model_panel()
+def show_probabilities(prediction) -> None:
+    st.caption(_("Answered by: {model}").format(model=choice.label))
+    chart = pd.DataFrame({"class": list(prediction.class_names), "probability": prediction.probabilities})
+    st.bar_chart(chart, x="class", y="probability", sort=False, height=220, x_label=_("class"), y_label=_("probability"))
 
-drawing_column, answer_column = st.columns([1, 1])
-with drawing_column:
-    source = st.radio("Input", ("Draw", "Upload a photo"), horizontal=True, label_visibility="collapsed")
-    image = None
-    if source == "Draw":
-        version = st.session_state.setdefault(CANVAS_VERSION, 0)
-        pen = st.slider("Pen width", 8, 32, 18, help="MNIST strokes are about a tenth of the digit's height.")
-        canvas = st_canvas(
-            stroke_width=pen, stroke_color="#FFFFFF", background_color="#000000", width=280, height=280,
-            drawing_mode="freedraw", update_streamlit=True, return_image_data=True, key=f"canvas-{version}",
-        )
-        if st.button("Clear", help="Start a fresh drawing."):
-            st.session_state[CANVAS_VERSION] = version + 1
-            st.session_state.pop(DRAWING, None)
-            st.rerun()
-        image = canvas.image_data
-    else:
-        upload = st.file_uploader("A PNG or JPEG of one digit: white on black, or a photo of dark ink on light paper",
-                                  type=["png", "jpg", "jpeg"])
-        if upload is not None:
-            try:
-                image = load_image_bytes(upload.getvalue())
-            except ValueError as problem:
-                st.error(str(problem))
 
-prediction = None
-preprocessed = preprocess(image) if image is not None else None
-if choice is not None and preprocessed is not None and not preprocessed.is_empty:
-    _, predictor = load_choice(choice)
-    prediction = predictor.predict_preprocessed(preprocessed)
-
-with answer_column:
+def hint(preprocessed) -> bool:
+    """Say what to do when there is nothing to predict yet; True when there is."""
     if preprocessed is None or preprocessed.is_empty:
-        st.info("Draw a digit on the black square (or upload a photo): the prediction appears when you lift the pen.")
-    elif prediction is None:
-        st.info("Your drawing is ready: choose or train a model to see its prediction.")
-    else:
-        st.metric("Prediction", prediction.top_name, f"{prediction.confidence:.0%} sure", delta_color="off")
-        chart = pd.DataFrame({"class": list(prediction.class_names), "probability": prediction.probabilities})
-        st.bar_chart(chart, x="class", y="probability", sort=False)
+        st.info(_("Draw a digit on the black square (or upload a photo): the prediction appears when you lift the pen."))
+        return False
+    if loaded is None:
+        st.info(_("Your drawing is ready: choose or train a model to see its prediction."))
+        return False
+    return True
 
-if preprocessed is not None and not preprocessed.is_empty:
-    st.session_state[DRAWING] = preprocessed.image
-    st.subheader("What the network sees")
+
+def show_steps(preprocessed) -> None:
+    """Every step from the drawing to the 28x28 input, each at the same size and in its own shape."""
+    DRAWING.set(preprocessed.image)
+    st.subheader(_("What the network sees"))
     st.caption(
-        "MNIST digits were fitted into a 20x20 box keeping their shape, then centred in 28x28 by their centre of mass. "
-        "Your drawing goes through the same steps, so a digit drawn small or in a corner still looks like the training data."
-        + (" Your image had dark ink on a light background, so it was inverted first." if preprocessed.inverted else "")
+        _(
+            "MNIST digits were fitted into a 20x20 box keeping their shape, then centred in 28x28 by their centre of mass. "
+            "Your drawing goes through the same steps, so a digit drawn small or in a corner still looks like the training data."
+        )
+        + (_(" Your image had dark ink on a light background, so it was inverted first.") if preprocessed.inverted else "")
     )
     columns = st.columns(len(preprocessed.steps))
     for column, step in zip(columns, preprocessed.steps):
         picture = to_grey(step.image) if step.image.max() > 0 else np.zeros(step.image.shape, np.uint8)
-        scale = max(1, 140 // max(picture.shape))
-        column.image(enlarge(picture, scale), caption=f"{step.title} ({step.shape_text})", width=140)
+        column.image(fit_square(picture, 112, background=40), caption=f"{_(step.title)} ({step.shape_text})", width=112)
+
+
+@st.fragment
+def drawing_panel() -> None:
+    """The canvas and its answer: a stroke reruns only this part of the page."""
+    drawing_column, answer_column = st.columns([1, 1])
+    with drawing_column:
+        version = CANVAS_VERSION.get()
+        pen = st.slider(_("Pen width"), 8, 32, 18, help=_("MNIST strokes are about a tenth of the digit's height."))
+        canvas = st_canvas(
+            stroke_width=pen,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            width=280,
+            height=280,
+            drawing_mode="freedraw",
+            update_streamlit=True,
+            return_image_data=True,
+            key=f"canvas-{version}",
+        )
+        preprocessed = preprocess(canvas.image_data) if canvas.image_data is not None else None
+        # A row that stays a row on a phone: Clear, then the answer, right under the canvas.
+        with st.container(horizontal=True, vertical_alignment="center", gap="large"):
+            if st.button(_("Clear"), help=_("Start a fresh drawing.")):
+                CANVAS_VERSION.set(version + 1)
+                DRAWING.clear()
+                st.rerun(scope="fragment")
+            with st.container():
+                ready = hint(preprocessed)
+                prediction = loaded.predictor.predict_preprocessed(preprocessed) if ready else None
+                if prediction is not None:
+                    show_prediction(prediction)
+    if prediction is not None:
+        with answer_column:
+            show_probabilities(prediction)
+    if preprocessed is not None and not preprocessed.is_empty:
+        show_steps(preprocessed)
+
+
+def upload_panel() -> None:
+    upload = st.file_uploader(_("A PNG or JPEG of one digit: white on black, or a photo of dark ink on light paper"), type=["png", "jpg", "jpeg"])
+    if upload is None:
+        return
+    try:
+        preprocessed = preprocess(load_image_bytes(upload.getvalue()))
+    except ValueError as problem:
+        st.error(str(problem))
+        return
+    if hint(preprocessed):
+        prediction = loaded.predictor.predict_preprocessed(preprocessed)
+        left, right = st.columns([1, 2])
+        with left:
+            show_prediction(prediction)
+        with right:
+            show_probabilities(prediction)
+    if not preprocessed.is_empty:
+        show_steps(preprocessed)
+
+
+source = st.radio(
+    _("Input"),
+    ("draw", "upload"),
+    horizontal=True,
+    label_visibility="collapsed",
+    format_func=lambda key: _("Draw") if key == "draw" else _("Upload a photo"),
+)
+if source == "draw":
+    drawing_panel()
+else:
+    upload_panel()

@@ -6,136 +6,143 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mnistlab.convolutions import KERNELS, FeatureExtractor, follow_filter, learned_filters, playground
+from mnistlab.convolutions import KERNELS, follow_filter, learned_filters, playground
 from mnistlab.datasets import DATASETS, normalize_images
-from mnistlab.jobs import default_queue
-from mnistlab.pictures import enlarge, maps_grid, to_diverging, to_grey
-from mnistlab.training import TrainingSettings
-from streamlit_helpers import DRAWING, dataset_or_error, load_choice, model_picker, session_runs
+from mnistlab.i18n import _
+from mnistlab.pictures import enlarge, fit_square, maps_grid, to_diverging, to_grey
+from mnistlab_ui.data import dataset_or_error
+from mnistlab_ui.models import loaded_or_warning, model_picker
+from mnistlab_ui.quick import quick_model_panel
+from mnistlab_ui.session import DRAWING
 
-st.set_page_config(page_title="Convolutions · MNIST Lab", page_icon=":material/school:", layout="wide")
-st.title("Convolutions")
-st.write("See what a 3x3 kernel does to an image, what max pooling keeps, and what a trained CNN has learned to look for.")
+st.title(_("Convolutions"))
+st.write(_("See what a 3x3 kernel does to an image, what max pooling keeps, and what a trained CNN has learned to look for."))
 
 CUSTOM = "custom"
-EXTRACTORS = "mnistlab_feature_extractors"
 
 
 def choose_image() -> tuple[np.ndarray, str]:
     """A 28x28 image in the 0..255 range: a test image of either dataset, or the user's drawing."""
-    sources = ["A test image"] + (["My drawing (from the Draw page)"] if DRAWING in st.session_state else [])
-    source = st.radio("Image", sources, horizontal=True)
-    if source != "A test image":
-        return np.asarray(st.session_state[DRAWING], np.float32) * 255.0, "your drawing"
+    sources = ["test"] + (["drawing"] if DRAWING.get() is not None else [])
+    source = st.radio(
+        _("Image"), sources, horizontal=True, format_func=lambda key: _("A test image") if key == "test" else _("My drawing (from the Draw page)")
+    )
+    if source == "drawing":
+        return np.asarray(DRAWING.get(), np.float32) * 255.0, _("your drawing")
     left, right = st.columns(2)
-    name = left.selectbox("Dataset", list(DATASETS), format_func=lambda key: DATASETS[key].title)
+    name = left.selectbox(_("Dataset"), list(DATASETS), format_func=lambda key: _(DATASETS[key].title))
     dataset, error = dataset_or_error(name)
     if dataset is None:
         st.error(error)
         st.stop()
-    index = right.number_input(f"Test image number (0 to {len(dataset.y_test) - 1})", 0, len(dataset.y_test) - 1, 0)
+    last = len(dataset.y_test) - 1
+    index = right.number_input(_("Test image number (0 to {last})").format(last=last), 0, last, 0)
     label = dataset.class_names[int(dataset.y_test[index])]
-    return dataset.x_test[index].astype(np.float32), f"test image {index} ({label})"
+    return dataset.x_test[index].astype(np.float32), _("test image {number} ({label})").format(number=index, label=_(label))
 
 
 def choose_kernel() -> np.ndarray:
-    name = st.selectbox("Kernel", [*KERNELS, CUSTOM], format_func=lambda key: "Your own 3x3 kernel" if key == CUSTOM else KERNELS[key].title)
+    name = st.selectbox(_("Kernel"), [*KERNELS, CUSTOM], format_func=lambda key: _("Your own 3x3 kernel") if key == CUSTOM else _(KERNELS[key].title))
     if name != CUSTOM:
-        st.caption(KERNELS[name].description)
+        st.caption(_(KERNELS[name].description))
         st.dataframe(pd.DataFrame(KERNELS[name].array).round(3), hide_index=True)
         return KERNELS[name].array
-    st.caption("Edit the nine weights: each output pixel is the sum of the 3x3 pixels under the kernel, each times its weight.")
-    edited = st.data_editor(pd.DataFrame(KERNELS["edge"].array, columns=["left", "middle", "right"]), hide_index=True, key="custom-kernel")
-    kernel = edited.to_numpy(dtype=np.float32, na_value=0.0)
-    return kernel
+    st.caption(_("Edit the nine weights: each output pixel is the sum of the 3x3 pixels under the kernel, each times its weight."))
+    edited = st.data_editor(pd.DataFrame(KERNELS["edge"].array, columns=[_("left"), _("middle"), _("right")]), hide_index=True, key="custom-kernel")
+    return edited.to_numpy(dtype=np.float32, na_value=0.0)
+
+
+def pixel_picture(picture: np.ndarray, size: int = 224) -> np.ndarray:
+    """A small map enlarged by whole pixels onto a square, so it stays sharp at any width."""
+    return fit_square(picture, size, background=255)
 
 
 def show_playground(image: np.ndarray, description: str) -> None:
-    st.header("Kernel playground")
-    st.caption("No training needed: a fixed 3x3 kernel slides over the image, as one filter of a Conv2D layer does.")
+    st.header(_("Kernel playground"))
+    st.caption(_("No training needed: a fixed 3x3 kernel slides over the image, as one filter of a Conv2D layer does."))
     kernel = choose_kernel()
-    use_relu = st.checkbox("ReLU after the convolution (negative values become 0)", True)
+    use_relu = st.checkbox(_("ReLU after the convolution (negative values become 0)"), True)
     result = playground(image / 255.0, kernel, use_relu)
-    columns = st.columns(3)
+    shown = (
+        to_grey(result.activated) if use_relu else to_diverging(result.activated),
+        to_grey(result.pooled) if use_relu else to_diverging(result.pooled),
+    )
     pictures = (
-        (to_grey(result.image), f"Input: {description}, {result.image.shape[0]}x{result.image.shape[1]}"),
-        (to_grey(result.activated) if use_relu else to_diverging(result.activated),
-         f"Convolved{' + ReLU' if use_relu else ''}: {result.activated.shape[0]}x{result.activated.shape[1]}"),
-        (to_grey(result.pooled) if use_relu else to_diverging(result.pooled), f"2x2 max pooled: {result.pooled.shape[0]}x{result.pooled.shape[1]}"),
+        (to_grey(result.image), _("Input: {description}, {size}").format(description=description, size=_size(result.image))),
+        (shown[0], (_("Convolved + ReLU: {size}") if use_relu else _("Convolved: {size}")).format(size=_size(result.activated))),
+        (shown[1], _("2x2 max pooled: {size}").format(size=_size(result.pooled))),
     )
-    for column, (picture, caption) in zip(columns, pictures):
-        column.image(enlarge(picture, max(1, 224 // picture.shape[0])), caption=caption, width=224)
+    for column, (picture, caption) in zip(st.columns(3), pictures):
+        column.image(pixel_picture(picture), caption=caption, width="stretch")
     st.caption(
-        "Without padding the 3x3 kernel fits 26 times across 28 pixels, so 28x28 becomes 26x26; pooling keeps the "
-        "largest value of each 2x2 square, so 26x26 becomes 13x13 and the strongest features survive."
-        + ("" if use_relu else " Without ReLU, red is positive and blue negative.")
+        _(
+            "Without padding the 3x3 kernel fits 26 times across 28 pixels, so 28x28 becomes 26x26; pooling keeps the "
+            "largest value of each 2x2 square, so 26x26 becomes 13x13 and the strongest features survive."
+        )
+        + ("" if use_relu else _(" Without ReLU, red is positive and blue negative."))
     )
 
 
-def offer_cnn(dataset: str) -> None:
-    if st.button(f"Train a fast CNN on {DATASETS[dataset].title}"):
-        data, error = dataset_or_error(dataset)
-        if data is None:
-            st.error(error)
-            return
-        job = default_queue().submit(TrainingSettings(dataset=dataset, arch="fast_cnn", target_accuracy=None), dataset=data)
-        session_runs().append(job)
-        st.success(f"Training started (run {job.job_id}): follow it on the Train page, then come back here and pick it.")
+def _size(values: np.ndarray) -> str:
+    return f"{values.shape[0]}x{values.shape[1]}"
 
 
 def show_model(image: np.ndarray, description: str) -> None:
-    st.header("Inside a trained CNN")
-    choice = model_picker()
-    if choice is None:
-        st.info("There is no trained model yet: train a CNN on the Train page (or here), then pick it above.")
-        offer_cnn("mnist")
+    st.header(_("Inside a trained CNN"))
+    choice = model_picker(_("Model"))
+    loaded = loaded_or_warning(choice) if choice is not None else None
+    if loaded is None:
+        st.info(_("There is no trained model yet: train a CNN on the Train page, or use the quick CNN, then pick it above."))
+        quick_model_panel("mnist")
         return
-    model, _ = load_choice(choice)
-    extractors = st.session_state.setdefault(EXTRACTORS, {})
-    if choice.key not in extractors:
-        try:
-            extractors[choice.key] = FeatureExtractor(model)
-        except ValueError:
-            extractors[choice.key] = None
-    extractor = extractors[choice.key]
+    extractor = loaded.feature_extractor()
     if extractor is None:
-        st.warning("This model is dense only: it has no convolutions, so there are no filters or feature maps to show. "
-                   "Train a CNN to see them.")
-        offer_cnn(choice.dataset)
+        st.warning(_("This model is dense only: it has no convolutions, so there are no filters or feature maps to show. Train a CNN to see them."))
+        quick_model_panel(choice.dataset or "mnist")
         return
+    model = loaded.model
     stages = extractor.stages(normalize_images(image[None], choice.normalization)[0])
 
-    st.subheader("Learned filters")
-    st.caption("Each small square is one 3x3 filter the network learned: red weights add up the pixel under them, blue ones subtract it. "
-               "Filters of deeper layers are averaged over their input channels.")
-    for layer in extractor.layers:
-        if layer.__class__.__name__ == "Conv2D":
-            filters = learned_filters(model, layer.name)
-            st.image(maps_grid(filters, columns=16, scale=8, signed=True), caption=f"{layer.name}: {filters.shape[2]} filters of {filters.shape[0]}x{filters.shape[1]}")
+    st.subheader(_("Learned filters"))
+    st.caption(
+        _(
+            "Each small square is one 3x3 filter the network learned: red weights add up the pixel under them, blue ones subtract it. "
+            "Filters of deeper layers are averaged over their input channels."
+        )
+    )
+    conv_names = [layer.name for layer in extractor.layers if layer.__class__.__name__ == "Conv2D"]
+    for name in conv_names:
+        filters = learned_filters(model, name)
+        st.image(
+            maps_grid(filters, columns=16, scale=8, signed=True),
+            caption=_("{layer}: {count} filters of {size}").format(layer=name, count=filters.shape[2], size=_size(filters)),
+        )
 
-    st.subheader(f"Feature maps for {description}")
-    st.caption("One small image per filter: bright where that filter found its pattern. Convolutions (red/blue, before the activation) "
-               "shrink the image a little, ReLU keeps only the positive part, and each 2x2 max pooling halves the size.")
+    st.subheader(_("Feature maps for {description}").format(description=description))
+    st.caption(
+        _(
+            "One small image per filter: bright where that filter found its pattern. Convolutions (red/blue, before the activation) "
+            "shrink the image a little, ReLU keeps only the positive part, and each 2x2 max pooling halves the size."
+        )
+    )
     for stage in stages:
         signed = stage.kind in ("convolution", "batch normalisation")
         scale = max(1, 56 // stage.maps.shape[0])
         st.image(maps_grid(stage.maps, columns=16, scale=scale, signed=signed), caption=f"{stage.title}: {stage.shape_text}")
 
-    st.subheader("Follow one filter")
-    conv_names = [layer.name for layer in extractor.layers if layer.__class__.__name__ == "Conv2D"]
+    st.subheader(_("Follow one filter"))
     left, right = st.columns(2)
-    conv_name = left.selectbox("Convolution layer", conv_names)
-    filters = model.get_layer(conv_name).filters
-    index = right.slider("Filter", 0, filters - 1, 0)
+    conv_name = left.selectbox(_("Convolution layer"), conv_names)
+    index = right.slider(_("Filter"), 0, model.get_layer(conv_name).filters - 1, 0)
     followed = follow_filter(stages, conv_name)
     columns = st.columns(len(followed) + 1)
     kernel = learned_filters(model, conv_name)[:, :, index]
-    columns[0].image(enlarge(to_diverging(kernel), 32), caption=f"filter {index}", width=96)
+    columns[0].image(pixel_picture(enlarge(to_diverging(kernel), 1), 160), caption=_("filter {number}").format(number=index), width="stretch")
     for column, stage in zip(columns[1:], followed):
         channel = stage.maps[:, :, index]
         signed = stage.kind in ("convolution", "batch normalisation")
         picture = to_diverging(channel) if signed else to_grey(channel)
-        column.image(enlarge(picture, max(1, 160 // channel.shape[0])), caption=f"{stage.title} ({channel.shape[0]}x{channel.shape[1]})", width=160)
+        column.image(pixel_picture(picture, 160), caption=f"{stage.title} ({_size(channel)})", width="stretch")
 
 
 chosen_image, chosen_description = choose_image()

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Install what MNIST Lab needs on a fresh Debian/Ubuntu machine (or any machine with pip).
-#   bash scripts/install.sh         the app's packages
-#   bash scripts/install.sh --dev   the app's packages and the test tools (pytest, Playwright, Chromium)
+#   bash scripts/install.sh             the app's packages
+#   bash scripts/install.sh --dev       the app's packages and the test tools (pytest, Playwright, Chromium, ruff, Ray)
+#   bash scripts/install.sh --cluster   the app's packages and Ray, to train on a computer lab's PCs (README)
 # System packages: Fashion-MNIST (dataset-fashion-mnist) and, for the browser tests,
 # Debian's Chromium (Playwright's own browser download is not needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=0
-[ "${1:-}" = "--dev" ] && dev=1
+cluster=0
+for option in "$@"; do
+    case "$option" in
+        --dev) dev=1; cluster=1 ;;
+        --cluster) cluster=1 ;;
+        *) echo "unknown option: $option (use --dev or --cluster)" >&2; exit 2 ;;
+    esac
+done
 
 apt_packages=(dataset-fashion-mnist)
 [ "$dev" = 1 ] && apt_packages+=(chromium)
@@ -26,6 +34,10 @@ else
     echo "No apt-get here: install Fashion-MNIST yourself (see README) or MNIST Lab will say where to get it." >&2
 fi
 
-python3 -m pip install -q --disable-pip-version-check -r requirements.txt
-[ "$dev" = 1 ] && python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+pip=(python3 -m pip install -q --disable-pip-version-check)
+"${pip[@]}" -r requirements.txt
+[ "$dev" = 1 ] && "${pip[@]}" -r requirements-dev.txt
+[ "$cluster" = 1 ] && [ -f requirements-cluster.txt ] && "${pip[@]}" -r requirements-cluster.txt
+# MNIST Lab itself, editable: `import mnistlab` works from anywhere, and the `mnistlab` command exists.
+"${pip[@]}" --no-deps -e .
 echo "MNIST Lab: installed."

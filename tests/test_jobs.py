@@ -1,115 +1,316 @@
-import threading
-from types import SimpleNamespace
+"""The job manager: queue order, Stop, failures, abandoned runs, shared runs; with a stand-in backend and with real worker processes."""
 
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
 import pytest
 
-from mnistlab.jobs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, TrainingQueue
-from mnistlab.training import TrainingSettings, train
+from mnistlab.database import Database
+from mnistlab.events import TrainingResult
+from mnistlab.jobs import SERVER_OWNER, JobManager
+from mnistlab.process_backend import ProcessBackend
+from mnistlab.runs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, RunStore
+from mnistlab.settings import TrainingSettings
+from mnistlab.worker import BatchDone, EpochDone, JobFailed, JobSucceeded, PhaseChanged
+from tests.helpers import wait_until
+
+SMALL = dict(dataset="mnist", arch="dense", train_size=1000, test_size=200, target_accuracy=None)
 
 
-class GatedTrainer:
-    """A stand-in for the engine that waits for the test to let each run finish."""
-
-    def __init__(self):
-        self.started = []
-        self.gates = {}
-        self.lock = threading.Lock()
-
-    def __call__(self, settings, dataset=None, listeners=(), cancel=None):
-        gate = threading.Event()
-        with self.lock:
-            self.started.append(settings.seed)
-            self.gates[settings.seed] = gate
-        gate.wait(30)
-        if settings.seed == 99:
-            raise ValueError("impossible settings (test)")
-        return SimpleNamespace(result=SimpleNamespace(stop_reason="max epochs"), name=f"trained-{settings.seed}")
-
-    def release(self, seed):
-        for _ in range(300):
-            with self.lock:
-                gate = self.gates.get(seed)
-            if gate:
-                gate.set()
-                return
-            threading.Event().wait(0.01)
-        raise AssertionError(f"run {seed} never started")
+def result_for(settings: TrainingSettings, stop_reason: str = "max epochs") -> TrainingResult:
+    return TrainingResult(
+        dataset=settings.dataset,
+        arch=settings.arch,
+        epochs_run=1,
+        stop_reason=stop_reason,
+        target_accuracy=None,
+        monitor="val_accuracy",
+        target_reached=None,
+        train_accuracy=0.5,
+        train_loss=1.0,
+        val_accuracy=0.5,
+        val_loss=1.0,
+        test_accuracy=0.5,
+        test_loss=1.0,
+        seconds=1.0,
+        parameters=10,
+        data_source="test",
+        normalization="divide_255",
+    )
 
 
-def _wait_until(condition, timeout=10.0):
-    event = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return True
-        event.wait(0.01)
-    return False
+class GatedBackend:
+    """A stand-in backend: jobs start when the manager says, and end when the test says."""
+
+    name = "gated"
+
+    def __init__(self, capacity: int = 1):
+        self.capacity = capacity
+        self.started: list[int] = []
+        self.reports: dict[int, object] = {}
+        self.cancelled: list[int] = []
+
+    def start(self, spec, report):
+        self.started.append(spec.run_id)
+        self.reports[spec.run_id] = (spec, report)
+
+    def finish(self, run_id: int, stop_reason: str = "max epochs") -> None:
+        spec, report = self.reports[run_id]
+        report(PhaseChanged("training"))
+        report(
+            JobSucceeded(result_for(spec.settings, stop_reason), b"model bytes", np.full((2, 10), 0.1, np.float32), np.array([1, 2], np.uint8), None)
+        )
+
+    def fail(self, run_id: int, reason: str) -> None:
+        self.reports[run_id][1](JobFailed(reason))
+
+    def cancel(self, run_id: int) -> None:
+        self.cancelled.append(run_id)
+        self.finish(run_id, "cancelled")
+
+    def describe(self) -> str:
+        return "gated"
+
+    def shutdown(self) -> None:
+        pass
 
 
-def test_queue_runs_one_at_a_time_and_reports_places():
-    trainer = GatedTrainer()
-    queue = TrainingQueue(max_running=1, train_function=trainer)
-    jobs = [queue.submit(TrainingSettings(seed=seed)) for seed in (1, 2, 3)]
-    assert _wait_until(lambda: jobs[0].status == RUNNING)
-    assert [job.snapshot().queue_position for job in jobs] == [None, 1, 2]
-    assert jobs[1].status == QUEUED and queue.running == 1 and queue.waiting == 2
-    trainer.release(1)
-    assert jobs[0].wait(10) and jobs[0].status == FINISHED and jobs[0].trained.name == "trained-1"
-    assert _wait_until(lambda: jobs[1].status == RUNNING)
-    assert jobs[2].snapshot().queue_position == 1
-    trainer.release(2)
-    trainer.release(3)
-    assert jobs[2].wait(10)
-    assert trainer.started == [1, 2, 3]
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(Database(f"sqlite:///{tmp_path / 'runs.db'}"), tmp_path)
 
 
-def test_two_can_run_at_once_when_allowed():
-    trainer = GatedTrainer()
-    queue = TrainingQueue(max_running=2, train_function=trainer)
-    jobs = [queue.submit(TrainingSettings(seed=seed)) for seed in (1, 2, 3)]
-    assert _wait_until(lambda: queue.running == 2)
-    assert jobs[2].snapshot().queue_position == 1
-    for seed in (1, 2, 3):
-        trainer.release(seed)
-    assert all(job.wait(10) for job in jobs)
+def manager(store, backend, abandon_after=60.0):
+    return JobManager(store, backend, "test-server", abandon_after=abandon_after)
 
 
-def test_cancel_a_waiting_job_leaves_the_queue():
-    trainer = GatedTrainer()
-    queue = TrainingQueue(max_running=1, train_function=trainer)
-    first, second, third = (queue.submit(TrainingSettings(seed=seed)) for seed in (1, 2, 3))
-    assert _wait_until(lambda: first.status == RUNNING)
-    second.cancel()
-    assert second.wait(10) and second.status == CANCELLED
-    assert third.snapshot().queue_position == 1
-    trainer.release(1)
-    trainer.release(3)
-    assert third.wait(10) and trainer.started == [1, 3]
+def test_queue_runs_first_come_and_reports_places(store):
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend)
+    ids = [jobs.submit(TrainingSettings(seed=seed), "browser:a") for seed in (1, 2, 3)]
+    assert wait_until(lambda: backend.started == ids[:1], 5)
+    assert [jobs.position(run_id) for run_id in ids] == [None, 1, 2]
+    assert jobs.snapshot(ids[1]).status == QUEUED and jobs.running == 1 and jobs.waiting == 2
+    backend.finish(ids[0])
+    assert jobs.wait(ids[0], 5) and jobs.snapshot(ids[0]).status == FINISHED
+    assert wait_until(lambda: backend.started == ids[:2], 5)
+    assert jobs.snapshot(ids[2]).queue_position == 1
+    backend.finish(ids[1])
+    assert wait_until(lambda: backend.started == ids, 5)
+    # Finished runs are in the database, with the model file in the run's folder.
+    stored = store.get(ids[0])
+    assert stored.status == FINISHED and stored.model_path.read_bytes() == b"model bytes"
+    assert (stored.model_path.parent / "test_predictions.npz").is_file()
 
 
-def test_a_failing_run_reports_its_error():
-    trainer = GatedTrainer()
-    queue = TrainingQueue(max_running=1, train_function=trainer)
-    job = queue.submit(TrainingSettings(seed=99))
-    trainer.release(99)
-    assert job.wait(10)
-    assert job.status == FAILED and job.snapshot().error == "impossible settings (test)"
-    # The failed run gave its place back.
-    assert queue.running == 0
+def test_two_places_run_two_at_once_in_order(store):
+    backend = GatedBackend(capacity=2)
+    jobs = manager(store, backend)
+    ids = [jobs.submit(TrainingSettings(seed=seed), "browser:a") for seed in (1, 2, 3)]
+    assert wait_until(lambda: backend.started == ids[:2], 5)
+    assert jobs.position(ids[2]) == 1
+    backend.finish(ids[1])
+    assert wait_until(lambda: backend.started == ids, 5)
 
 
-def test_real_training_job_records_progress(digits_sample):
-    queue = TrainingQueue(max_running=1, train_function=train)
-    settings = TrainingSettings(dataset="mnist", arch="dense", train_size=1000, test_size=100, target_accuracy=None, max_epochs=2)
-    job = queue.submit(settings, dataset=digits_sample)
-    assert job.wait(120)
-    snapshot = job.snapshot()
-    assert snapshot.status == FINISHED and snapshot.is_done
-    assert [record.epoch for record in snapshot.epochs] == [1, 2]
-    assert snapshot.curve and snapshot.curve[-1].epoch == 2
-    assert snapshot.result.epochs_run == 2 and snapshot.elapsed > 0
-    assert job.trained.model is not None
+def test_cancel_a_waiting_run_leaves_the_queue(store):
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend)
+    first, second, third = (jobs.submit(TrainingSettings(seed=seed), "browser:a") for seed in (1, 2, 3))
+    assert wait_until(lambda: backend.started == [first], 5)
+    assert jobs.cancel(second, owner="browser:a")
+    assert jobs.snapshot(second).status == CANCELLED and store.get(second).status == CANCELLED
+    assert jobs.position(third) == 1
+    backend.finish(first)
+    assert wait_until(lambda: backend.started == [first, third], 5)
 
 
-def test_queue_needs_at_least_one_place():
-    with pytest.raises(ValueError, match="At least one"):
-        TrainingQueue(max_running=0)
+def test_only_the_owner_can_stop_or_see_a_run(store):
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend)
+    run_id = jobs.submit(TrainingSettings(), "browser:a")
+    assert not jobs.cancel(run_id, owner="browser:b")
+    assert jobs.snapshot(run_id, owner="browser:b") is None
+    assert jobs.snapshot(run_id, owner="browser:a") is not None
+
+
+def test_a_failed_run_gives_its_place_back(store):
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend)
+    first, second = (jobs.submit(TrainingSettings(seed=seed), "browser:a") for seed in (1, 2))
+    assert wait_until(lambda: backend.started == [first], 5)
+    backend.fail(first, "impossible settings (test)")
+    assert jobs.wait(first, 5)
+    assert jobs.snapshot(first).status == FAILED and jobs.snapshot(first).error == "impossible settings (test)"
+    assert wait_until(lambda: backend.started == [first, second], 5)
+
+
+def test_a_run_nobody_asks_about_is_cancelled_and_the_queue_moves_on(store):
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend, abandon_after=2.0)
+    abandoned = jobs.submit(TrainingSettings(seed=1), "browser:gone")
+    watched = jobs.submit(TrainingSettings(seed=2), "browser:here")
+    shared = jobs.submit(TrainingSettings(seed=3), SERVER_OWNER)
+    assert wait_until(lambda: backend.started == [abandoned], 5)
+    deadline = time.monotonic() + 8
+    # Read the abandoned run from the database: asking the manager would count as watching it.
+    while time.monotonic() < deadline and store.get(abandoned).status != CANCELLED:
+        jobs.snapshot(watched)  # The second browser keeps asking about its run.
+        time.sleep(0.2)
+    ended = store.get(abandoned)
+    assert ended.status == CANCELLED and "no page asked about it" in ended.error
+    assert wait_until(lambda: backend.started == [abandoned, watched], 5)
+    assert jobs.snapshot(watched).status == RUNNING
+    # A run owned by the server (a shared quick model) is never abandoned, though nobody asks about it.
+    time.sleep(4)
+    assert store.get(shared).status in (QUEUED, RUNNING)
+
+
+def test_everyone_shares_one_run_of_a_shared_recipe(store):
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend)
+    settings = TrainingSettings(dataset="mnist", arch="fast_cnn", target_accuracy=None)
+    runs = {jobs.shared_run("quick:mnist", settings) for _ in range(25)}
+    assert len(runs) == 1
+    (run_id,) = runs
+    assert wait_until(lambda: backend.started == [run_id], 5)
+    backend.finish(run_id)
+    assert jobs.wait(run_id, 5)
+    # Once it is done, asking again gives the finished run at once.
+    assert jobs.shared_run("quick:mnist", settings) == run_id
+    assert backend.started == [run_id]
+
+
+def test_a_restart_keeps_finished_runs_and_marks_cut_off_ones(tmp_path):
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    store = RunStore(Database(url), tmp_path)
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend)
+    done, cut_off, waiting = (jobs.submit(TrainingSettings(seed=seed), "browser:a") for seed in (1, 2, 3))
+    assert wait_until(lambda: backend.started == [done], 5)
+    backend.finish(done)
+    assert wait_until(lambda: backend.started == [done, cut_off], 5)
+    _spec, report = backend.reports[cut_off]
+    from mnistlab.events import BatchProgress, EpochRecord
+
+    report(EpochDone(EpochRecord(1, 0.9, 0.7, 0.8, 0.72, 3.0, 3.0)))
+    report(BatchDone(BatchProgress(2, 10, 20, 5, 0.5, 0.8, 4.0)))
+    jobs._persist(jobs._live[cut_off])  # What the keeper thread does every few seconds.
+    jobs.shutdown()
+
+    # A new server process on the same database file.
+    restarted = JobManager(RunStore(Database(url), tmp_path), GatedBackend(), "test-server")
+    assert sorted(restarted.interrupted_at_start) == [cut_off, waiting]
+    finished = restarted.snapshot(done)
+    assert finished.status == FINISHED and finished.model_path.is_file() and finished.result.test_accuracy == 0.5
+    interrupted = restarted.snapshot(cut_off)
+    assert interrupted.status == "interrupted" and "restarted" in interrupted.error
+    assert [record.epoch for record in interrupted.epochs] == [1] and interrupted.latest_batch.batch == 10
+
+
+# Real worker processes
+
+
+@pytest.fixture(scope="module")
+def real_jobs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("real-jobs")
+    backend = ProcessBackend(workers=1, nice=5)
+    jobs = JobManager(RunStore(Database(f"sqlite:///{folder / 'runs.db'}"), folder), backend, "test-real")
+    yield jobs
+    jobs.shutdown()
+
+
+def test_a_worker_trains_and_reports_progress_as_it_goes(real_jobs):
+    settings = TrainingSettings(**SMALL, max_epochs=3, batch_size=20)
+    run_id = real_jobs.submit(settings, "browser:a")
+    seen_batches = []
+    while not real_jobs.wait(run_id, 0.05):
+        latest = real_jobs.snapshot(run_id).latest_batch
+        if latest is not None and (not seen_batches or seen_batches[-1] != (latest.epoch, latest.batch)):
+            seen_batches.append((latest.epoch, latest.batch))
+    snapshot = real_jobs.snapshot(run_id)
+    assert snapshot.status == FINISHED, snapshot.error
+    # Progress arrived while training, not all at the end.
+    assert len(seen_batches) >= 3 and seen_batches[0] < seen_batches[-1]
+    assert [record.epoch for record in snapshot.epochs] == [1, 2, 3]
+    assert snapshot.result.epochs_run == 3 and 0.5 < snapshot.result.test_accuracy <= 1.0
+    # It trained in another process, which says where it was.
+    assert snapshot.worker.startswith("process ") and f"process {os.getpid()} " not in snapshot.worker
+    from mnistlab.store import load_model_file
+
+    assert load_model_file(snapshot.model_path).count_params() == snapshot.result.parameters
+
+
+def test_stop_ends_training_within_a_second_and_keeps_the_model(real_jobs):
+    run_id = real_jobs.submit(TrainingSettings(**{**SMALL, "train_size": None}, max_epochs=200, batch_size=32), "browser:a")
+    assert wait_until(lambda: real_jobs.snapshot(run_id).latest_batch is not None, 60)
+    before = real_jobs.snapshot(run_id).latest_batch
+    pressed = time.monotonic()
+    assert real_jobs.cancel(run_id, owner="browser:a")
+    assert wait_until(lambda: real_jobs.snapshot(run_id).phase in ("evaluating", "saving", CANCELLED), 5)
+    assert time.monotonic() - pressed < 1.0 + 0.5  # 0.5 s of polling slack on top of the 1 s promise
+    assert real_jobs.wait(run_id, 60)
+    snapshot = real_jobs.snapshot(run_id)
+    assert snapshot.status == CANCELLED and snapshot.has_model and snapshot.model_path.is_file()
+    stopped = snapshot.result.stopped_at
+    assert snapshot.result.stop_reason == "cancelled" and stopped.epoch < 200
+    assert (stopped.epoch, stopped.batch) >= (before.epoch, before.batch)
+    assert "Stopped by you at batch" in snapshot.result.describe_stop()
+
+
+def test_a_killed_worker_fails_its_run_quickly_and_the_next_run_starts(real_jobs):
+    long_run = real_jobs.submit(TrainingSettings(**{**SMALL, "train_size": None}, max_epochs=200), "browser:a")
+    next_run = real_jobs.submit(TrainingSettings(**SMALL, max_epochs=1), "browser:b")
+    assert wait_until(lambda: real_jobs.snapshot(long_run).latest_batch is not None, 60)
+    os.kill(real_jobs.backend.worker_pids()[0], 9)
+    killed = time.monotonic()
+    assert wait_until(lambda: real_jobs.snapshot(long_run).status == FAILED, 5)
+    assert time.monotonic() - killed < 5
+    reason = real_jobs.snapshot(long_run).error
+    assert "killed" in reason and "\n" not in reason
+    assert real_jobs.wait(next_run, 120) and real_jobs.snapshot(next_run).status == FINISHED
+
+
+def test_an_error_in_a_worker_fails_only_that_run(real_jobs):
+    bad = real_jobs.submit(TrainingSettings(**SMALL, data_dir="/nonexistent-data-dir"), "browser:a")
+    assert real_jobs.wait(bad, 60)
+    snapshot = real_jobs.snapshot(bad)
+    assert snapshot.status == FAILED and "does not exist" in snapshot.error
+    good = real_jobs.submit(TrainingSettings(**SMALL, max_epochs=1), "browser:a")
+    assert real_jobs.wait(good, 60) and real_jobs.snapshot(good).status == FINISHED
+
+
+def test_two_workers_train_two_runs_at_once_in_queue_order(tmp_path):
+    backend = ProcessBackend(workers=2, nice=5)
+    jobs = JobManager(RunStore(Database(f"sqlite:///{tmp_path / 'runs.db'}"), tmp_path), backend, "test-two")
+    try:
+        ids = [jobs.submit(TrainingSettings(**SMALL, max_epochs=40, seed=seed), "browser:a") for seed in (1, 2, 3)]
+        assert wait_until(lambda: jobs.snapshot(ids[0]).status == RUNNING and jobs.snapshot(ids[1]).status == RUNNING, 60)
+        assert jobs.snapshot(ids[2]).queue_position == 1
+        workers = {jobs.snapshot(run_id).worker for run_id in ids[:2]}
+        assert wait_until(lambda: None not in {jobs.snapshot(run_id).worker for run_id in ids[:2]}, 30)
+        workers = {jobs.snapshot(run_id).worker for run_id in ids[:2]}
+        assert len(workers) == 2  # Two different processes.
+        for run_id in ids[:2]:
+            jobs.cancel(run_id)
+        assert jobs.wait(ids[2], 120)
+        started = [jobs.snapshot(run_id).started_at for run_id in ids]
+        assert started[2] >= max(started[:2])
+    finally:
+        jobs.shutdown()
+
+
+def test_workers_run_at_a_lower_priority(real_jobs):
+    pid = real_jobs.backend.worker_pids()[0]
+    assert wait_until(lambda: os.getpriority(os.PRIO_PROCESS, pid) > os.getpriority(os.PRIO_PROCESS, 0), 10)
+
+
+def test_threads_do_not_leak_between_jobs(real_jobs):
+    before = threading.active_count()
+    run_id = real_jobs.submit(TrainingSettings(**SMALL, max_epochs=1), "browser:a")
+    assert real_jobs.wait(run_id, 60)
+    assert threading.active_count() <= before + 1

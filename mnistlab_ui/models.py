@@ -1,0 +1,158 @@
+"""Which models a page can use, loaded once per server and shared read-only by every session.
+
+A browser sees its own runs' models, the quick models the server trained for
+everyone, and the saved models of the store. Models that cannot be used (a damaged
+file, a layer that carries code, metadata with the wrong class names) are listed
+apart with their reason and never chosen. A model file is loaded (safe mode) and its
+forward pass traced once per server process, then every session uses that copy.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from mnistlab.datasets import DATASETS
+from mnistlab.i18n import _
+from mnistlab.inference import LoadedModel, load_for_inference
+from mnistlab.runs import RunSnapshot
+from mnistlab.settings import quick_model_settings, recipe_key
+from mnistlab_ui.identity import browser_owner
+from mnistlab_ui.server import freeze_long_lived_objects, lab
+from mnistlab_ui.session import SELECTED_MODEL
+
+# Problems found when a model was loaded: {(path, modified_ns): reason}. Shared: a file that
+# cannot be loaded cannot be loaded for anyone.
+_load_problems: dict[tuple[str, int], str] = {}
+_problems_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model a page can use: a run of this browser, a shared quick model, or a saved one."""
+
+    key: str
+    label: str
+    kind: str  # "run", "quick" or "saved"
+    path: Path
+    dataset: str | None
+    class_names: tuple[str, ...]
+    normalization: str
+    problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+    @property
+    def file_key(self) -> tuple[str, int]:
+        try:
+            return str(self.path), self.path.stat().st_mtime_ns
+        except OSError:
+            return str(self.path), 0
+
+
+def _accuracy_text(accuracy) -> str:
+    return _("test accuracy {accuracy:.1%}").format(accuracy=accuracy) if isinstance(accuracy, (int, float)) else ""
+
+
+def _run_choice(snapshot: RunSnapshot, kind: str) -> ModelChoice:
+    result, settings = snapshot.result, snapshot.settings
+    dataset = settings.dataset
+    if kind == "quick":
+        label = _("Quick model for {dataset}, trained on this server for everyone ({accuracy})").format(
+            dataset=DATASETS[dataset].title, accuracy=_accuracy_text(result.test_accuracy)
+        )
+    else:
+        label = _("Your run {run}: {arch} on {dataset} ({accuracy})").format(
+            run=snapshot.run_id, arch=settings.arch, dataset=DATASETS[dataset].title, accuracy=_accuracy_text(result.test_accuracy)
+        )
+    return ModelChoice(f"{kind}-{snapshot.run_id}", label, kind, snapshot.model_path, dataset, DATASETS[dataset].class_names, settings.normalization)
+
+
+def model_choices() -> list[ModelChoice]:
+    """This browser's runs with a model (newest first), the quick models, then the saved models."""
+    services = lab()
+    choices = []
+    for snapshot in services.jobs.runs_of(browser_owner()):
+        if snapshot.has_model and snapshot.model_path.is_file():
+            choices.append(_run_choice(snapshot, "run"))
+    for dataset in DATASETS:
+        quick = services.runs.latest_shared(recipe_key(quick_model_settings(dataset)))
+        if quick is not None and quick.has_model and quick.model_path.is_file():
+            choices.append(_run_choice(quick, "quick"))
+    for stored in services.models.list():
+        label = _("Saved: {description}").format(description=stored.describe())
+        choices.append(
+            ModelChoice(f"saved-{stored.name}", label, "saved", stored.path, stored.dataset, stored.class_names, stored.normalization, stored.problem)
+        )
+    with _problems_lock:
+        return [
+            choice
+            if choice.problem or choice.file_key not in _load_problems
+            else ModelChoice(**{**choice.__dict__, "problem": _load_problems[choice.file_key]})
+            for choice in choices
+        ]
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _load(path: str, modified_ns: int, normalization: str, class_names: tuple[str, ...]) -> LoadedModel:
+    loaded = load_for_inference(path, normalization, class_names)
+    freeze_long_lived_objects()
+    return loaded
+
+
+def load_choice(choice: ModelChoice) -> LoadedModel:
+    """The shared loaded model of a choice; a model that fails to load raises ValueError and is marked unusable."""
+    if choice.problem:
+        raise ValueError(choice.problem)
+    path, modified = choice.file_key
+    try:
+        return _load(path, modified, choice.normalization, choice.class_names)
+    except ValueError as problem:
+        with _problems_lock:
+            _load_problems[(path, modified)] = str(problem).removeprefix(f"{path}: ")
+        raise
+
+
+def default_choice(choices: list[ModelChoice], prefer_dataset: str | None) -> ModelChoice | None:
+    """The session's last choice if it is still usable, else the newest usable model of `prefer_dataset`, else any."""
+    usable = [choice for choice in choices if choice.usable]
+    current = SELECTED_MODEL.get()
+    for choice in usable:
+        if choice.key == current:
+            return choice
+    preferred = [choice for choice in usable if choice.dataset == prefer_dataset]
+    return (preferred or usable or [None])[0]
+
+
+def model_picker(label: str, prefer_dataset: str | None = None) -> ModelChoice | None:
+    """A select box of the usable models (the choice is shared by the pages), and a note on the unusable ones."""
+    choices = model_choices()
+    usable = [choice for choice in choices if choice.usable]
+    unusable = [choice for choice in choices if not choice.usable]
+    picked = None
+    if usable:
+        by_key = {choice.key: choice for choice in usable}
+        keys = list(by_key)
+        default = default_choice(choices, prefer_dataset)
+        key = st.selectbox(label, keys, index=keys.index(default.key), format_func=lambda key: by_key[key].label)
+        SELECTED_MODEL.set(key)
+        picked = by_key[key]
+    if unusable:
+        with st.expander(_("{count} saved model(s) cannot be used").format(count=len(unusable))):
+            for choice in unusable:
+                st.text(f"{choice.label}: {choice.problem}")
+    return picked
+
+
+def loaded_or_warning(choice: ModelChoice) -> LoadedModel | None:
+    """Load the chosen model; if it cannot be loaded, say why (it is then listed as unusable) and return None."""
+    try:
+        return load_choice(choice)
+    except ValueError as problem:
+        st.warning(_("This model cannot be used: {problem}").format(problem=str(problem)))
+        return None

@@ -1,0 +1,316 @@
+"""A training run on the page: start it, watch it live, stop it, then read its results and keep its model.
+
+The live view is a fragment that asks the job manager for the run's snapshot once a
+second while the run waits or trains (asking also tells the server that the run is
+still watched). The results come from the run's folder: the test-set predictions
+its worker computed and the .keras file it saved.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mnistlab.datasets import DATASETS
+from mnistlab.evaluation import Evaluation, evaluation_from_probabilities
+from mnistlab.i18n import _
+from mnistlab.jobs import PREDICTIONS_FILE
+from mnistlab.runs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RunSnapshot
+from mnistlab.settings import MONITORS, TrainingSettings
+from mnistlab.store import ModelExistsError, metadata_for_result
+from mnistlab_ui.data import dataset_or_error, image_grid
+from mnistlab_ui.identity import browser_owner
+from mnistlab_ui.server import lab
+from mnistlab_ui.session import SAVE_CONFIRM, SHOWN_DONE, VIEWED_RUN
+
+
+def start_run(settings: TrainingSettings, **extra) -> int:
+    """Queue a training for this browser and show it on the Train page."""
+    run_id = lab().jobs.submit(settings, browser_owner(), **extra)
+    VIEWED_RUN.set(run_id)
+    return run_id
+
+
+def curves(snapshot: RunSnapshot) -> tuple[alt.Chart, alt.Chart]:
+    """Loss and accuracy against epochs: training (running, per batch) and validation (per epoch)."""
+    training, validation = _("training"), _("validation")
+    rows = []
+    for point in snapshot.curve:
+        x = point.epoch - 1 + point.batch / point.batches_per_epoch
+        rows += [(x, training, "loss", point.loss), (x, training, "accuracy", point.accuracy)]
+    for record in snapshot.epochs:
+        if record.val_accuracy is not None:
+            rows += [(record.epoch, validation, "loss", record.val_loss), (record.epoch, validation, "accuracy", record.val_accuracy)]
+    frame = pd.DataFrame(rows, columns=["epoch", "data", "metric", "value"])
+    titles = {"loss": _("Loss"), "accuracy": _("Accuracy")}
+    charts = []
+    for metric in ("loss", "accuracy"):
+        part = frame[frame.metric == metric]
+        chart = (
+            alt.Chart(part)
+            .mark_line(point=alt.OverlayMarkDef(size=30))
+            .encode(
+                x=alt.X("epoch:Q", title=_("epoch")),
+                y=alt.Y("value:Q", title=titles[metric], scale=alt.Scale(zero=False)),
+                color=alt.Color("data:N", title=None, legend=alt.Legend(orient="bottom")),
+            )
+            .properties(height=240, title=titles[metric])
+        )
+        target = snapshot.settings.target_accuracy
+        if metric == "accuracy" and target is not None:
+            rule = alt.Chart(pd.DataFrame({"target": [target]})).mark_rule(color="#c0392b", strokeDash=[6, 4], size=2).encode(y="target:Q")
+            chart = chart + rule
+        charts.append(chart)
+    return charts[0], charts[1]
+
+
+def _progress(snapshot: RunSnapshot) -> None:
+    batch = snapshot.latest_batch
+    if batch is None:
+        return
+    # A run that ended shows where it stopped: a Stop at batch 264 of epoch 1 is not 100% done.
+    where = snapshot.result.stopped_at if snapshot.result is not None and snapshot.result.stopped_at else batch
+    epoch_text = _("Epoch {epoch}: batch {batch:,} of {batches:,}").format(epoch=where.epoch, batch=where.batch, batches=where.batches_per_epoch)
+    st.progress(min(1.0, where.batch / where.batches_per_epoch), text=epoch_text)
+    overall = min(1.0, where.fraction_done)
+    st.progress(overall, text=_("Overall: {done:.0%} of at most {epochs} epochs").format(done=overall, epochs=where.max_epochs))
+
+
+def _status(snapshot: RunSnapshot) -> None:
+    jobs = lab().jobs
+    if snapshot.status == QUEUED:
+        st.info(
+            _("Waiting for a free place: you are number {place} in the queue ({running} training(s) running on this server).").format(
+                place=snapshot.queue_position, running=jobs.running
+            )
+        )
+    elif not snapshot.is_done:
+        st.write(_("Run {run}: **{phase}**, {seconds:.0f} s").format(run=snapshot.run_id, phase=_(snapshot.phase), seconds=snapshot.elapsed))
+    if snapshot.status == FAILED:
+        st.error(_("Training failed: {reason}").format(reason=snapshot.error))
+    elif snapshot.status == INTERRUPTED:
+        st.warning(_("This run was interrupted: {reason} Its curve so far is kept below; train again to finish it.").format(reason=snapshot.error))
+    elif snapshot.result is not None and snapshot.is_done:
+        (st.success if snapshot.result.target_reached else st.info)(snapshot.result.describe_stop() + ".")
+        if snapshot.error:
+            st.caption(snapshot.error)
+    elif snapshot.status == CANCELLED:
+        st.info(snapshot.error or _("Cancelled before it started."))
+
+
+def epoch_table(snapshot: RunSnapshot) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                _("epoch"): record.epoch,
+                _("loss"): record.loss,
+                _("accuracy"): record.accuracy,
+                _("validation loss"): record.val_loss,
+                _("validation accuracy"): record.val_accuracy,
+                _("seconds"): record.epoch_seconds,
+            }
+            for record in snapshot.epochs
+        ]
+    )
+
+
+def live_view(run_id: int) -> None:
+    """Progress, curves and the epoch table of one run; polled once a second while the run is going."""
+    snapshot = lab().jobs.snapshot(run_id, owner=browser_owner())
+    if snapshot is None:
+        st.warning(_("Run {run} is not one of yours.").format(run=run_id))
+        return
+    _status(snapshot)
+    _progress(snapshot)
+    if not snapshot.is_done and st.button(_("Stop"), key=f"stop-{run_id}", type="primary", help=_("Stop after this batch and keep the model.")):
+        lab().jobs.cancel(run_id, owner=browser_owner())
+        st.toast(_("Stopping after this batch..."))
+    if snapshot.curve:
+        loss_chart, accuracy_chart = curves(snapshot)
+        left, right = st.columns(2)
+        left.altair_chart(loss_chart)
+        right.altair_chart(accuracy_chart)
+    if snapshot.epochs:
+        st.dataframe(epoch_table(snapshot), hide_index=True)
+    shown = SHOWN_DONE.get()
+    if snapshot.is_done and run_id not in shown:
+        # One full rerun to show the results below and stop polling.
+        shown.add(run_id)
+        st.rerun()
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _evaluation(path: str, modified_ns: int, class_names: tuple[str, ...]) -> tuple[Evaluation, np.ndarray | None]:
+    with np.load(path, allow_pickle=False) as arrays:
+        evaluation = evaluation_from_probabilities(arrays["probabilities"], arrays["labels"].astype(np.int64), class_names)
+        images = arrays["images"] if "images" in arrays else None
+    return evaluation, images
+
+
+def run_evaluation(snapshot: RunSnapshot) -> tuple[Evaluation, np.ndarray] | None:
+    """The run's test-set evaluation and the test images it was scored on, or None (with a message on the page)."""
+    dataset, error = dataset_or_error(snapshot.settings.dataset)
+    path = snapshot.model_path.parent / PREDICTIONS_FILE
+    if dataset is None or not path.is_file():
+        st.error(error or _("This run's test results are missing from {folder}.").format(folder=path.parent))
+        return None
+    evaluation, images = _evaluation(str(path), path.stat().st_mtime_ns, dataset.class_names)
+    return evaluation, (images if images is not None else dataset.x_test)
+
+
+def _choose_cell(state_key: str, run_id: int, names: list[str]) -> None:
+    """When a confusion-matrix cell is clicked, show its images: the two select boxes follow the click."""
+    selection = st.session_state[state_key].selection.get("cell") or []
+    if selection:
+        st.session_state[f"true-{run_id}"] = names.index(selection[0]["true"])
+        st.session_state[f"pred-{run_id}"] = names.index(selection[0]["predicted"])
+
+
+def confusion_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:
+    """The confusion matrix as a heat map with counts; every column fits the page's width."""
+    rows = [
+        {"true": names[true], "predicted": names[predicted], "count": int(evaluation.confusion[true, predicted])}
+        for true in range(len(names))
+        for predicted in range(len(names))
+    ]
+    frame = pd.DataFrame(rows)
+    cell = alt.selection_point(name="cell", fields=["true", "predicted"], on="click")
+    order = alt.Sort(names)
+    base = alt.Chart(frame).encode(
+        x=alt.X("predicted:N", sort=order, title=_("the network's answer"), axis=alt.Axis(labelAngle=-40, labelLimit=90)),
+        y=alt.Y("true:N", sort=order, title=_("true class"), axis=alt.Axis(labelLimit=90)),
+    )
+    heat = (
+        base.mark_rect()
+        .encode(
+            color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", type="symlog"), legend=None),
+            stroke=alt.condition(cell, alt.value("#c0392b"), alt.value(None)),
+            strokeWidth=alt.value(3),
+        )
+        .add_params(cell)
+    )
+    text = base.mark_text(fontSize=11).encode(
+        text="count:Q", color=alt.condition(alt.datum.count > evaluation.confusion.max() / 3, alt.value("white"), alt.value("#111"))
+    )
+    return (heat + text).properties(height=360)
+
+
+def per_class_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:
+    """Accuracy of each class as a bar, in the dataset's class order, every bar labelled."""
+    frame = pd.DataFrame({"class": names, "accuracy": evaluation.per_class_accuracy})
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("class:N", sort=names, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=140)),
+            x=alt.X("accuracy:Q", title=_("accuracy"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            tooltip=[alt.Tooltip("class:N"), alt.Tooltip("accuracy:Q", format=".1%")],
+        )
+        .properties(height=28 * len(names))
+    )
+
+
+def results_view(snapshot: RunSnapshot) -> None:
+    """Test accuracy, confusion matrix, mistakes, per-class accuracy; save and download."""
+    found = run_evaluation(snapshot)
+    if found is None:
+        return
+    evaluation, images = found
+    names = list(DATASETS[snapshot.settings.dataset].class_names)
+    run_id = snapshot.run_id
+
+    st.header(_("How good is it?"))
+    columns = st.columns(3)
+    columns[0].metric(_("Test accuracy"), f"{evaluation.accuracy:.2%}")
+    columns[1].metric(_("Test images"), f"{len(evaluation.labels):,}")
+    columns[2].metric(_("Mistakes"), f"{int((evaluation.predicted != evaluation.labels).sum()):,}")
+    for name, value in (snapshot.result.extra_test_accuracy or {}).items():
+        st.metric(_("Accuracy on {name}").format(name=name), f"{value:.2%}")
+
+    st.subheader(_("Confusion matrix"))
+    st.caption(_("Each row is the true class, each column the network's answer; the diagonal is right. Click a cell to see those images."))
+    chart_key = f"confusion-{run_id}"
+    st.altair_chart(
+        confusion_chart(evaluation, names), on_select=lambda: _choose_cell(chart_key, run_id, names), selection_mode="cell", key=chart_key
+    )
+    off_diagonal = evaluation.confusion - np.diag(np.diag(evaluation.confusion))
+    worst_true, worst_predicted = np.unravel_index(int(np.argmax(off_diagonal)), off_diagonal.shape)
+    left, right = st.columns(2)
+    true_class = left.selectbox(_("True class"), range(len(names)), index=int(worst_true), format_func=names.__getitem__, key=f"true-{run_id}")
+    predicted_class = right.selectbox(
+        _("Predicted as"), range(len(names)), index=int(worst_predicted), format_func=names.__getitem__, key=f"pred-{run_id}"
+    )
+    chosen = evaluation.indices(true_class, predicted_class)
+    if len(chosen):
+        st.image(
+            image_grid(images[chosen[:40]], columns=10, scale=2),
+            caption=_("{count} test image(s): true {true}, predicted {predicted}").format(
+                count=len(chosen), true=names[true_class], predicted=names[predicted_class]
+            ),
+        )
+    else:
+        st.write(_("No test image in this cell."))
+
+    st.subheader(_("Mistakes the network is most sure about"))
+    wrong = evaluation.misclassified[:24]
+    if len(wrong):
+        st.image(
+            [np.kron(images[index], np.ones((2, 2), np.uint8)) for index in wrong],
+            width=90,
+            caption=[
+                _("true {true}, said {said} ({sure:.0%})").format(
+                    true=names[evaluation.labels[index]], said=names[evaluation.predicted[index]], sure=evaluation.probabilities[index].max()
+                )
+                for index in wrong
+            ],
+        )
+
+    st.subheader(_("Accuracy per class"))
+    st.altair_chart(per_class_chart(evaluation, names))
+    keep_model(snapshot)
+
+
+def keep_model(snapshot: RunSnapshot) -> None:
+    """Save the run's model to the shared store (asking before replacing one) or download it."""
+    st.subheader(_("Keep this model"))
+    run_id, settings, result = snapshot.run_id, snapshot.settings, snapshot.result
+    left, right = st.columns(2)
+    with left:
+        name = st.text_input(_("Name"), f"{settings.dataset}-{settings.arch}-run{run_id}", key=f"name-{run_id}")
+        replace = SAVE_CONFIRM.get() == name
+        if replace:
+            st.warning(_("A model called {name} is already saved. Press the button again to replace it, or choose another name.").format(name=name))
+        if st.button(_("Replace it") if replace else _("Save to the model store"), key=f"save-{run_id}"):
+            metadata = metadata_for_result(result, DATASETS[settings.dataset].class_names)
+            try:
+                stored = lab().models.save_file(name, snapshot.model_path, metadata, overwrite=replace)
+            except ModelExistsError:
+                SAVE_CONFIRM.set(name)
+                st.rerun()
+            except (ValueError, OSError) as problem:
+                st.error(str(problem))
+            else:
+                SAVE_CONFIRM.clear()
+                st.success(_("Saved as {name}: every page (and every user of this server) can now pick it.").format(name=stored.name))
+    with right:
+        st.download_button(
+            _("Download .keras"),
+            snapshot.model_path.read_bytes(),
+            file_name=f"{settings.dataset}-{settings.arch}-run{run_id}.keras",
+            mime="application/octet-stream",
+            key=f"download-{run_id}",
+        )
+
+
+def run_label(snapshot: RunSnapshot) -> str:
+    return _("Run {run}: {arch} on {dataset} ({status})").format(
+        run=snapshot.run_id, arch=snapshot.settings.arch, dataset=DATASETS[snapshot.settings.dataset].title, status=_(snapshot.status)
+    )
+
+
+def target_text(settings: TrainingSettings) -> str:
+    if settings.target_accuracy is None:
+        return _("no target")
+    return _("target {target:.1%} {watched}").format(target=settings.target_accuracy, watched=_(MONITORS[settings.monitor]))

@@ -1,0 +1,69 @@
+"""The server process's side of the pages: its services, and the one change to Streamlit's runtime it needs.
+
+Streamlit calls `keras.backend.clear_session()` after every script and fragment run
+in the server process (`_clean_problem_modules` in its script runner). That resets
+Keras' global state while other sessions may be loading or running models (Keras'
+safe-mode flag lives in that state), clears TensorFlow's kernel cache, and runs a
+full garbage collection: measured here at about 0.22 CPU-seconds per rerun with
+TensorFlow loaded, more than a whole drawing may cost. Nothing trains in this
+process any more (trainings run in worker processes), so the reset has nothing to
+clean: `quiet_keras_reset` keeps Streamlit's matplotlib clean-up and drops the Keras
+one. It is applied when this module is imported, before any page runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import threading
+
+from mnistlab.services import Services, services
+
+_LOGGER = logging.getLogger(__name__)
+_frozen = threading.Event()
+
+
+def _close_pyplot_only() -> None:
+    """Streamlit's clean-up after a run, without Keras' global reset."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        try:
+            pyplot.close("all")
+        except Exception:  # noqa: BLE001, S110 (as Streamlit does: a clean-up must never break a page)
+            pass
+
+
+def quiet_keras_reset() -> bool:
+    """Replace Streamlit's after-run clean-up; returns whether Streamlit had the function to replace."""
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:
+        return False
+    if not hasattr(script_runner, "_clean_problem_modules"):
+        _LOGGER.warning("Streamlit has no _clean_problem_modules any more; its Keras reset may still run after each page.")
+        return False
+    script_runner._clean_problem_modules = _close_pyplot_only
+    return True
+
+
+def freeze_long_lived_objects() -> None:
+    """Move everything alive now (TensorFlow, Keras, loaded models) out of the garbage collector's reach.
+
+    With TensorFlow imported, the server holds about 400,000 objects that live as long as
+    the process; a full collection walks them all (about 0.2 s). `gc.freeze()` leaves them
+    out, so collections only look at what pages create. Called once, after the first
+    model is loaded.
+    """
+    if not _frozen.is_set():
+        gc.collect()
+        gc.freeze()
+        _frozen.set()
+
+
+def lab() -> Services:
+    """This server's database, stores and job manager."""
+    return services()
+
+
+quiet_keras_reset()

@@ -1,0 +1,63 @@
+"""Every key this app keeps in `st.session_state`, in one typed table.
+
+Pages read and write session state only through these keys, so a key is spelled
+once and its type and meaning are written down once. (Widget keys, which Streamlit
+uses to tell widgets apart, are not app state and stay with their widgets.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import streamlit as st
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SessionKey(Generic[T]):
+    """One entry of session state: its key, how to make its first value, and what it holds."""
+
+    name: str
+    make_default: Callable[[], T]
+    meaning: str
+
+    def get(self) -> T:
+        if self.name not in st.session_state:
+            st.session_state[self.name] = self.make_default()
+        return st.session_state[self.name]
+
+    def set(self, value: T) -> None:
+        st.session_state[self.name] = value
+
+    def clear(self) -> None:
+        st.session_state.pop(self.name, None)
+
+    @property
+    def is_set(self) -> bool:
+        return self.name in st.session_state
+
+
+BROWSER_KEY: SessionKey[str | None] = SessionKey(
+    "mnistlab.browser_key", lambda: None, "The browser's secret key (also in a cookie): it owns the browser's runs."
+)
+VIEWED_RUN: SessionKey[int | None] = SessionKey("mnistlab.viewed_run", lambda: None, "The run the Train page shows.")
+SELECTED_MODEL: SessionKey[str | None] = SessionKey(
+    "mnistlab.selected_model", lambda: None, "The key of the model chosen on Draw or Convolutions, shared by both pages."
+)
+DRAWING: SessionKey[object] = SessionKey(
+    "mnistlab.drawing", lambda: None, "The last drawing's 28x28 input (float32, 0..1), for the Convolutions page."
+)
+CANVAS_VERSION: SessionKey[int] = SessionKey("mnistlab.canvas_version", lambda: 0, "Bumped by Clear: a new canvas widget starts empty.")
+QUICK_RUN: SessionKey[int | None] = SessionKey("mnistlab.quick_run", lambda: None, "The shared quick model's run that this session waits for.")
+SHOWN_DONE: SessionKey[set] = SessionKey("mnistlab.shown_done", set, "Runs whose end this session has already shown with a full rerun.")
+TRAIN_FORM: SessionKey[dict] = SessionKey(
+    "mnistlab.train_form", dict, "The Train form's values, kept while other pages run (Streamlit forgets unseen widgets)."
+)
+SAVE_CONFIRM: SessionKey[str | None] = SessionKey(
+    "mnistlab.save_confirm", lambda: None, "A model name the user asked to save over; the page asks before replacing it."
+)
+
+ALL_KEYS = (BROWSER_KEY, VIEWED_RUN, SELECTED_MODEL, DRAWING, CANVAS_VERSION, QUICK_RUN, SHOWN_DONE, TRAIN_FORM, SAVE_CONFIRM)
