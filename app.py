@@ -13,14 +13,9 @@ from mnistlab.i18n import _
 from mnistlab_ui.data import dataset_or_error, example_grid
 from mnistlab_ui.identity import browser_owner, remember_browser
 from mnistlab_ui.server import lab
+from mnistlab_ui.shell import PAGES
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/school:", layout="wide")
-
-PAGES = (
-    ("pages/1_Train.py", "train", ":material/model_training:"),
-    ("pages/2_Draw.py", "draw", ":material/draw:"),
-    ("pages/3_Convolutions.py", "convolutions", ":material/grid_on:"),
-)
 
 
 def page_titles() -> dict[str, str]:
@@ -88,7 +83,7 @@ def trainings_panel() -> None:
         lines.append(text)
     left, right = st.columns([3, 1], vertical_alignment="center")
     left.caption(_("Your trainings: {runs}").format(runs="; ".join(lines)))
-    right.page_link("pages/1_Train.py", label=_("Watch it"), icon=":material/model_training:")
+    right.page_link("pages/1_train.py", label=_("Watch it"), icon=":material/model_training:")
 
 
 remember_browser()

@@ -57,6 +57,7 @@ class AppServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> AppServer:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "a+")
         self.process = subprocess.Popen(
             [
@@ -122,16 +123,48 @@ def chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the select box labelled `label`, and let the page rerun."""
+    box = page.get_by_role("combobox", name=label)
+    # In the middle of the screen, so its list has room to open below it.
+    box.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
+    box.click()
+    wanted = page.get_by_role("option", name=option, exact=True)
+    try:
+        wanted.wait_for(timeout=1500)
+    except Exception:  # noqa: BLE001 (Playwright's timeout)
+        # Right after an expander opens, a click only focuses the box; the arrow key opens its list.
+        box.press("ArrowDown")
+    wanted.click()
+    page.wait_for_timeout(1200)
+
+
 def canvas(page):
     """The drawing surface of the (newest) canvas."""
     return page.locator("canvas.upper-canvas").last
+
+
+def clear_canvas(page) -> None:
+    """Press Clear and wait until the new, empty canvas has replaced the old one."""
+    old = canvas(page).element_handle()
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_function("(canvas) => !canvas.isConnected", arg=old, timeout=30_000)
+    canvas(page).wait_for(timeout=30_000)
+
+
+def wait_until_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the app is not running a script (Streamlit's running indicator is gone)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
 
 
 def draw_stroke(page, points: list[tuple[float, float]], touch: bool = False) -> None:
     """Draw one stroke through `points` (fractions of the canvas' width and height), with the mouse or a finger."""
     surface = canvas(page)
     surface.wait_for(timeout=60_000)
-    surface.scroll_into_view_if_needed()
+    # A rerun in progress may replace the canvas under the pen.
+    wait_until_idle(page)
+    # The whole canvas on screen: a stroke that leaves the window is lost.
+    surface.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
     box = surface.bounding_box()
     coordinates = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
     if not touch:

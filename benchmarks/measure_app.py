@@ -44,7 +44,7 @@ def convolutions_page(store: str) -> dict:
     from mnistlab.store import ModelStore
 
     ModelStore(store).save("bench-cnn", build_model(PRESETS["cnn"].config_for("mnist"), seed=0), {"dataset": "mnist", "arch": "cnn"})
-    page = AppTest.from_file(str(ROOT / "pages" / "3_Convolutions.py"), default_timeout=300)
+    page = AppTest.from_file(str(ROOT / "pages" / "3_convolutions.py"), default_timeout=300)
     start = time.perf_counter()
     page.run()
     first = time.perf_counter() - start
@@ -65,8 +65,8 @@ def memory_with_one_training(quick: bool) -> dict:
     from mnistlab_ui import data
     from mnistlab_ui.server import lab
 
-    dataset, arch, images = ("mnist", "dense", 1000) if quick else ("fashion_mnist", "fast_cnn", None)
-    trainer = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=300).run()
+    dataset, arch, images = ("mnist", "dense", 1000) if quick else ("fashion_mnist", "fast_cnn", 0)
+    trainer = AppTest.from_file(str(ROOT / "pages" / "1_train.py"), default_timeout=300).run()
     labelled(trainer.selectbox, "Dataset").set_value(dataset)
     trainer.run()
     labelled(trainer.selectbox, "Architecture").set_value(arch)
@@ -76,7 +76,7 @@ def memory_with_one_training(quick: bool) -> dict:
     labelled(trainer.button, "Train").click()
     trainer.run()
     # A second browser session opens the Train page while the first one trains.
-    second = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=300).run()
+    second = AppTest.from_file(str(ROOT / "pages" / "1_train.py"), default_timeout=300).run()
     labelled(second.selectbox, "Dataset").set_value(dataset)
     second.run()
     deadline = time.time() + 900

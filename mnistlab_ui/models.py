@@ -21,7 +21,7 @@ from mnistlab.inference import LoadedModel, load_for_inference
 from mnistlab.runs import RunSnapshot
 from mnistlab.settings import quick_model_settings, recipe_key
 from mnistlab_ui.identity import browser_owner
-from mnistlab_ui.server import freeze_long_lived_objects, lab
+from mnistlab_ui.server import lab
 from mnistlab_ui.session import SELECTED_MODEL
 
 # Problems found when a model was loaded: {(path, modified_ns): reason}. Shared: a file that
@@ -100,9 +100,7 @@ def model_choices() -> list[ModelChoice]:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _load(path: str, modified_ns: int, normalization: str, class_names: tuple[str, ...]) -> LoadedModel:
-    loaded = load_for_inference(path, normalization, class_names)
-    freeze_long_lived_objects()
-    return loaded
+    return load_for_inference(path, normalization, class_names)
 
 
 def load_choice(choice: ModelChoice) -> LoadedModel:

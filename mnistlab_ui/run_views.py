@@ -100,6 +100,10 @@ def _status(snapshot: RunSnapshot) -> None:
         st.info(snapshot.error or _("Cancelled before it started."))
 
 
+def epoch_table_number_columns() -> list[str]:
+    return [_("loss"), _("accuracy"), _("validation loss"), _("validation accuracy")]
+
+
 def epoch_table(snapshot: RunSnapshot) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -133,7 +137,7 @@ def live_view(run_id: int) -> None:
         left.altair_chart(loss_chart)
         right.altair_chart(accuracy_chart)
     if snapshot.epochs:
-        st.dataframe(epoch_table(snapshot), hide_index=True)
+        st.table(epoch_table(snapshot).style.format(precision=4, na_rep="", subset=epoch_table_number_columns()), hide_index=True)
     shown = SHOWN_DONE.get()
     if snapshot.is_done and run_id not in shown:
         # One full rerun to show the results below and stop polling.
@@ -205,7 +209,7 @@ def per_class_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:
         .mark_bar()
         .encode(
             y=alt.Y("class:N", sort=names, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=140)),
-            x=alt.X("accuracy:Q", title=_("accuracy"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            x=alt.X("accuracy:Q", title=_("accuracy"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=5)),
             tooltip=[alt.Tooltip("class:N"), alt.Tooltip("accuracy:Q", format=".1%")],
         )
         .properties(height=28 * len(names))

@@ -8,20 +8,19 @@ full garbage collection: measured here at about 0.22 CPU-seconds per rerun with
 TensorFlow loaded, more than a whole drawing may cost. Nothing trains in this
 process any more (trainings run in worker processes), so the reset has nothing to
 clean: `quiet_keras_reset` keeps Streamlit's matplotlib clean-up and drops the Keras
-one. It is applied when this module is imported, before any page runs.
+one. It is applied when this module is imported, before any page runs. (Streamlit's
+other full collection after each run is switched off in .streamlit/config.toml,
+`runner.postScriptGC`.)
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
-import threading
 
 from mnistlab.services import Services, services
 
 _LOGGER = logging.getLogger(__name__)
-_frozen = threading.Event()
 
 
 def _close_pyplot_only() -> None:
@@ -45,20 +44,6 @@ def quiet_keras_reset() -> bool:
         return False
     script_runner._clean_problem_modules = _close_pyplot_only
     return True
-
-
-def freeze_long_lived_objects() -> None:
-    """Move everything alive now (TensorFlow, Keras, loaded models) out of the garbage collector's reach.
-
-    With TensorFlow imported, the server holds about 400,000 objects that live as long as
-    the process; a full collection walks them all (about 0.2 s). `gc.freeze()` leaves them
-    out, so collections only look at what pages create. Called once, after the first
-    model is loaded.
-    """
-    if not _frozen.is_set():
-        gc.collect()
-        gc.freeze()
-        _frozen.set()
 
 
 def lab() -> Services:

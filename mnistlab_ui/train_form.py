@@ -20,7 +20,8 @@ from mnistlab_ui.data import dataset_or_error
 from mnistlab_ui.session import TRAIN_FORM
 
 CUSTOM = "custom"
-TRAINING_IMAGES = (None, 10_000, 5_000, 1_000)
+ALL_IMAGES = 0  # the select box's value for "all the training images" (Streamlit shows None as no choice)
+TRAINING_IMAGES = (ALL_IMAGES, 10_000, 5_000, 1_000)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 LEARNING_RATES = (0.0001, 0.0003, 0.001, 0.002, 0.003, 0.004, 0.006, 0.008, 0.01)
 FILTERS = (8, 16, 32, 64, 128)
@@ -94,7 +95,7 @@ def seed(settings: TrainingSettings) -> None:
         K["check_every"]: settings.check_every_batches,
         K["validation_split"]: settings.validation_split,
         K["normalization"]: settings.normalization,
-        K["train_size"]: settings.train_size if settings.train_size in TRAINING_IMAGES else None,
+        K["train_size"]: settings.train_size if settings.train_size in TRAINING_IMAGES else ALL_IMAGES,
         **_recipe_values(settings.dataset, settings.arch),
     }
     if settings.max_epochs:
@@ -214,8 +215,8 @@ def layer_table(config_text: str, _config: ModelConfig) -> pd.DataFrame:
     )
 
 
-def _training_images_label(size: int | None) -> str:
-    return _("all") if size is None else f"{size:,}"
+def _training_images_label(size: int) -> str:
+    return _("all") if size == ALL_IMAGES else f"{size:,}"
 
 
 def choose_settings() -> TrainingSettings | None:
@@ -331,7 +332,8 @@ def _form() -> TrainingSettings | None:
             )
     with st.expander(_("Layers, output shapes and parameters"), expanded=arch != CUSTOM):
         table = layer_table(repr(config), config)
-        st.dataframe(table, hide_index=True, width="stretch")
+        # A static table wraps on a phone instead of hiding columns behind a sideways scroll.
+        st.table(table, hide_index=True)
         st.caption(_("{count:,} parameters in all.").format(count=int(table[_("parameters")].sum())))
     if dataset is None:
         return None
@@ -348,7 +350,7 @@ def _form() -> TrainingSettings | None:
             learning_rate=float(learning_rate),
             validation_split=float(validation_split),
             normalization=normalization,
-            train_size=train_size,
+            train_size=train_size or None,
         )
     except ValueError as problem:
         st.error(str(problem))

@@ -64,3 +64,19 @@ def small_arrays():
     x_test = generator.integers(0, 256, size=(20, 28, 28), dtype=np.uint8)
     y_test = np.arange(20, dtype=np.uint8) % 10
     return x_train, y_train, x_test, y_test
+
+
+@pytest.fixture(autouse=True)
+def server_past_its_first_visit(monkeypatch):
+    """AppTest resets Streamlit's "pages folder" mode before every run, which a real server leaves for good
+    on its first visit (see mnistlab_ui.shell; the browser tests check that first visit). Page tests run as
+    on a server that has had its first visit, so a click is not spent on the switch."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *arguments, **keywords):
+        original(self, *arguments, **keywords)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)

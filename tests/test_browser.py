@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
-from benchmarks.browsers import CHROMIUM, PHONE, PROJECTOR, AppServer, chromium, draw_stroke, one, seven
+from benchmarks.browsers import CHROMIUM, PHONE, PROJECTOR, AppServer, choose, chromium, draw_stroke, one, seven
 
 pytestmark = [
     pytest.mark.browser,
@@ -126,3 +127,178 @@ def test_phone_draws_with_a_finger_and_sees_the_answer_next_to_the_canvas(server
     # Canvas and answer fit on the screen together.
     assert metric_box["y"] + metric_box["height"] - canvas_box["y"] <= PHONE["height"]
     assert_no_errors(phone, "draw-phone")
+
+
+# A class's failures, each checked where only a browser shows it
+
+
+LAYOUT_CHECK = (Path(__file__).parent / "layout_check.js").read_text()
+
+
+@pytest.fixture(scope="module")
+def trained_browser(browser, server):
+    """A browser that trained a short run on Fashion-MNIST (its results fill the Train page)."""
+    context = browser.new_context(viewport=PROJECTOR)
+    page = context.new_page()
+    page.goto(f"{server.url}/train")
+    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=90_000)
+    choose(page, "Dataset", "Fashion-MNIST clothes")
+    page.get_by_text("More settings").click()
+    choose(page, "Training images", "1,000")
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    slider.press("Home")
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Confusion matrix").wait_for(timeout=180_000)
+    yield context
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [PROJECTOR, PHONE], ids=["projector", "phone"])
+@pytest.mark.parametrize("slug", ["", "train", "draw", "convolutions"])
+def test_every_page_is_whole_at_1024_and_on_a_phone(server, browser, trained_browser, slug, viewport):
+    context = browser.new_context(
+        viewport=viewport, has_touch=viewport is PHONE, is_mobile=viewport is PHONE, storage_state=trained_browser.storage_state()
+    )
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(f"{server.url}/{slug}")
+    page.wait_for_load_state("networkidle")
+    anchor = {"": "What you will learn", "train": "Confusion matrix", "draw": "Black square", "convolutions": "Kernel playground"}[slug]
+    if slug == "draw":
+        draw_stroke(page, one(), touch=viewport is PHONE)
+        page.locator('[data-testid="stMetric"]').filter(has_text="Prediction").wait_for(timeout=60_000)
+        page.get_by_text("What the network sees", exact=True).wait_for()
+    else:
+        page.get_by_text(anchor).first.wait_for(timeout=120_000)
+    page.wait_for_timeout(2500)  # Charts and images settle.
+    problems = page.evaluate(LAYOUT_CHECK)
+    assert problems == [], problems
+    assert_no_errors(page, f"layout-{slug or 'home'}")
+    context.close()
+
+
+def test_a_thin_stroke_keeps_its_shape_in_the_steps(server, page):
+    page.goto(f"{server.url}/draw")
+    draw_stroke(page, [(0.5 + 0.01 * step / 20, 0.1 + 0.8 * step / 20) for step in range(21)])  # A thin, tall "1".
+    page.get_by_text("What the network sees", exact=True).wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    steps = page.locator('[data-testid="stImage"] img')
+    assert steps.count() == 4
+    for index in range(4):
+        box = steps.nth(index).bounding_box()
+        assert box["height"] <= box["width"] * 1.05 <= 200, box
+    assert_no_errors(page)
+
+
+def test_clicking_a_confusion_cell_shows_that_pair(trained_browser):
+    page = trained_browser.pages[0]
+    chart = page.locator('[data-testid="stVegaLiteChart"]:has(path[aria-label*="true class:"])')
+    chart.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
+    true_box = page.get_by_role("combobox", name="True class")
+    predicted_box = page.get_by_role("combobox", name="Predicted as")
+    before = (true_box.input_value(), predicted_box.input_value())
+    # The cell "true Trouser, predicted Bag": the chart's marks carry their values for screen readers.
+    target = chart.evaluate(
+        """(chart) => {
+            const cell = [...chart.querySelectorAll('path[aria-label]')].find((mark) => {
+                const label = mark.getAttribute('aria-label');
+                return label.includes('true class: Trouser;') && label.includes("answer: Bag;");
+            });
+            if (!cell) return null;
+            const box = cell.getBoundingClientRect();
+            return {x: box.left + box.width / 2, y: box.top + box.height / 2};
+        }"""
+    )
+    assert target is not None, "no cell for true Trouser, predicted Bag"
+    page.mouse.click(target["x"], target["y"])
+    page.wait_for_function("() => document.querySelector('input[aria-label=\"Predicted as\"]').value === 'Bag'", timeout=30_000)
+    assert (true_box.input_value(), predicted_box.input_value()) == ("Trouser", "Bag") != before
+    page.get_by_text(re.compile(r"test image\(s\): true Trouser, predicted Bag|No test image in this cell")).wait_for(timeout=30_000)
+
+
+def fresh_server(tmp_path, digits_sample=None, **environment):
+    return AppServer(tmp_path / "data", tmp_path / "models", tmp_path / "server.log", **environment).start()
+
+
+@pytest.mark.parametrize("slug, title", [("train", "Train"), ("draw", "Draw")])
+def test_a_deep_link_on_a_freshly_started_server_opens_its_page(tmp_path, browser, slug, title):
+    app = fresh_server(tmp_path)
+    try:
+        page = new_page(browser)
+        page.goto(f"{app.url}/{slug}")
+        page.get_by_role("heading", name=title, exact=True).wait_for(timeout=90_000)
+        page.wait_for_timeout(3000)
+        assert page.locator('[role="dialog"]').count() == 0, page.locator('[role="dialog"]').first.inner_text()
+        # The app's own navigation (along the top), not the pages folder's sidebar.
+        assert page.get_by_role("link", name="Home").count() >= 1
+        assert_no_errors(page, f"deep-link-{slug}")
+        page.context.close()
+    finally:
+        app.stop()
+
+
+def test_runs_survive_a_reload_and_a_server_restart(tmp_path, browser):
+    app = fresh_server(tmp_path)
+    page = new_page(browser)
+    try:
+        page.goto(f"{app.url}/train")
+        page.get_by_role("button", name="Train", exact=True).wait_for(timeout=90_000)
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        slider.press("Home")
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text("Confusion matrix").wait_for(timeout=120_000)
+        # A long run, then a reload: the browser finds its runs again, and the form keeps the run's settings.
+        page.get_by_role("checkbox", name="Stop at a target accuracy").uncheck(force=True)
+        page.get_by_role("spinbutton", name="Max epochs").fill("150")
+        page.get_by_role("spinbutton", name="Max epochs").press("Enter")
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text(re.compile(r"Epoch \d+: batch")).first.wait_for(timeout=60_000)
+        page.reload()
+        page.get_by_text(re.compile(r"Epoch \d+: batch")).first.wait_for(timeout=60_000)
+        assert page.get_by_role("spinbutton", name="Max epochs").input_value() == "150"
+        assert not page.get_by_role("checkbox", name="Stop at a target accuracy").is_checked()
+    finally:
+        app.stop()
+    # The server stops in the middle of the long run, and starts again on the same data.
+    app = fresh_server(tmp_path)
+    try:
+        page.goto(f"{app.url}/train")
+        page.get_by_text(re.compile("This run was interrupted")).wait_for(timeout=90_000)
+        choose(page, "Your runs", "Run 1: dense on MNIST digits (finished)")
+        page.get_by_text("Confusion matrix").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Download .keras").wait_for()
+        assert_no_errors(page, "after-restart")
+    finally:
+        page.context.close()
+        app.stop()
+
+
+def test_a_run_whose_tab_was_closed_is_cancelled_and_frees_the_queue(tmp_path, browser):
+    app = fresh_server(tmp_path, MNISTLAB_ABANDON_AFTER="6")
+    try:
+        page = new_page(browser)
+        page.goto(f"{app.url}/train")
+        page.get_by_role("button", name="Train", exact=True).wait_for(timeout=90_000)
+        choose(page, "Dataset", "Fashion-MNIST clothes")  # 54,000 images: 150 epochs take far longer than this test.
+        page.get_by_role("checkbox", name="Stop at a target accuracy").uncheck(force=True)
+        page.get_by_role("spinbutton", name="Max epochs").fill("150")
+        page.get_by_role("spinbutton", name="Max epochs").press("Enter")
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text(re.compile(r"Epoch \d+: batch")).first.wait_for(timeout=60_000)
+        page.context.close()  # The student closes the tab.
+        from mnistlab.database import Database
+        from mnistlab.runs import RunStore
+        from tests.helpers import wait_until
+
+        store = RunStore(Database(f"sqlite:///{tmp_path / 'data' / 'mnistlab.db'}"), tmp_path / "data")
+        assert wait_until(lambda: store.get(1).status == "cancelled", 30), (store.get(1).status, store.get(1).phase, store.get(1).error)
+        assert "no page asked about it" in store.get(1).error
+    finally:
+        app.stop()

@@ -128,10 +128,10 @@ def start_training(at, target=0.8, images=1000, arch=None):
 
 
 def test_train_page_renders_with_layer_table(empty_store):
-    at = page("pages/1_Train.py").run()
+    at = page("pages/1_train.py").run()
     assert not at.exception
     assert by_label(at.selectbox, "Architecture").value == "dense"
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["layer"]) == ["image", "flatten", "dense_1", "probabilities"]
     assert list(table["parameters"]) == [0, 0, 100_480, 1_290]
 
@@ -141,7 +141,7 @@ def test_a_short_training_reaches_its_target_in_a_worker_not_in_the_server(empty
     import mnistlab.training
 
     monkeypatch.setattr(mnistlab.training, "train", mock.Mock(side_effect=AssertionError("trained in the server process")))
-    at = start_training(page("pages/1_Train.py").run())
+    at = start_training(page("pages/1_train.py").run())
     assert not at.exception
     at = wait_for(at, reached)
     message = next(success.value for success in at.success if "Reached" in success.value)
@@ -158,15 +158,13 @@ def test_a_short_training_reaches_its_target_in_a_worker_not_in_the_server(empty
     from mnistlab_ui.server import lab
 
     assert lab().runs.get(run_id).status == "finished"
-    epochs = (
-        at.dataframe[-1].value if "seconds" in at.dataframe[-1].value else next(frame.value for frame in at.dataframe if "seconds" in frame.value)
-    )
+    epochs = next(table.value for table in at.table if "seconds" in table.value)
     # Seconds per epoch, not a running total.
     assert all(value < 60 for value in epochs["seconds"])
 
 
 def test_stop_keeps_the_model_and_says_where_it_stopped(empty_store):
-    at = page("pages/1_Train.py").run()
+    at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Dataset").set_value("mnist")
     at.run()
     by_label(at.number_input, "Max epochs").set_value(200)
@@ -189,7 +187,7 @@ def test_stop_keeps_the_model_and_says_where_it_stopped(empty_store):
 
 
 def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
-    at = page("pages/1_Train.py").run()
+    at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
     at.run()
     by_label(at.selectbox, "Architecture").set_value("dense2")
@@ -201,7 +199,7 @@ def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
     at.run()
     key = at.session_state["mnistlab.browser_key"]
     # A reload is a new session; the browser brings its key back (in its cookie).
-    reloaded = page("pages/1_Train.py")
+    reloaded = page("pages/1_train.py")
     reloaded.session_state["mnistlab.browser_key"] = key
     reloaded.run()
     assert not reloaded.exception
@@ -211,17 +209,17 @@ def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
     assert by_label(reloaded.selectbox, "Training images").value == 1000
     wait_for(reloaded, lambda at: any(metric.label == "Test accuracy" for metric in at.metric), 120)
     # Another browser does not see it.
-    stranger = page("pages/1_Train.py").run()
+    stranger = page("pages/1_train.py").run()
     assert not [box for box in stranger.selectbox if box.label == "Your runs"] and not stranger.get("progress")
 
 
 def test_saving_over_a_model_asks_first(empty_store):
-    at = wait_for(start_training(page("pages/1_Train.py").run(), target=0.5), reached)
+    at = wait_for(start_training(page("pages/1_train.py").run(), target=0.5), reached)
     by_label(at.text_input, "Name").set_value("shared-name")
     by_label(at.button, "Save to the model store").click()
     at.run()
     assert any("Saved as shared-name" in success.value for success in at.success)
-    other = wait_for(start_training(page("pages/1_Train.py").run(), target=0.5), reached)
+    other = wait_for(start_training(page("pages/1_train.py").run(), target=0.5), reached)
     by_label(other.text_input, "Name").set_value("shared-name")
     by_label(other.button, "Save to the model store").click()
     other.run()
@@ -234,7 +232,7 @@ def test_saving_over_a_model_asks_first(empty_store):
 
 
 def test_impossible_settings_show_an_error(empty_store):
-    at = page("pages/1_Train.py").run()
+    at = page("pages/1_train.py").run()
     by_label(at.slider, "Validation split").set_value(0.0)
     at.run()
     assert not at.exception
@@ -243,7 +241,7 @@ def test_impossible_settings_show_an_error(empty_store):
 
 
 def test_bad_custom_layers_show_an_error(empty_store):
-    at = page("pages/1_Train.py").run()
+    at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Architecture").set_value("custom")
     at.run()
     by_label(at.text_input, "Dense layers (units, comma separated)").set_value("128, lots")
@@ -253,21 +251,21 @@ def test_bad_custom_layers_show_an_error(empty_store):
 
 
 def test_custom_model_can_augment_and_mirror(empty_store):
-    at = page("pages/1_Train.py").run()
+    at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Architecture").set_value("custom")
     at.run()
-    layers = list(at.dataframe[0].value["layer"])
+    layers = list(at.table[0].value["layer"])
     assert "random_mirror" not in layers and "random_rotation" not in layers
     by_label(at.checkbox, "Augment: small rotations, shifts and zooms").check()
     by_label(at.checkbox, "Augment: mirror left-right").check()
     at.run()
     assert not at.exception
-    layers = list(at.dataframe[0].value["layer"])
+    layers = list(at.table[0].value["layer"])
     assert {"random_mirror", "random_rotation", "random_shift", "random_zoom"} <= set(layers)
 
 
 def test_changing_the_preset_brings_its_recipe(empty_store):
-    at = page("pages/1_Train.py").run()
+    at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
     at.run()
     by_label(at.selectbox, "Architecture").set_value("accurate_cnn")
@@ -287,7 +285,7 @@ def test_unavailable_dataset_is_explained(empty_store, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", "/nonexistent-keras")
     st.cache_resource.clear()
     try:
-        at = page("pages/1_Train.py").run()
+        at = page("pages/1_train.py").run()
         by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
         at.run()
         assert not at.exception
@@ -325,7 +323,7 @@ def choose(at, label, text):
 
 def test_draw_page_predicts_an_injected_drawing(with_models, digits_sample):
     drawn, label = drawn_digit(with_models[1].model, digits_sample)
-    at = choose(page("pages/2_Draw.py").run(), "Model", "digits-dense")
+    at = choose(page("pages/2_draw.py").run(), "Model", "digits-dense")
     at.session_state["canvas-0"] = canvas_value(drawn)
     at.run()
     assert not at.exception
@@ -355,7 +353,7 @@ def test_draw_page_prefers_a_digits_model_and_warns_about_clothes(tmp_path, monk
     shutil.copy(model_store[0] / "digits-cnn.keras", folder / "clothes.keras")
     (folder / "clothes.json").write_text(json.dumps(metadata))
     monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(folder))
-    at = page("pages/2_Draw.py").run()
+    at = page("pages/2_draw.py").run()
     assert "digits-dense" in by_label(at.selectbox, "Model").format_func(by_label(at.selectbox, "Model").value)
     assert not at.warning
     at = choose(at, "Model", "clothes")
@@ -376,7 +374,7 @@ def test_an_unusable_model_is_listed_with_its_reason_and_never_chosen(tmp_path, 
     (folder / "listed.keras").write_bytes((model_store[0] / "digits-cnn.keras").read_bytes())
     (folder / "listed.json").write_text(json.dumps(["not", "an", "object"]))
     monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(folder))
-    for path in ("pages/2_Draw.py", "pages/3_Convolutions.py"):
+    for path in ("pages/2_draw.py", "pages/3_convolutions.py"):
         at = page(path).run()
         assert not at.exception
         box = by_label(at.selectbox, "Model")
@@ -388,7 +386,7 @@ def test_an_unusable_model_is_listed_with_its_reason_and_never_chosen(tmp_path, 
 
 
 def test_draw_page_empty_canvas_shows_a_hint(with_models):
-    at = page("pages/2_Draw.py").run()
+    at = page("pages/2_draw.py").run()
     at.session_state["canvas-0"] = canvas_value(np.zeros((280, 280, 4), np.uint8))
     at.run()
     assert not at.exception
@@ -397,7 +395,7 @@ def test_draw_page_empty_canvas_shows_a_hint(with_models):
 
 
 def test_draw_page_without_models_offers_the_shared_quick_model(empty_store):
-    at = page("pages/2_Draw.py").run()
+    at = page("pages/2_draw.py").run()
     assert not at.exception
     assert by_label(at.button, "Train a quick model on MNIST digits (about a minute)")
 
@@ -411,7 +409,7 @@ class BrokenUpload:
 
 
 def test_draw_page_broken_upload_shows_an_error(with_models):
-    at = page("pages/2_Draw.py").run()
+    at = page("pages/2_draw.py").run()
     by_label(at.radio, "Input").set_value("upload")
     with mock.patch("streamlit.file_uploader", return_value=BrokenUpload()):
         at.run()
@@ -423,7 +421,7 @@ def test_draw_page_broken_upload_shows_an_error(with_models):
 
 
 def test_convolutions_page_for_a_cnn(with_models):
-    at = choose(page("pages/3_Convolutions.py").run(), "Model", "digits-cnn")
+    at = choose(page("pages/3_convolutions.py").run(), "Model", "digits-cnn")
     assert not at.exception
     # Playground (3), filters of two convolutions (2), six stages, the followed filter and its 3 stages.
     assert len(at.get("image")) == 3 + 2 + 6 + 1 + 3
@@ -433,21 +431,21 @@ def test_convolutions_page_for_a_cnn(with_models):
 
 
 def test_convolutions_page_for_a_dense_model(with_models):
-    at = choose(page("pages/3_Convolutions.py").run(), "Model", "digits-dense")
+    at = choose(page("pages/3_convolutions.py").run(), "Model", "digits-dense")
     assert not at.exception
     assert any("no convolutions" in warning.value for warning in at.warning)
     assert any(button.label.startswith("Train a quick model") for button in at.button)
 
 
 def test_convolutions_page_without_a_model(empty_store):
-    at = page("pages/3_Convolutions.py").run()
+    at = page("pages/3_convolutions.py").run()
     assert not at.exception
     assert "Kernel playground" in [header.value for header in at.header]
     assert any("no trained model yet" in info.value for info in at.info)
 
 
 def test_convolutions_page_custom_kernel(empty_store):
-    at = page("pages/3_Convolutions.py").run()
+    at = page("pages/3_convolutions.py").run()
     by_label(at.selectbox, "Kernel").set_value("custom")
     at.run()
     by_label(at.checkbox, "ReLU after the convolution (negative values become 0)").uncheck()
@@ -463,7 +461,7 @@ def test_a_busy_server_shows_the_place_in_the_queue(empty_store):
 
     blocker = lab().jobs.submit(TrainingSettings(dataset="mnist", arch="dense", target_accuracy=None, max_epochs=200), "browser:someone-else")
     try:
-        at = start_training(page("pages/1_Train.py").run())
+        at = start_training(page("pages/1_train.py").run())
         assert not at.exception
         assert any("number 1 in the queue" in info.value for info in at.info)
     finally:
@@ -480,7 +478,7 @@ def test_a_class_pressing_the_quick_model_button_makes_one_training(empty_store)
     from mnistlab_ui.server import lab
 
     key = recipe_key(quick_model_settings("mnist"))
-    sessions = [page("pages/2_Draw.py").run() for _ in range(3)]
+    sessions = [page("pages/2_draw.py").run() for _ in range(3)]
     for at in sessions:
         # Each student presses the button on a page that still shows it.
         by_label(at.button, "Train a quick model on MNIST digits (about a minute)").click()
@@ -504,28 +502,28 @@ def test_a_class_pressing_the_quick_model_button_makes_one_training(empty_store)
 
 def test_training_survives_a_page_switch(empty_store):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/1_Train.py").run()
+    at.switch_page("pages/1_train.py").run()
     at = start_training(at)
-    at.switch_page("pages/2_Draw.py").run()
+    at.switch_page("pages/2_draw.py").run()
     assert not at.exception
     time.sleep(2)
-    at.switch_page("pages/1_Train.py").run()
+    at.switch_page("pages/1_train.py").run()
     at = wait_for(at, reached)
     assert any(metric.label == "Test accuracy" for metric in at.metric)
 
 
 def test_sessions_do_not_see_each_others_models(empty_store):
     first = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    first.switch_page("pages/1_Train.py").run()
+    first.switch_page("pages/1_train.py").run()
     first = start_training(first)
     wait_for(first, reached)
     # The session that trained can use its model on the other pages...
-    first.switch_page("pages/2_Draw.py").run()
+    first.switch_page("pages/2_draw.py").run()
     assert not first.exception
     assert any(option.startswith("Your run") for option in by_label(first.selectbox, "Model").options)
-    first.switch_page("pages/3_Convolutions.py").run()
+    first.switch_page("pages/3_convolutions.py").run()
     assert not first.exception
     # ...and a second browser session has its own state: no model of the first one appears.
-    second = page("pages/2_Draw.py").run()
+    second = page("pages/2_draw.py").run()
     assert not [box for box in second.selectbox if box.label == "Model"]
     assert any("no digits model yet" in info.value for info in second.info)

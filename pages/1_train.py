@@ -11,8 +11,10 @@ from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.run_views import live_view, results_view, run_label, start_run
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import SELECTED_MODEL, VIEWED_RUN
+from mnistlab_ui.shell import leave_pages_folder_mode
 from mnistlab_ui.train_form import choose_settings, seed
 
+leave_pages_folder_mode()
 st.title(_("Train"))
 st.write(_("Pick a dataset and an architecture, click Train, and watch the network learn until it reaches your target."))
 

@@ -14,7 +14,9 @@ from mnistlab_ui.data import dataset_or_error
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.session import DRAWING
+from mnistlab_ui.shell import leave_pages_folder_mode
 
+leave_pages_folder_mode()
 st.title(_("Convolutions"))
 st.write(_("See what a 3x3 kernel does to an image, what max pooling keeps, and what a trained CNN has learned to look for."))
 
@@ -45,7 +47,7 @@ def choose_kernel() -> np.ndarray:
     name = st.selectbox(_("Kernel"), [*KERNELS, CUSTOM], format_func=lambda key: _("Your own 3x3 kernel") if key == CUSTOM else _(KERNELS[key].title))
     if name != CUSTOM:
         st.caption(_(KERNELS[name].description))
-        st.dataframe(pd.DataFrame(KERNELS[name].array).round(3), hide_index=True)
+        st.table(pd.DataFrame(KERNELS[name].array).round(3), hide_index=True, hide_header=True, width="content")
         return KERNELS[name].array
     st.caption(_("Edit the nine weights: each output pixel is the sum of the 3x3 pixels under the kernel, each times its weight."))
     edited = st.data_editor(pd.DataFrame(KERNELS["edge"].array, columns=[_("left"), _("middle"), _("right")]), hide_index=True, key="custom-kernel")

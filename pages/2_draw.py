@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from mnistlab.i18n import _
 from mnistlab.pictures import fit_square, to_grey
 from mnistlab.preprocessing import load_image_bytes, preprocess
+from mnistlab_ui.canvas import drawing_canvas
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.session import CANVAS_VERSION, DRAWING
+from mnistlab_ui.shell import leave_pages_folder_mode
 
+leave_pages_folder_mode()
 st.title(_("Draw"))
 st.write(_("Draw a digit, or upload a photo of one, and see what the network sees and what it answers."))
 
@@ -73,17 +75,7 @@ def drawing_panel() -> None:
     with drawing_column:
         version = CANVAS_VERSION.get()
         pen = st.slider(_("Pen width"), 8, 32, 18, help=_("MNIST strokes are about a tenth of the digit's height."))
-        canvas = st_canvas(
-            stroke_width=pen,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            width=280,
-            height=280,
-            drawing_mode="freedraw",
-            update_streamlit=True,
-            return_image_data=True,
-            key=f"canvas-{version}",
-        )
+        canvas = drawing_canvas(f"canvas-{version}", pen)
         preprocessed = preprocess(canvas.image_data) if canvas.image_data is not None else None
         # A row that stays a row on a phone: Clear, then the answer, right under the canvas.
         with st.container(horizontal=True, vertical_alignment="center", gap="large"):

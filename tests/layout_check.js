@@ -1,0 +1,36 @@
+// Everything a class would see as broken at this width: clipped, hidden, broken or overlapping.
+() => {
+  const problems = [];
+  const width = window.innerWidth;
+  const visible = (element) => { const r = element.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  for (const element of document.querySelectorAll('[data-testid="stImage"] img, [data-testid="stVegaLiteChart"], [data-testid="stTable"], [data-testid="stDataFrame"], canvas.upper-canvas, [data-testid="stMetric"], button')) {
+    if (!visible(element)) continue;
+    const r = element.getBoundingClientRect();
+    if (r.right > width + 1 || r.left < -1) problems.push(`${element.tagName} ${element.dataset.testid || ''} reaches ${Math.round(r.left)}..${Math.round(r.right)} of ${width}`);
+  }
+  // A data grid that scrolls sideways hides columns.
+  for (const grid of document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')) {
+    if (grid.scrollWidth > grid.clientWidth + 2) problems.push(`a table hides columns (${grid.scrollWidth} > ${grid.clientWidth})`);
+  }
+  // A label may wrap between words, never inside one.
+  const probe = document.createElement('span');
+  probe.style.cssText = 'position:absolute;visibility:hidden;white-space:nowrap';
+  document.body.appendChild(probe);
+  for (const label of document.querySelectorAll('[data-testid="stWidgetLabel"] p, [data-testid="stWidgetLabel"] label')) {
+    if (!visible(label)) continue;
+    probe.style.font = getComputedStyle(label).font;
+    for (const word of label.innerText.split(/\s+/)) {
+      probe.textContent = word;
+      if (probe.getBoundingClientRect().width > label.getBoundingClientRect().width + 1) problems.push(`the label "${label.innerText}" breaks inside "${word}"`);
+    }
+  }
+  probe.remove();
+  // Pictures side by side must not overlap.
+  const images = [...document.querySelectorAll('[data-testid="stImage"] img')].filter(visible).map((image) => image.getBoundingClientRect());
+  for (let i = 0; i < images.length; i++) for (let j = i + 1; j < images.length; j++) {
+    const a = images[i], b = images[j];
+    if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) problems.push('two pictures overlap');
+  }
+  if (document.scrollingElement.scrollWidth > width + 1) problems.push(`the page scrolls sideways (${document.scrollingElement.scrollWidth} > ${width})`);
+  return problems;
+}
