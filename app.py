@@ -13,9 +13,11 @@ from mnistlab.i18n import _
 from mnistlab_ui.data import dataset_or_error, example_grid
 from mnistlab_ui.identity import browser_owner, remember_browser
 from mnistlab_ui.server import lab
-from mnistlab_ui.shell import PAGES
+from mnistlab_ui.session import APP_RAN
+from mnistlab_ui.shell import PAGES, mark_app_run
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/school:", layout="wide")
+mark_app_run()
 
 
 def page_titles() -> dict[str, str]:
@@ -34,6 +36,7 @@ def page_lessons() -> dict[str, str]:
 
 
 def home() -> None:
+    APP_RAN.clear()
     st.title("MNIST Lab")
     st.write(_("Your first lessons of computer vision with TensorFlow and Keras: train a network, draw for it, see inside it."))
 

@@ -119,6 +119,27 @@ class AppServer:
         return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def processes_cpu_seconds(*names: str) -> float:
+    """CPU seconds used so far by every running process whose command line mentions one of `names`."""
+    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if any(name in command for name in names):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks
+        except OSError:
+            continue
+    return total
+
+
+def browsers_cpu_seconds() -> float:
+    """CPU seconds of the Chromium processes and Playwright's driver (the stand-ins for the class's own devices)."""
+    return processes_cpu_seconds("chromium", "playwright/driver")
+
+
 def chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
@@ -163,9 +184,16 @@ def draw_stroke(page, points: list[tuple[float, float]], touch: bool = False) ->
     surface.wait_for(timeout=60_000)
     # A rerun in progress may replace the canvas under the pen.
     wait_until_idle(page)
-    # The whole canvas on screen: a stroke that leaves the window is lost.
+    # The whole canvas on screen (a stroke that leaves the window is lost), and where it is now
+    # (after Clear the page gets shorter and may still move).
     surface.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
     box = surface.bounding_box()
+    for _ in range(20):
+        page.wait_for_timeout(100)
+        settled = surface.bounding_box()
+        if settled == box:
+            break
+        box = settled
     coordinates = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
     if not touch:
         page.mouse.move(*coordinates[0])

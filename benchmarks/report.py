@@ -177,7 +177,47 @@ def training_lines(report: dict, path: str, plot_path: str | None) -> list[str]:
     return out
 
 
-SECTION_WRITERS: dict = {}
+def app_lines(section: dict) -> list[str]:
+    """The app as a class uses it: in-app training against the command line, and drawing latency."""
+    cli, after = section["cli"], section.get("cli_after", {})
+    alone, training, busy = section["drawing_alone"], section["training"], section["drawing_while_training"]
+    preset = f"{section['preset']} on {DATASETS[section['dataset']].title}"
+    return [
+        "## The app with a class on it",
+        "",
+        "Measured with real browsers (Playwright, Debian's Chromium) against `streamlit run app.py` on this machine:",
+        "",
+        "```",
+        section["command"],
+        "```",
+        "",
+        "The browsers share this machine's two cores with the server (in a class they run on the students' own devices), "
+        "so the CPU they use is given next to the server's. A student draws a stroke, waits for the answer, looks at it for "
+        "three to six seconds and presses Clear.",
+        "",
+        "| part | what happened | figures |",
+        "| --- | --- | --- |",
+        f"| command line | {preset}, trained before and after the app parts | {cli['training_s']:.1f} s and "
+        f"{after.get('training_s', float('nan')):.1f} s of training; yardstick {training['cli_s']} s |",
+        f"| drawing alone | {alone['browsers']} browsers drawing for {alone['seconds']:.0f} s | {alone['drawings']} drawings, "
+        f"{alone['answered']} answered; pen-up to prediction p50 {alone['p50_s']:.2f} s, p95 {alone['p95_s']:.2f} s; server "
+        f"{alone['server_cpu_s']} CPU-s ({alone['server_cpu_s_per_drawing']:.3f} per drawing), browsers {alone.get('browsers_cpu_s', '?')} CPU-s |",
+        f"| training in the app | one browser starts {preset} on the Train page and watches it, {training['browsers'] - 1} draw | "
+        f"{training['in_app_s']} s of training, {training['ratio']:.2f}x the command line; {training['drawings']} drawings, "
+        f"{training['answered']} answered, p95 {training['p95_s']:.2f} s; server {training['server_cpu_s']} CPU-s, browsers "
+        f"{training.get('browsers_cpu_s', '?')} CPU-s in {training.get('seconds', '?')} s |",
+        f"| drawing during a training | one browser trains and watches, {busy['browsers'] - 1} draw | {busy['drawings']} drawings, "
+        f"{busy['answered']} answered; p50 {busy['p50_s']:.2f} s, p95 {busy['p95_s']:.2f} s (max {busy['max_s']:.2f} s); the "
+        f"training took {busy['in_app_s']} s ({busy['ratio']:.2f}x) while the browsers used {busy.get('browsers_cpu_s', '?')} CPU-s |",
+        "",
+        "For comparison, issue 10 measured the app before trainings moved to worker processes: a training inside the web "
+        "server ran 3-4x slower with one page watching (Streamlit reset Keras and collected all garbage after every page "
+        "and fragment run), and the server spent about 1.5 CPU-seconds per drawing.",
+        "",
+    ]
+
+
+SECTION_WRITERS: dict = {"app": app_lines}
 
 
 def write_markdown(report: dict, path: str, plot_path: str | None = None) -> None:

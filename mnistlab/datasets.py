@@ -52,6 +52,8 @@ class DatasetInfo:
     system_dirs: tuple[str, ...]
     how_to_get: str
     suggested_target: float
+    # The size of the published training set (what a recipe is chosen for when the data is not loaded).
+    published_train_size: int = 60_000
 
 
 DATASETS: dict[str, DatasetInfo] = {

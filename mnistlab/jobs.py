@@ -75,7 +75,29 @@ class Backend(Protocol):
 
     def describe(self) -> str: ...
 
+    def places(self) -> list[tuple[str, int | None]]: ...
+
     def shutdown(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Place:
+    """One training place of the backend: where it is, and the run it trains (None when free)."""
+
+    where: str
+    run_id: int | None
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class ServerLoad:
+    """How many trainings this server runs at once, where, and how many wait."""
+
+    backend: str
+    capacity: int
+    running: int
+    waiting: int
+    places: tuple[Place, ...]
 
 
 @dataclass(eq=False)
@@ -230,6 +252,20 @@ class JobManager:
     def waiting(self) -> int:
         with self._lock:
             return len(self._waiting)
+
+    def load(self) -> ServerLoad:
+        """The queue and the training places, for the page that shows them."""
+        places = self.backend.places()
+        with self._lock:
+            owners = {run_id: live.owner for run_id, live in self._live.items()}
+            running, waiting = len(self._running), len(self._waiting)
+        return ServerLoad(
+            self.backend.describe(),
+            self.backend.capacity,
+            running,
+            waiting,
+            tuple(Place(where, run_id, owners.get(run_id)) for where, run_id in places),
+        )
 
     def active_runs(self) -> list[RunSnapshot]:
         """Every run waiting or training on this server, in queue order after the running ones."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -201,6 +202,11 @@ class ProcessBackend:
 
     def worker_pids(self) -> list[int]:
         return [worker.pid for worker in self._workers]
+
+    def places(self) -> list[tuple[str, int | None]]:
+        """Where each training place is, and the run it trains."""
+        host = socket.gethostname()
+        return [(f"process {worker.pid} on {host}", worker.current[0] if worker.current else None) for worker in self._workers]
 
     def describe(self) -> str:
         count = len(self._workers)

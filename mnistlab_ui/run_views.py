@@ -308,6 +308,27 @@ def keep_model(snapshot: RunSnapshot) -> None:
         )
 
 
+def server_load_panel() -> None:
+    """How many trainings this server runs at once and where, and how long the queue is (no names)."""
+    load = lab().jobs.load()
+    owner = browser_owner()
+    with st.expander(_("Trainings on this server: {running} running, {waiting} waiting").format(running=load.running, waiting=load.waiting)):
+        st.caption(_("This server trains on {backend}.").format(backend=load.backend))
+        rows = []
+        for place in load.places:
+            if place.run_id is None:
+                who = _("free")
+            elif place.owner == owner:
+                who = _("your run {run}").format(run=place.run_id)
+            elif place.owner == "server":
+                who = _("the quick model for everyone")
+            else:
+                who = _("a classmate's run")
+            rows.append({_("where"): place.where, _("training"): who})
+        if rows:
+            st.table(pd.DataFrame(rows), hide_index=True)
+
+
 def run_label(snapshot: RunSnapshot) -> str:
     return _("Run {run}: {arch} on {dataset} ({status})").format(
         run=snapshot.run_id, arch=snapshot.settings.arch, dataset=DATASETS[snapshot.settings.dataset].title, status=_(snapshot.status)

@@ -60,4 +60,8 @@ SAVE_CONFIRM: SessionKey[str | None] = SessionKey(
     "mnistlab.save_confirm", lambda: None, "A model name the user asked to save over; the page asks before replacing it."
 )
 
-ALL_KEYS = (BROWSER_KEY, VIEWED_RUN, SELECTED_MODEL, DRAWING, CANVAS_VERSION, QUICK_RUN, SHOWN_DONE, TRAIN_FORM, SAVE_CONFIRM)
+APP_RAN: SessionKey[bool] = SessionKey(
+    "mnistlab.app_ran", lambda: False, "Set by app.py at the start of a run: the page runs through app.py's navigation."
+)
+
+ALL_KEYS = (APP_RAN, BROWSER_KEY, VIEWED_RUN, SELECTED_MODEL, DRAWING, CANVAS_VERSION, QUICK_RUN, SHOWN_DONE, TRAIN_FORM, SAVE_CONFIRM)

@@ -6,15 +6,21 @@ page has called `st.navigation` in a server process, Streamlit uses the older wa
 the first visit of a deep link (/train) on a freshly started server ran the page
 script on its own (and, with page names that did not match the folder's, showed a
 "Page not found" dialog over it). The page files are named so that both ways find
-the same page (`1_train.py` is "train" either way), and `leave_pages_folder_mode`
-switches Streamlit to app.py's navigation and runs the page again through it.
+the same page (`1_train.py` is "train" either way). app.py marks each run it starts;
+a page run without that mark was started the older way, so `leave_pages_folder_mode`
+switches Streamlit to app.py's navigation and runs the page again through it. (The
+mark is per run, not the server-wide switch: when a class opens the same link at
+once, several first runs start the older way before any of them flips the switch.)
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import streamlit as st
+
+from mnistlab_ui.session import APP_RAN
 
 
 class PageFile(NamedTuple):
@@ -25,6 +31,7 @@ class PageFile(NamedTuple):
     icon: str
 
 
+APP_SCRIPT = "app.py"
 PAGES = (
     PageFile("pages/1_train.py", "train", ":material/model_training:"),
     PageFile("pages/2_draw.py", "draw", ":material/draw:"),
@@ -32,10 +39,21 @@ PAGES = (
 )
 
 
-def leave_pages_folder_mode() -> None:
-    """If Streamlit ran this page from the pages/ folder, run it again through app.py's navigation."""
-    from streamlit.runtime.pages_manager import PagesManager
+def mark_app_run() -> None:
+    """Called by app.py at the start of each run: the page that follows runs through app.py's navigation."""
+    APP_RAN.set(True)
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+
+def leave_pages_folder_mode() -> None:
+    """If Streamlit ran this page from the pages/ folder, not through app.py, run it again through app.py."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if APP_RAN.get():
+        APP_RAN.clear()
+        return
+    context = get_script_run_ctx()
+    if context is None or Path(context.main_script_path).name != APP_SCRIPT:
+        return  # The page is the main script itself (a test harness): there is no app.py to go through.
+    PagesManager.uses_pages_directory = False
+    st.rerun()

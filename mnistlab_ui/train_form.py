@@ -62,7 +62,7 @@ def _recipe_values(dataset: str, arch: str) -> dict:
         recipe = CUSTOM_RECIPE
     else:
         dataset_info, _error = dataset_or_error(dataset)
-        size = len(dataset_info.y_train) if dataset_info is not None else 60_000
+        size = len(dataset_info.y_train) if dataset_info is not None else DATASETS[dataset].published_train_size
         recipe = get_preset(arch).recipe.for_size(size)
     return {
         K["max_epochs"]: recipe.max_epochs,

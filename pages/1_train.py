@@ -8,7 +8,7 @@ from mnistlab.i18n import _
 from mnistlab.runs import CANCELLED, FINISHED
 from mnistlab.settings import TrainingSettings
 from mnistlab_ui.identity import browser_owner
-from mnistlab_ui.run_views import live_view, results_view, run_label, start_run
+from mnistlab_ui.run_views import live_view, results_view, run_label, server_load_panel, start_run
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import SELECTED_MODEL, VIEWED_RUN
 from mnistlab_ui.shell import leave_pages_folder_mode
@@ -31,6 +31,7 @@ if st.button(_("Train"), type="primary", disabled=settings is None):
     viewed = lab().jobs.snapshot(start_run(settings))
     runs.insert(0, viewed)
 
+server_load_panel()
 if runs:
     st.divider()
     if len(runs) > 1:

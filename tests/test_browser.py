@@ -240,6 +240,27 @@ def test_a_deep_link_on_a_freshly_started_server_opens_its_page(tmp_path, browse
         app.stop()
 
 
+def test_a_class_opening_a_link_at_once_gets_the_apps_pages(tmp_path, browser):
+    """Several first visits at the same moment: each page runs through app.py's navigation, none through the pages folder."""
+    app = fresh_server(tmp_path)
+    pages = [new_page(browser) for _ in range(4)]
+    try:
+        for page in pages:
+            page.goto(f"{app.url}/draw", wait_until="commit")
+        for page in pages:
+            page.get_by_role("heading", name="Draw", exact=True).wait_for(timeout=90_000)
+        time_to_settle = 4000
+        pages[0].wait_for_timeout(time_to_settle)
+        for page in pages:
+            assert page.locator('[role="dialog"]').count() == 0
+            assert page.locator('[data-testid="stSidebarNav"]').count() == 0, "a page was left in the pages folder's navigation"
+            assert page.get_by_role("link", name="Home").count() >= 1
+    finally:
+        for page in pages:
+            page.context.close()
+        app.stop()
+
+
 def test_runs_survive_a_reload_and_a_server_restart(tmp_path, browser):
     app = fresh_server(tmp_path)
     page = new_page(browser)

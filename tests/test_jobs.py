@@ -75,6 +75,9 @@ class GatedBackend:
     def describe(self) -> str:
         return "gated"
 
+    def places(self):
+        return [(f"place {number}", None) for number in range(self.capacity)]
+
     def shutdown(self) -> None:
         pass
 

@@ -1,0 +1,235 @@
+"""Trainings on a Ray cluster: a school's computer lab as one training backend.
+
+With MNISTLAB_RAY_ADDRESS set, the web server joins the lab's Ray cluster as a
+client and keeps one long-lived `TrainingActor` for every `cpus_per_training` CPUs
+the cluster has. Each actor is a Python process on one of the lab's PCs that
+imported TensorFlow once and keeps its datasets loaded, so a job starts at once, as
+with the local worker processes. A job runs in the actor through the same
+`mnistlab.worker.run_job` as everywhere else; its events are kept in the actor and
+the server fetches the new ones a few times a second. Stop is an actor call that
+sets the job's cancel event. When a PC is switched off (or its process dies), the
+fetch fails: the job fails with a message naming the PC, the other jobs go on, and
+the pool of actors is topped up from what the cluster has left. PCs that join later
+add actors. Nothing in MNIST Lab imports Ray unless this backend is chosen.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import ray
+
+from mnistlab.worker import TERMINAL_EVENTS, JobEvent, JobFailed, JobSpec, WorkerStarted, run_job, where_am_i
+
+Report = Callable[[JobEvent], None]
+# How often the server fetches a running job's new events, and how long it waits for an answer.
+POLL_EVERY = 0.2
+ANSWER_TIMEOUT = 30.0
+# How often the pool of actors is matched to the cluster's CPUs.
+RESIZE_EVERY = 5.0
+
+
+@ray.remote
+class TrainingActor:
+    """One training place on a PC of the cluster: trains one job at a time and keeps its events."""
+
+    def __init__(self):
+        import os
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow  # noqa: F401 (imported once, so jobs start at once)
+
+        self._lock = threading.Lock()
+        self._events: list[JobEvent] = []
+        self._cancel = threading.Event()
+        self._current: int | None = None
+        self._cancelled: set[int] = set()
+
+    def where(self) -> str:
+        return where_am_i()
+
+    def train(self, spec: JobSpec) -> None:
+        with self._lock:
+            self._events = []
+            self._current = spec.run_id
+            self._cancel.clear()
+            if spec.run_id in self._cancelled:
+                self._cancel.set()
+        run_job(spec, self._emit, self._cancel)
+        with self._lock:
+            self._current = None
+            self._cancelled.discard(spec.run_id)
+
+    def _emit(self, event: JobEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def events(self, start: int) -> list[JobEvent]:
+        """The job's events from number `start` on."""
+        with self._lock:
+            return self._events[start:]
+
+    def cancel(self, run_id: int) -> None:
+        with self._lock:
+            self._cancelled.add(run_id)
+            if self._current == run_id:
+                self._cancel.set()
+
+
+class _Place:
+    """An actor of the pool, where it runs, and the job it trains (if any)."""
+
+    def __init__(self, actor, where: str):
+        self.actor = actor
+        self.where = where
+        self.run_id: int | None = None
+        self.dead = False
+
+
+class RayBackend:
+    """A pool of training actors on a Ray cluster; `capacity` follows the cluster's CPUs."""
+
+    name = "ray"
+
+    def __init__(self, address: str, cpus_per_training: int = 2):
+        if cpus_per_training < 1:
+            raise ValueError(f"A training needs at least 1 CPU, got {cpus_per_training}.")
+        self.address = address
+        self.cpus_per_training = cpus_per_training
+        try:
+            ray.init(address=address, namespace="mnistlab", log_to_driver=False, ignore_reinit_error=True)
+        except Exception as error:
+            raise ValueError(f"Cannot join the Ray cluster at {address!r} (MNISTLAB_RAY_ADDRESS): {error}") from error
+        self._lock = threading.Lock()
+        self._places: list[_Place] = []
+        self._pending: list = []  # actors asked for, not yet ready
+        self._stopping = threading.Event()
+        self._resize()
+        self._keeper = threading.Thread(target=self._keep, name="mnistlab-ray-pool", daemon=True)
+        self._keeper.start()
+
+    # The pool
+
+    def _wanted(self) -> int:
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        return max(1, cpus // self.cpus_per_training)
+
+    def _resize(self) -> None:
+        """Ask for actors up to what the cluster's CPUs allow, and move ready ones into the pool."""
+        ready, still_pending = [], []
+        for actor, reference in self._pending:
+            done, _ = ray.wait([reference], timeout=0)
+            if not done:
+                still_pending.append((actor, reference))
+                continue
+            try:
+                ready.append(_Place(actor, ray.get(reference)))
+            except Exception:  # noqa: BLE001, S112 (an actor that died while starting is simply not used)
+                continue
+        with self._lock:
+            self._places = [place for place in self._places if not place.dead] + ready
+            self._pending = still_pending
+            missing = self._wanted() - len(self._places) - len(self._pending)
+        for _ in range(max(0, missing)):
+            actor = TrainingActor.options(num_cpus=self.cpus_per_training, max_concurrency=4).remote()
+            with self._lock:
+                self._pending.append((actor, actor.where.remote()))
+
+    def _keep(self) -> None:
+        while not self._stopping.wait(RESIZE_EVERY if self._places else 0.5):
+            try:
+                self._resize()
+            except Exception:  # noqa: BLE001, S112 (the cluster may be busy or briefly unreachable; try again later)
+                continue
+
+    def wait_until_ready(self, places: int = 1, timeout: float = 120.0) -> bool:
+        """Wait until the pool has `places` actors ready (tests, scripts)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._resize()
+            if self.capacity >= places:
+                return True
+            time.sleep(0.5)
+        return False
+
+    # The backend interface
+
+    @property
+    def capacity(self) -> int:
+        with self._lock:
+            return sum(1 for place in self._places if not place.dead)
+
+    def start(self, spec: JobSpec, report: Report) -> None:
+        with self._lock:
+            place = next((place for place in self._places if not place.dead and place.run_id is None), None)
+            if place is None:
+                raise RuntimeError("No training place is free on the Ray cluster.")
+            place.run_id = spec.run_id
+        threading.Thread(target=self._follow, args=(place, spec, report), name=f"mnistlab-ray-run-{spec.run_id}", daemon=True).start()
+
+    def _follow(self, place: _Place, spec: JobSpec, report: Report) -> None:
+        """Start the job in its actor and pass its events on until it ends, or its PC does."""
+        try:
+            finished = place.actor.train.remote(spec)
+            report(WorkerStarted(f"Ray, {place.where}"))
+            seen = 0
+            while True:
+                events = ray.get(place.actor.events.remote(seen), timeout=ANSWER_TIMEOUT)
+                seen += len(events)
+                for event in events:
+                    if isinstance(event, WorkerStarted):
+                        event = WorkerStarted(f"Ray, {event.where}")
+                    report(event)
+                    if isinstance(event, TERMINAL_EVENTS):
+                        return
+                done, _ = ray.wait([finished], timeout=0)
+                if done:
+                    ray.get(finished)  # Raises if the actor died; otherwise the last events come on the next fetch.
+                time.sleep(POLL_EVERY)
+        except Exception as error:  # noqa: BLE001 (a lost PC, a dead process: this job fails, the server goes on)
+            place.dead = True
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            report(
+                JobFailed(
+                    f"The computer training this run ({place.where}) stopped answering, so the run is lost ({type(error).__name__}: {reason[:200]})."
+                )
+            )
+            try:
+                ray.kill(place.actor)
+            except Exception:  # noqa: BLE001, S110 (it is gone already)
+                pass
+        finally:
+            with self._lock:
+                place.run_id = None
+
+    def cancel(self, run_id: int) -> None:
+        with self._lock:
+            place = next((place for place in self._places if place.run_id == run_id), None)
+        if place is not None:
+            place.actor.cancel.remote(run_id)
+
+    def places(self) -> list[tuple[str, int | None]]:
+        """Where each training place is, and the run it trains."""
+        with self._lock:
+            return [(place.where, place.run_id) for place in self._places if not place.dead]
+
+    def describe(self) -> str:
+        resources = ray.cluster_resources()
+        nodes = len([node for node in ray.nodes() if node.get("Alive")])
+        return (
+            f"a Ray cluster of {nodes} computer(s) with {int(resources.get('CPU', 0))} CPUs: {self.capacity} training(s) at once, "
+            f"{self.cpus_per_training} CPUs each"
+        )
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            actors = [place.actor for place in self._places] + [actor for actor, _ in self._pending]
+            self._places, self._pending = [], []
+        for actor in actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # noqa: BLE001, S110 (already gone)
+                pass
