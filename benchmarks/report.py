@@ -217,7 +217,34 @@ def app_lines(section: dict) -> list[str]:
     ]
 
 
-SECTION_WRITERS: dict = {"app": app_lines}
+def ray_lines(section: dict) -> list[str]:
+    """Ray's overhead per training on this machine, and trainings per hour, here and in a lab (on paper)."""
+    preset = f"{section['preset']} on {DATASETS[section['dataset']].title}, {section['epochs']} epoch(s), no target"
+    return [
+        "## A computer lab as one cluster (Ray)",
+        "",
+        "Measured on this machine: the same training submitted through the job manager, alternately to one local worker "
+        "process and to a local Ray cluster (`ray start --head` with 2 CPUs, token authentication on, the server joining "
+        "it as a client), after one warm-up run each:",
+        "",
+        "```",
+        section["command"],
+        "```",
+        "",
+        "| backend | Submit to finished run (median) | training itself (median) | trainings per hour, one place |",
+        "| --- | --- | --- | --- |",
+        f"| worker processes | {section['local_s']} s | {section['local_training_s']} s | {section['trainings_per_hour_local']} |",
+        f"| Ray | {section['ray_s']} s | {section['ray_training_s']} s | {section['trainings_per_hour_ray']} |",
+        "",
+        f"Ray's overhead per training ({preset}): {section['overhead_percent']:+.1f}% of the time from Submit to the finished run. "
+        f"On paper, a lab of {section['lab_pcs']} PCs like this one (2 CPUs each, one training each, "
+        f"MNISTLAB_RAY_CPUS_PER_TRAINING=2) trains {section['lab_pcs']} at once: about {section['lab_trainings_per_hour_estimate']} "
+        f"such trainings an hour, against {section['trainings_per_hour_local']} on this server alone.",
+        "",
+    ]
+
+
+SECTION_WRITERS: dict = {"app": app_lines, "ray": ray_lines}
 
 
 def write_markdown(report: dict, path: str, plot_path: str | None = None) -> None:

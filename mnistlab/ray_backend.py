@@ -35,24 +35,34 @@ RESIZE_EVERY = 5.0
 class TrainingActor:
     """One training place on a PC of the cluster: trains one job at a time and keeps its events."""
 
-    def __init__(self):
+    def __init__(self, nice: int = 10):
         import os
 
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # As the local worker processes do: a PC that also serves the app (the head) keeps serving pages quickly.
+        if nice:
+            try:
+                os.nice(nice)
+            except OSError:
+                pass
         import tensorflow  # noqa: F401 (imported once, so jobs start at once)
 
         self._lock = threading.Lock()
         self._events: list[JobEvent] = []
+        self._events_of: int | None = None  # the run the kept events belong to
         self._cancel = threading.Event()
         self._current: int | None = None
         self._cancelled: set[int] = set()
 
-    def where(self) -> str:
-        return where_am_i()
+    def where(self) -> tuple[int, str]:
+        """This actor's process id and where it runs ("process 1234 on lab-pc-07")."""
+        import os
+
+        return os.getpid(), where_am_i()
 
     def train(self, spec: JobSpec) -> None:
         with self._lock:
-            self._events = []
+            self._events, self._events_of = [], spec.run_id
             self._current = spec.run_id
             self._cancel.clear()
             if spec.run_id in self._cancelled:
@@ -66,10 +76,10 @@ class TrainingActor:
         with self._lock:
             self._events.append(event)
 
-    def events(self, start: int) -> list[JobEvent]:
-        """The job's events from number `start` on."""
+    def events(self, run_id: int, start: int) -> list[JobEvent]:
+        """Run `run_id`'s events from number `start` on (none yet if its job has not started here)."""
         with self._lock:
-            return self._events[start:]
+            return self._events[start:] if self._events_of == run_id else []
 
     def cancel(self, run_id: int) -> None:
         with self._lock:
@@ -81,9 +91,9 @@ class TrainingActor:
 class _Place:
     """An actor of the pool, where it runs, and the job it trains (if any)."""
 
-    def __init__(self, actor, where: str):
+    def __init__(self, actor, identity: tuple[int, str]):
         self.actor = actor
-        self.where = where
+        self.pid, self.where = identity
         self.run_id: int | None = None
         self.dead = False
 
@@ -93,11 +103,12 @@ class RayBackend:
 
     name = "ray"
 
-    def __init__(self, address: str, cpus_per_training: int = 2):
+    def __init__(self, address: str, cpus_per_training: int = 2, nice: int = 10):
         if cpus_per_training < 1:
             raise ValueError(f"A training needs at least 1 CPU, got {cpus_per_training}.")
         self.address = address
         self.cpus_per_training = cpus_per_training
+        self.nice = nice
         try:
             ray.init(address=address, namespace="mnistlab", log_to_driver=False, ignore_reinit_error=True)
         except Exception as error:
@@ -133,7 +144,7 @@ class RayBackend:
             self._pending = still_pending
             missing = self._wanted() - len(self._places) - len(self._pending)
         for _ in range(max(0, missing)):
-            actor = TrainingActor.options(num_cpus=self.cpus_per_training, max_concurrency=4).remote()
+            actor = TrainingActor.options(num_cpus=self.cpus_per_training, max_concurrency=4).remote(self.nice)
             with self._lock:
                 self._pending.append((actor, actor.where.remote()))
 
@@ -176,7 +187,7 @@ class RayBackend:
             report(WorkerStarted(f"Ray, {place.where}"))
             seen = 0
             while True:
-                events = ray.get(place.actor.events.remote(seen), timeout=ANSWER_TIMEOUT)
+                events = ray.get(place.actor.events.remote(spec.run_id, seen), timeout=ANSWER_TIMEOUT)
                 seen += len(events)
                 for event in events:
                     if isinstance(event, WorkerStarted):
@@ -193,7 +204,8 @@ class RayBackend:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             report(
                 JobFailed(
-                    f"The computer training this run ({place.where}) stopped answering, so the run is lost ({type(error).__name__}: {reason[:200]})."
+                    f"The computer training this run ({place.where}) was switched off or its training process stopped, "
+                    f"so this run is lost; other runs go on ({type(error).__name__}: {reason[:160]})."
                 )
             )
             try:
@@ -209,6 +221,11 @@ class RayBackend:
             place = next((place for place in self._places if place.run_id == run_id), None)
         if place is not None:
             place.actor.cancel.remote(run_id)
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the pool's actors (they are on this machine when the cluster is: tests)."""
+        with self._lock:
+            return [place.pid for place in self._places if not place.dead]
 
     def places(self) -> list[tuple[str, int | None]]:
         """Where each training place is, and the run it trains."""

@@ -80,3 +80,31 @@ def server_past_its_first_visit(monkeypatch):
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real Ray cluster on this machine, started as a lab's head PC starts one (`ray start --head`, token
+    authentication on), with 4 logical CPUs: two trainings of 2 CPUs at once. This process joins it as the
+    web server would. Skipped only where Ray is not installed (`scripts/install.sh --dev` installs it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # Not imported here: Ray reads its token from the environment once.
+        pytest.skip("Ray is not installed (bash scripts/install.sh --cluster)")
+    from benchmarks.raycluster import LocalRayCluster
+
+    cluster = LocalRayCluster(cpus=4).start()
+    saved = {name: os.environ.get(name) for name in cluster.environment}
+    os.environ.update(cluster.environment)
+    try:
+        yield cluster
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

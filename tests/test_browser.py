@@ -323,3 +323,44 @@ def test_a_run_whose_tab_was_closed_is_cancelled_and_frees_the_queue(tmp_path, b
         assert "no page asked about it" in store.get(1).error
     finally:
         app.stop()
+
+
+def test_the_app_on_a_ray_cluster_trains_from_the_train_and_draw_pages(tmp_path, browser, ray_cluster):
+    """MNISTLAB_RAY_ADDRESS points the app at a real local head (token authentication on, as a lab sets it up)."""
+    app = fresh_server(tmp_path, MNISTLAB_RAY_ADDRESS=ray_cluster.address, **ray_cluster.environment)
+    page = new_page(browser)
+    try:
+        # Train: live progress from a Ray actor, where it trains, and Stop within a batch keeping the model.
+        page.goto(f"{app.url}/train")
+        page.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
+        page.get_by_role("checkbox", name="Stop at a target accuracy").uncheck(force=True)
+        page.get_by_role("spinbutton", name="Max epochs").fill("150")
+        page.get_by_role("spinbutton", name="Max epochs").press("Enter")
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text(re.compile(r"Epoch \d+: batch")).first.wait_for(timeout=120_000)
+        page.get_by_text(re.compile(r"Epoch 2: batch")).first.wait_for(timeout=120_000)  # It moves on, live.
+        page.get_by_text(re.compile(r"Trainings on this server: 1 running")).click()
+        page.get_by_text(re.compile(r"a Ray cluster of 1 computer\(s\) with 4 CPUs: 2 training\(s\) at once")).wait_for(timeout=30_000)
+        page.get_by_text("your run 1").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Stop", exact=True).click()
+        page.get_by_text(re.compile(r"Stopped by you at batch \d+")).first.wait_for(timeout=60_000)
+        page.get_by_text("Confusion matrix").wait_for(timeout=60_000)
+        assert_no_errors(page, "ray-train")
+        # Draw: the quick digits model trains on the cluster too, then answers a drawing.
+        page.goto(f"{app.url}/draw")
+        page.get_by_role("button", name=re.compile("Train a quick model on MNIST digits")).click(timeout=90_000)
+        page.get_by_text(re.compile("Training the quick model for everyone")).wait_for(timeout=60_000)
+        draw_stroke_when_ready = page.locator("canvas.upper-canvas")
+        draw_stroke_when_ready.last.wait_for(timeout=300_000)
+        draw_stroke(page, one())
+        page.locator('[data-testid="stMetric"]').filter(has_text="Prediction").wait_for(timeout=60_000)
+        assert_no_errors(page, "ray-draw")
+        from mnistlab.database import Database
+        from mnistlab.runs import RunStore
+
+        runs = RunStore(Database(f"sqlite:///{tmp_path / 'data' / 'mnistlab.db'}"), tmp_path / "data")
+        assert all(runs.get(run_id).worker.startswith("Ray, process ") for run_id in (1, 2))
+    finally:
+        page.context.close()
+        app.stop()

@@ -218,17 +218,34 @@ def test_a_restart_keeps_finished_runs_and_marks_cut_off_ones(tmp_path):
 # Real worker processes
 
 
-@pytest.fixture(scope="module")
-def real_jobs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("real-jobs")
-    backend = ProcessBackend(workers=1, nice=5)
-    jobs = JobManager(RunStore(Database(f"sqlite:///{folder / 'runs.db'}"), folder), backend, "test-real")
+# Real backends: worker processes on this machine, and a real local Ray cluster the test process joins as a
+# client (as the web server joins a lab's cluster). Each has two training places; every test below runs on both.
+
+
+@pytest.fixture(scope="module", params=["process", "ray"])
+def real_jobs(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"real-jobs-{request.param}")
+    if request.param == "ray":
+        cluster = request.getfixturevalue("ray_cluster")  # First: Ray reads its token from the environment when imported.
+        from mnistlab.ray_backend import RayBackend
+
+        backend = RayBackend(cluster.address, cpus_per_training=2, nice=5)
+        assert backend.wait_until_ready(places=2, timeout=180), "the Ray cluster did not start its training actors"
+    else:
+        backend = ProcessBackend(workers=2, nice=5)
+    jobs = JobManager(RunStore(Database(f"sqlite:///{folder / 'runs.db'}"), folder), backend, f"test-{request.param}")
     yield jobs
     jobs.shutdown()
 
 
+def pid_of(snapshot) -> int:
+    """The process id in a run's "where it trains" ("process 1234 on host", or "Ray, process 1234 on host")."""
+    words = snapshot.worker.split()
+    return int(words[words.index("process") + 1])
+
+
 def test_a_worker_trains_and_reports_progress_as_it_goes(real_jobs):
-    settings = TrainingSettings(**SMALL, max_epochs=3, batch_size=20)
+    settings = TrainingSettings(**{**SMALL, "train_size": 3000}, max_epochs=3, batch_size=10)
     run_id = real_jobs.submit(settings, "browser:a")
     seen_batches = []
     while not real_jobs.wait(run_id, 0.05):
@@ -242,7 +259,7 @@ def test_a_worker_trains_and_reports_progress_as_it_goes(real_jobs):
     assert [record.epoch for record in snapshot.epochs] == [1, 2, 3]
     assert snapshot.result.epochs_run == 3 and 0.5 < snapshot.result.test_accuracy <= 1.0
     # It trained in another process, which says where it was.
-    assert snapshot.worker.startswith("process ") and f"process {os.getpid()} " not in snapshot.worker
+    assert pid_of(snapshot) in real_jobs.backend.worker_pids() and pid_of(snapshot) != os.getpid()
     from mnistlab.store import load_model_file
 
     assert load_model_file(snapshot.model_path).count_params() == snapshot.result.parameters
@@ -269,13 +286,17 @@ def test_a_killed_worker_fails_its_run_quickly_and_the_next_run_starts(real_jobs
     long_run = real_jobs.submit(TrainingSettings(**{**SMALL, "train_size": None}, max_epochs=200), "browser:a")
     next_run = real_jobs.submit(TrainingSettings(**SMALL, max_epochs=1), "browser:b")
     assert wait_until(lambda: real_jobs.snapshot(long_run).latest_batch is not None, 60)
-    os.kill(real_jobs.backend.worker_pids()[0], 9)
+    os.kill(pid_of(real_jobs.snapshot(long_run)), 9)
     killed = time.monotonic()
     assert wait_until(lambda: real_jobs.snapshot(long_run).status == FAILED, 5)
     assert time.monotonic() - killed < 5
     reason = real_jobs.snapshot(long_run).error
-    assert "killed" in reason and "\n" not in reason
+    assert ("killed" in reason or "switched off or its training process stopped" in reason) and "\n" not in reason
     assert real_jobs.wait(next_run, 120) and real_jobs.snapshot(next_run).status == FINISHED
+    # The backend gets its place back (a new worker process, or a new actor), and it trains.
+    assert wait_until(lambda: real_jobs.backend.capacity == 2, 120), real_jobs.load()
+    again = real_jobs.submit(TrainingSettings(**SMALL, max_epochs=1), "browser:b")
+    assert real_jobs.wait(again, 120) and real_jobs.snapshot(again).status == FINISHED
 
 
 def test_an_error_in_a_worker_fails_only_that_run(real_jobs):
@@ -287,24 +308,22 @@ def test_an_error_in_a_worker_fails_only_that_run(real_jobs):
     assert real_jobs.wait(good, 60) and real_jobs.snapshot(good).status == FINISHED
 
 
-def test_two_workers_train_two_runs_at_once_in_queue_order(tmp_path):
-    backend = ProcessBackend(workers=2, nice=5)
-    jobs = JobManager(RunStore(Database(f"sqlite:///{tmp_path / 'runs.db'}"), tmp_path), backend, "test-two")
-    try:
-        ids = [jobs.submit(TrainingSettings(**SMALL, max_epochs=40, seed=seed), "browser:a") for seed in (1, 2, 3)]
-        assert wait_until(lambda: jobs.snapshot(ids[0]).status == RUNNING and jobs.snapshot(ids[1]).status == RUNNING, 60)
-        assert jobs.snapshot(ids[2]).queue_position == 1
-        workers = {jobs.snapshot(run_id).worker for run_id in ids[:2]}
-        assert wait_until(lambda: None not in {jobs.snapshot(run_id).worker for run_id in ids[:2]}, 30)
-        workers = {jobs.snapshot(run_id).worker for run_id in ids[:2]}
-        assert len(workers) == 2  # Two different processes.
-        for run_id in ids[:2]:
-            jobs.cancel(run_id)
-        assert jobs.wait(ids[2], 120)
-        started = [jobs.snapshot(run_id).started_at for run_id in ids]
-        assert started[2] >= max(started[:2])
-    finally:
-        jobs.shutdown()
+def test_two_places_train_two_runs_at_once_in_queue_order(real_jobs):
+    jobs = real_jobs
+    ids = [jobs.submit(TrainingSettings(**SMALL, max_epochs=40, seed=seed), "browser:a") for seed in (1, 2, 3)]
+    assert wait_until(lambda: jobs.snapshot(ids[0]).status == RUNNING and jobs.snapshot(ids[1]).status == RUNNING, 60)
+    assert jobs.snapshot(ids[2]).queue_position == 1
+    assert wait_until(lambda: None not in {jobs.snapshot(run_id).worker for run_id in ids[:2]}, 30)
+    workers = {jobs.snapshot(run_id).worker for run_id in ids[:2]}
+    assert len(workers) == 2  # Two different processes.
+    for run_id in ids[:2]:
+        jobs.cancel(run_id)
+    assert jobs.wait(ids[2], 120)
+    started = [jobs.snapshot(run_id).started_at for run_id in ids]
+    assert started[2] >= max(started[:2])
+    # The server's load panel says where each place is and what it trains.
+    load = jobs.load()
+    assert load.capacity == 2 and len(load.places) == 2
 
 
 def test_workers_run_at_a_lower_priority(real_jobs):
@@ -317,3 +336,19 @@ def test_threads_do_not_leak_between_jobs(real_jobs):
     run_id = real_jobs.submit(TrainingSettings(**SMALL, max_epochs=1), "browser:a")
     assert real_jobs.wait(run_id, 60)
     assert threading.active_count() <= before + 1
+
+
+def test_a_run_cut_off_by_a_restart_is_found_interrupted_with_its_progress(real_jobs):
+    run_id = real_jobs.submit(TrainingSettings(**{**SMALL, "train_size": 2000}, max_epochs=200, batch_size=50), "browser:a")
+    # The epochs so far reach the database as they end (the keeper writes them every few seconds).
+    assert wait_until(lambda: len(real_jobs.store.get(run_id).epochs) >= 1, 120)
+    # The server process dies here; a new one opens the same database, as after a restart.
+    restarted = JobManager(RunStore(Database(real_jobs.store.database.url), real_jobs.store.data_home), GatedBackend(), real_jobs.server_id)
+    try:
+        assert run_id in restarted.interrupted_at_start
+        snapshot = restarted.snapshot(run_id)
+        assert snapshot.status == "interrupted" and snapshot.epochs and snapshot.epochs[0].epoch == 1
+    finally:
+        restarted.shutdown()
+        real_jobs.cancel(run_id)
+        assert real_jobs.wait(run_id, 60)
