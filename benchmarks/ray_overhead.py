@@ -9,7 +9,9 @@ keeps the machine's drift over minutes out of the comparison.
 
 For each run: the seconds from Submit to the finished run in the database (queue,
 start, training, evaluation, the model coming back), and the training's own seconds.
-The overhead is the median submit-to-done time with Ray over the local one. Trainings
+The overhead is the median submit-to-done time with Ray over the local one; as this
+machine's speed drifts by a third over minutes, the fixed cost outside training (submit
+to done minus the training's own seconds, median) is given for each backend too. Trainings
 per hour is 3600 over that median, for one training place. A lab's figure is an
 estimate on paper from these: one training place per PC, PCs as fast as this machine.
 """
