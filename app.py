@@ -21,7 +21,7 @@ mark_app_run()
 
 
 def page_titles() -> dict[str, str]:
-    return {"train": _("Train"), "draw": _("Draw"), "convolutions": _("Convolutions")}
+    return {"train": _("Train"), "draw": _("Draw"), "convolutions": _("Convolutions"), "class": _("Class")}
 
 
 def page_lessons() -> dict[str, str]:
@@ -32,6 +32,7 @@ def page_lessons() -> dict[str, str]:
         ),
         "draw": _("Draw a digit and see the prediction, and every step that turns your drawing into the 28x28 input the network expects."),
         "convolutions": _("Pass a 3x3 kernel over an image, see what max pooling keeps, and look at the filters and feature maps a CNN has learned."),
+        "class": _("Join your class with its code, draw the digits it needs, and see how well a model reads the class's own handwriting."),
     }
 
 

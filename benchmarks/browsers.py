@@ -46,14 +46,14 @@ class AppServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.environment = dict(
-            os.environ,
-            MNISTLAB_DATA_HOME=str(data_home),
-            MNISTLAB_MODELS_DIR=str(models_dir),
-            MNISTLAB_OFFLINE="1",
-            TF_CPP_MIN_LOG_LEVEL="2",
+        self.environment = {
+            **os.environ,
+            "MNISTLAB_DATA_HOME": str(data_home),
+            "MNISTLAB_MODELS_DIR": str(models_dir),
+            "MNISTLAB_OFFLINE": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
             **environment,
-        )
+        }
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> AppServer:

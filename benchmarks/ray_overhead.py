@@ -72,7 +72,9 @@ def run(arguments) -> dict:
         ray_backend = RayBackend(cluster.address, cpus_per_training=2)
         if not ray_backend.wait_until_ready(places=1, timeout=300):
             raise RuntimeError("the local Ray cluster did not start a training actor")
-        managers["local"] = JobManager(RunStore(Database(f"sqlite:///{folder / 'local.db'}"), folder / "local"), ProcessBackend(workers=1), "bench-local")
+        managers["local"] = JobManager(
+            RunStore(Database(f"sqlite:///{folder / 'local.db'}"), folder / "local"), ProcessBackend(workers=1), "bench-local"
+        )
         managers["ray"] = JobManager(RunStore(Database(f"sqlite:///{folder / 'ray.db'}"), folder / "ray"), ray_backend, "bench-ray")
         # One warm-up run each: both backends keep their processes, with TensorFlow imported and data loaded.
         for name, jobs in managers.items():

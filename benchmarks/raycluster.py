@@ -30,13 +30,27 @@ class LocalRayCluster:
         self.address = f"127.0.0.1:{self.port}"
         # Ray's sockets live under its temp folder, whose path must stay short.
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
-        self.environment = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0",
-                            "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.environment = {
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(32),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
 
     def start(self) -> LocalRayCluster:
-        command = ["ray", "start", "--head", f"--port={self.port}", "--node-ip-address=127.0.0.1", f"--num-cpus={self.cpus}",
-                   f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-                   "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={self.temp_dir}"]
+        command = [
+            "ray",
+            "start",
+            "--head",
+            f"--port={self.port}",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={self.cpus}",
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={self.temp_dir}",
+        ]
         completed = subprocess.run(command, env=dict(os.environ, **self.environment), capture_output=True, text=True, timeout=180)
         if completed.returncode != 0:
             raise RuntimeError(f"ray start failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")

@@ -243,7 +243,8 @@ def ray_lines(section: dict) -> list[str]:
         f"{section['trainings_per_hour_local']} |",
         f"| Ray | {section['ray_s']} s | {section['ray_training_s']} s | {outside('ray'):.2f} s | {section['trainings_per_hour_ray']} |",
         "",
-        "Each run: " + "; ".join(f"{name} " + ", ".join(f"{run['submit_to_done_s']}" for run in runs) + " s" for name, runs in section["runs"].items())
+        "Each run: "
+        + "; ".join(f"{name} " + ", ".join(f"{run['submit_to_done_s']}" for run in runs) + " s" for name, runs in section["runs"].items())
         + ". The same training on the same machine varies by a third from one minute to the next, which is more than the "
         "difference between the backends; what Ray adds to each training is the time outside training.",
         "",
@@ -261,8 +262,7 @@ def classroom_lines(section: dict) -> list[str]:
     return [
         "## A class drawing for the class",
         "",
-        "Measured with real browsers against `streamlit run app.py` on this machine (the browsers share its two cores "
-        "with the server):",
+        "Measured with real browsers against `streamlit run app.py` on this machine (the browsers share its two cores with the server):",
         "",
         "```",
         section["command"],
@@ -276,7 +276,7 @@ def classroom_lines(section: dict) -> list[str]:
         "| --- | --- |",
         f"| drawings made / saved in the database | {section['drawings_made']} / {section['drawings_saved']} |",
         f"| pen-up to the class model's answer | p50 {answer['p50_s']:.2f} s, p95 {answer['p95_s']:.2f} s, max {answer['max_s']:.2f} s |",
-        f"| Save to \"Saved\" | p50 {save['p50_s']:.2f} s, p95 {save['p95_s']:.2f} s, max {save['max_s']:.2f} s |",
+        f'| Save to "Saved" | p50 {save["p50_s"]:.2f} s, p95 {save["p95_s"]:.2f} s, max {save["max_s"]:.2f} s |',
         f"| server CPU | {section['server_cpu_s']} CPU-s in {section['seconds']} s: {section['server_cpu_s_per_drawing']:.3f} per saved drawing |",
         f"| browsers' CPU (on the students' devices in a class) | {section['browsers_cpu_s']} CPU-s |",
         f"| the dashboard showed every saved drawing | {'yes' if section['dashboard_showed_all'] else 'no'} |",

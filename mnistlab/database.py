@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -59,8 +59,71 @@ runs = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# Version 2: classes (classroom mode). A class, its students, their labelled drawings, and the runs shared with it.
+# Deleting a class deletes its students, drawings and shares (ON DELETE CASCADE, and ClassStore deletes them too).
+classes = sa.Table(
+    "classes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("code", sa.String(12), nullable=False, unique=True),
+    sa.Column("name", sa.String(80), nullable=False),
+    # Only a hash of the teacher's key is kept: a copy of the database does not give the teacher's controls away.
+    sa.Column("teacher_key_hash", sa.String(64), nullable=False),
+    sa.Column("model_name", sa.String(200)),
+    sa.Column("is_open", sa.Boolean, nullable=False, default=True),
+    sa.Column("show_names", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+students = sa.Table(
+    "students",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("class_id", sa.Integer, sa.ForeignKey("classes.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("nickname", sa.String(40), nullable=False),
+    sa.Column("owner", sa.String(80), nullable=False),
+    sa.Column("joined_at", sa.Float, nullable=False),
+    sa.Column("last_drawing_at", sa.Float),
+    sa.UniqueConstraint("class_id", "nickname"),
+    sqlite_autoincrement=True,
+)
+
+drawings = sa.Table(
+    "drawings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("class_id", sa.Integer, sa.ForeignKey("classes.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("student_id", sa.Integer, sa.ForeignKey("students.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("prompt", sa.Integer, nullable=False),
+    sa.Column("label", sa.Integer, nullable=False),  # what the student drew: the prompt, or their correction
+    sa.Column("predicted", sa.Integer),  # the class model's answer when it was saved
+    sa.Column("confidence", sa.Float),
+    sa.Column("model_name", sa.String(200)),
+    sa.Column("image", sa.LargeBinary, nullable=False),  # the 28x28 preprocessed image, 784 bytes
+    sa.Column("png", sa.LargeBinary),  # the raw canvas as the student drew it
+    sa.Column("hidden", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+class_runs = sa.Table(
+    "class_runs",
+    metadata,
+    sa.Column("class_id", sa.Integer, sa.ForeignKey("classes.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("student_id", sa.Integer, sa.ForeignKey("students.id", ondelete="SET NULL")),
+    sa.Column("shared_at", sa.Float, nullable=False),
+)
+
+
+def _add_classes(connection: Connection) -> None:
+    """Version 1 to 2: the classroom tables (the runs table is unchanged)."""
+    metadata.create_all(connection, tables=[classes, students, drawings, class_runs])
+
+
 # MIGRATIONS[n] upgrades a database from version n - 1 to version n.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_classes}
 
 
 class DatabaseVersionError(RuntimeError):

@@ -1,6 +1,6 @@
 """The server's shared services, built once per process from its configuration.
 
-`services()` gives the database, the run store, the model store and the job manager
+`services()` gives the database, the run store, the class store, the model store and the job manager
 (with its training backend: worker processes on this machine, or a Ray cluster when
 MNISTLAB_RAY_ADDRESS is set). The web app, the tests and the benchmark all get them
 here, so there is one job queue per server process. Nothing here imports Streamlit.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from mnistlab.classroom import ClassStore
 from mnistlab.config import ServerConfig
 from mnistlab.database import Database, open_database
 from mnistlab.jobs import JobManager
@@ -25,6 +26,7 @@ class Services:
     runs: RunStore
     models: ModelStore
     jobs: JobManager
+    classes: ClassStore
 
 
 def make_backend(config: ServerConfig):
@@ -83,7 +85,7 @@ def services(config: ServerConfig | None = None) -> Services:
         if models.root not in _cleaned_stores:
             models.remove_stale_temporary_files()
             _cleaned_stores.add(models.root)
-    return Services(config, core.database, core.runs, models, core.jobs)
+    return Services(config, core.database, core.runs, models, core.jobs, ClassStore(core.database))
 
 
 def shutdown_all() -> None:

@@ -308,8 +308,12 @@ def keep_model(snapshot: RunSnapshot) -> None:
         )
 
 
+LOAD_EVERY = 5.0  # seconds between refreshes of the server's load panel
+
+
+@st.fragment(run_every=LOAD_EVERY)
 def server_load_panel() -> None:
-    """How many trainings this server runs at once and where, and how long the queue is (no names)."""
+    """How many trainings this server runs at once and where, and how long the queue is (no names); it refreshes itself."""
     load = lab().jobs.load()
     owner = browser_owner()
     with st.expander(_("Trainings on this server: {running} running, {waiting} waiting").format(running=load.running, waiting=load.waiting)):

@@ -60,8 +60,34 @@ SAVE_CONFIRM: SessionKey[str | None] = SessionKey(
     "mnistlab.save_confirm", lambda: None, "A model name the user asked to save over; the page asks before replacing it."
 )
 
+CLASS_MEMBER: SessionKey[object] = SessionKey(
+    "mnistlab.class_member", lambda: None, "The mnistlab.classroom.Student this browser is in a class as (None: in none; False: left one)."
+)
+TEACHER_KEYS: SessionKey[dict] = SessionKey(
+    "mnistlab.teacher_keys", dict, "Class id -> teacher key, for the classes this session teaches (never shown again after creation)."
+)
+TEACHING: SessionKey[int | None] = SessionKey("mnistlab.teaching", lambda: None, "The class whose dashboard the Class page shows.")
+CLASS_PROMPT: SessionKey[int | None] = SessionKey("mnistlab.class_prompt", lambda: None, "The digit the Draw page asks this student for.")
+CLASS_NOTE: SessionKey[str | None] = SessionKey("mnistlab.class_note", lambda: None, "What the last class save said (shown once).")
+
 APP_RAN: SessionKey[bool] = SessionKey(
     "mnistlab.app_ran", lambda: False, "Set by app.py at the start of a run: the page runs through app.py's navigation."
 )
 
-ALL_KEYS = (APP_RAN, BROWSER_KEY, VIEWED_RUN, SELECTED_MODEL, DRAWING, CANVAS_VERSION, QUICK_RUN, SHOWN_DONE, TRAIN_FORM, SAVE_CONFIRM)
+ALL_KEYS = (
+    APP_RAN,
+    BROWSER_KEY,
+    VIEWED_RUN,
+    SELECTED_MODEL,
+    DRAWING,
+    CANVAS_VERSION,
+    QUICK_RUN,
+    SHOWN_DONE,
+    TRAIN_FORM,
+    SAVE_CONFIRM,
+    CLASS_MEMBER,
+    TEACHER_KEYS,
+    TEACHING,
+    CLASS_PROMPT,
+    CLASS_NOTE,
+)

@@ -36,6 +36,7 @@ PAGES = (
     PageFile("pages/1_train.py", "train", ":material/model_training:"),
     PageFile("pages/2_draw.py", "draw", ":material/draw:"),
     PageFile("pages/3_convolutions.py", "convolutions", ":material/grid_on:"),
+    PageFile("pages/4_class.py", "class", ":material/groups:"),
 )
 
 
@@ -57,3 +58,24 @@ def leave_pages_folder_mode() -> None:
         return  # The page is the main script itself (a test harness): there is no app.py to go through.
     PagesManager.uses_pages_directory = False
     st.rerun()
+
+
+def page_link(path: str, label: str, icon: str | None = None) -> None:
+    """A link to one of the app's pages; a plain link when the page runs outside app.py's navigation (AppTest)."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    try:
+        st.page_link(path, label=label, icon=icon)
+    except StreamlitPageNotFoundError:
+        slug = next(page.slug for page in PAGES if page.path == path)
+        st.markdown(f"[{label}](/{slug})")
+
+
+def rerun_fragment() -> None:
+    """Rerun the fragment that is running, or the whole page when this run is a full one (a click seen in a full run)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()

@@ -7,6 +7,7 @@ import streamlit as st
 from mnistlab.i18n import _
 from mnistlab.runs import CANCELLED, FINISHED
 from mnistlab.settings import TrainingSettings
+from mnistlab_ui.classroom import class_data_options
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.run_views import live_view, results_view, run_label, server_load_panel, start_run
 from mnistlab_ui.server import lab
@@ -27,8 +28,9 @@ viewed = by_id.get(VIEWED_RUN.get())
 seed(viewed.settings if viewed is not None else TrainingSettings(dataset="mnist", arch="dense", target_accuracy=0.99))
 
 settings = choose_settings()
+class_data = class_data_options(settings.dataset) if settings is not None else {}
 if st.button(_("Train"), type="primary", disabled=settings is None):
-    viewed = lab().jobs.snapshot(start_run(settings))
+    viewed = lab().jobs.snapshot(start_run(settings, **class_data))
     runs.insert(0, viewed)
 
 server_load_panel()

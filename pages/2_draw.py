@@ -10,6 +10,7 @@ from mnistlab.i18n import _
 from mnistlab.pictures import fit_square, to_grey
 from mnistlab.preprocessing import load_image_bytes, preprocess
 from mnistlab_ui.canvas import drawing_canvas
+from mnistlab_ui.classroom import class_drawing_controls, class_model_choice, member, plain
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.session import CANVAS_VERSION, DRAWING
@@ -19,7 +20,18 @@ leave_pages_folder_mode()
 st.title(_("Draw"))
 st.write(_("Draw a digit, or upload a photo of one, and see what the network sees and what it answers."))
 
-choice = model_picker(_("Model"), prefer_dataset="mnist")
+# In a class, the page asks for digits and saves them, labelled, for the class; the teacher's class model answers.
+membership = member()
+class_choice = class_model_choice(membership[1]) if membership is not None else None
+if membership is not None:
+    st.info(
+        _("Class mode: you are **{nickname}** in **{name}**. Draw the digit asked for, then save it for the class.").format(
+            nickname=plain(membership[0].nickname), name=plain(membership[1].name)
+        )
+    )
+choice = class_choice or model_picker(_("Model"), prefer_dataset="mnist")
+if class_choice is not None:
+    st.caption(_("The class model answers: {model}").format(model=class_choice.label))
 if choice is None or choice.dataset != "mnist":
     st.info(_("There is no digits model yet. Train one on the Train page, or use the quick digits model (about a minute)."))
     quick_model_panel("mnist")
@@ -75,6 +87,7 @@ def drawing_panel() -> None:
     with drawing_column:
         version = CANVAS_VERSION.get()
         pen = st.slider(_("Pen width"), 8, 32, 18, help=_("MNIST strokes are about a tenth of the digit's height."))
+        save = class_drawing_controls(membership) if membership is not None else None
         canvas = drawing_canvas(f"canvas-{version}", pen)
         preprocessed = preprocess(canvas.image_data) if canvas.image_data is not None else None
         # A row that stays a row on a phone: Clear, then the answer, right under the canvas.
@@ -88,6 +101,8 @@ def drawing_panel() -> None:
                 prediction = loaded.predictor.predict_preprocessed(preprocessed) if ready else None
                 if prediction is not None:
                     show_prediction(prediction)
+        if save is not None and preprocessed is not None and not preprocessed.is_empty:
+            save(preprocessed, prediction, canvas.image_data)
     if prediction is not None:
         with answer_column:
             show_probabilities(prediction)

@@ -333,15 +333,20 @@ def test_the_app_on_a_ray_cluster_trains_from_the_train_and_draw_pages(tmp_path,
         # Train: live progress from a Ray actor, where it trains, and Stop within a batch keeping the model.
         page.goto(f"{app.url}/train")
         page.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
+        choose(page, "Dataset", "Fashion-MNIST clothes")  # 54,000 images: epochs long enough to watch and stop.
         page.get_by_role("checkbox", name="Stop at a target accuracy").uncheck(force=True)
+        page.wait_for_timeout(1500)
         page.get_by_role("spinbutton", name="Max epochs").fill("150")
         page.get_by_role("spinbutton", name="Max epochs").press("Enter")
         page.wait_for_timeout(1500)
+        assert page.get_by_role("spinbutton", name="Max epochs").input_value() == "150"
         page.get_by_role("button", name="Train", exact=True).click()
         page.get_by_text(re.compile(r"Epoch \d+: batch")).first.wait_for(timeout=120_000)
         page.get_by_text(re.compile(r"Epoch 2: batch")).first.wait_for(timeout=120_000)  # It moves on, live.
-        page.get_by_text(re.compile(r"Trainings on this server: 1 running")).click()
-        page.get_by_text(re.compile(r"a Ray cluster of 1 computer\(s\) with 4 CPUs: 2 training\(s\) at once")).wait_for(timeout=30_000)
+        page.get_by_text(re.compile(r"Trainings on this server: 1 running")).click(timeout=30_000)  # It refreshes itself.
+        where = page.get_by_text(re.compile(r"This server trains on")).first
+        where.wait_for(timeout=30_000)
+        assert re.search(r"a Ray cluster of 1 computer\(s\) with 4 CPUs: 2 training\(s\) at once", where.inner_text()), where.inner_text()
         page.get_by_text("your run 1").wait_for(timeout=30_000)
         page.get_by_role("button", name="Stop", exact=True).click()
         page.get_by_text(re.compile(r"Stopped by you at batch \d+")).first.wait_for(timeout=60_000)
@@ -364,3 +369,66 @@ def test_the_app_on_a_ray_cluster_trains_from_the_train_and_draw_pages(tmp_path,
     finally:
         page.context.close()
         app.stop()
+
+
+def metric_value(page, label: str) -> str:
+    metric = page.locator('[data-testid="stMetric"]').filter(has=page.locator('[data-testid="stMetricLabel"]', has_text=label))
+    return metric.locator('[data-testid="stMetricValue"]').first.inner_text().strip()
+
+
+def test_a_teacher_and_three_students_run_a_class_and_the_dashboard_matches_the_database(server, browser):
+    """Separate browser contexts (separate cookies): a teacher starts a class, three students join by code and draw,
+    and the teacher's dashboard (refreshing itself) shows the counts and the accuracy recomputed from the database."""
+    teacher = new_page(browser)
+    students = [new_page(browser, PHONE, touch=True) if number == 2 else new_page(browser) for number in range(3)]
+    try:
+        teacher.goto(f"{server.url}/class")
+        teacher.get_by_role("textbox", name="Class name").fill("Browser class")
+        teacher.get_by_role("button", name="Start a class").click()
+        code_box = teacher.locator("div[style*='letter-spacing']")
+        code_box.wait_for(timeout=60_000)
+        code = code_box.inner_text().strip()
+        teacher.get_by_text("Your teacher link, shown only now").wait_for()
+        teacher.locator('[data-testid="stImage"] img').first.wait_for()  # the QR code
+        choose(teacher, "Class model", "browser-digits")
+        teacher.get_by_text("Drawings per digit").wait_for(timeout=60_000)
+
+        for number, student in enumerate(students):
+            student.goto(f"{server.url}/class?join={code}")
+            assert student.get_by_role("textbox", name="Class code").input_value() == code
+            student.get_by_role("textbox", name="Nickname").fill(["Ada", "Bora", "Cem"][number])
+            student.get_by_role("button", name="Join").click()
+            student.get_by_text(re.compile("You are .* in this class")).wait_for(timeout=60_000)
+            student.get_by_role("link", name="Draw the digits the class needs").click()
+            for drawing in range(2):
+                student.get_by_text(re.compile(r"^Draw a \d$")).wait_for(timeout=60_000)
+                draw_stroke(student, one() if drawing == 0 else seven(), touch=number == 2)
+                student.locator('[data-testid="stMetric"]').filter(has_text="Prediction").wait_for(timeout=60_000)
+                student.get_by_role("button", name="Save for the class").click()
+                student.get_by_text(re.compile(r"Saved your \d")).wait_for(timeout=60_000)
+                student.wait_for_timeout(1100)  # one drawing a second
+            assert_no_errors(student, f"class-student-{number}")
+
+        # The dashboard refreshes itself (no reload) and its figures equal those recomputed from the database.
+        teacher.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+            ".some(m => m.innerText.includes('Drawings') && m.innerText.includes('6'))",
+            timeout=60_000,
+        )
+        from mnistlab.classroom import ClassStore, score
+        from mnistlab.database import Database
+        from mnistlab.inference import load_for_inference
+
+        store = ClassStore(Database(f"sqlite:///{Path(server.environment['MNISTLAB_DATA_HOME']) / 'mnistlab.db'}"))
+        info = store.by_code(code)
+        data = store.arrays(info.class_id)
+        model = load_for_inference(Path(server.environment["MNISTLAB_MODELS_DIR"]) / "browser-digits.keras")
+        expected = score(model.predictor.probabilities(data.images), data.labels)
+        assert len(data) == 6 and len(store.students(info.class_id)) == 3
+        assert metric_value(teacher, "Students") == "3"
+        assert metric_value(teacher, "Drawings") == "6"
+        assert metric_value(teacher, "Accuracy on our drawings") == f"{expected.accuracy:.1%}"
+        assert_no_errors(teacher, "class-teacher")
+    finally:
+        for page in [teacher, *students]:
+            page.context.close()

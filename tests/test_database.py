@@ -97,3 +97,27 @@ def test_settings_round_trip_through_the_database(tmp_path):
     )
     run_id = store.create("browser:a", settings, "server")
     assert store.get(run_id).settings == settings
+
+
+def test_a_version_1_database_gains_the_class_tables_and_keeps_its_runs(tmp_path):
+    """The real upgrade this version ships: runs written before classroom mode stay, the class tables appear."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        database_module.metadata.create_all(connection, tables=[database_module.meta, database_module.runs])
+        connection.execute(database_module.meta.insert().values(key="schema_version", value="1"))
+        connection.execute(
+            database_module.runs.insert().values(
+                owner="browser:old", server="s", status="finished", phase="done", dataset="mnist", arch="dense", settings={}, created_at=1.0
+            )
+        )
+    engine.dispose()
+    database = Database(url)
+    assert database.version_found == 1
+    tables = set(sa.inspect(database.engine).get_table_names())
+    assert {"classes", "students", "drawings", "class_runs"} <= tables
+    with database.engine.connect() as connection:
+        assert connection.execute(sa.select(database_module.runs.c.owner)).scalar_one() == "browser:old"
+    assert Database(url).version_found == database_module.SCHEMA_VERSION == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import subprocess
 import sys
 import time
@@ -527,3 +528,106 @@ def test_sessions_do_not_see_each_others_models(empty_store):
     second = page("pages/2_draw.py").run()
     assert not [box for box in second.selectbox if box.label == "Model"]
     assert any("no digits model yet" in info.value for info in second.info)
+
+
+# Class
+
+
+def class_store():
+    from mnistlab.services import services
+
+    return services().classes
+
+
+def start_class(name: str) -> AppTest:
+    at = page("pages/4_class.py").run()
+    by_label(at.text_input, "Class name").input(name)
+    at.button[[button.label for button in at.button].index("Start a class")].click()
+    return at.run()
+
+
+def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts(with_models, digits_sample):
+    teacher = start_class("9B vision")
+    assert not teacher.exception
+    big = next(element.value for element in teacher.markdown if "letter-spacing" in element.value)
+    info = class_store().by_code(re.search(r">([A-Z0-9]{6})<", big).group(1))
+    assert info.name == "9B vision"
+    # The teacher link is shown once; it holds the teacher key.
+    link = teacher.code[0].value
+    assert f"?class={info.code}&teacher=" in link
+    key = link.split("teacher=")[1]
+    assert class_store().is_teacher(info.class_id, key)
+    choose(teacher, "Class model", "digits-dense")
+    assert class_store().get(info.class_id).model_name == "digits-dense"
+    assert "teacher=" not in teacher.code[0].value if teacher.code else True
+
+    # A student opens the join link and joins with a nickname; a bad nickname is explained.
+    student = page("pages/4_class.py")
+    student.query_params["join"] = info.code.lower()
+    student.run()
+    assert by_label(student.text_input, "Class code").value == info.code
+    by_label(student.text_input, "Nickname").input("<b>Ada</b>")
+    student.button[[button.label for button in student.button].index("Join")].click()
+    student.run()
+    assert any("nickname may use letters" in error.value for error in student.error)
+    by_label(student.text_input, "Nickname").input("Ada")
+    student.button[[button.label for button in student.button].index("Join")].click()
+    student.run()
+    assert not student.exception and "You are **Ada**" in texts(student)
+    member = student.session_state["mnistlab.class_member"]
+
+    # Class mode on the Draw page: the class model answers, the drawing is saved with its label.
+    draw = page("pages/2_draw.py")
+    draw.session_state["mnistlab.class_member"] = member
+    draw.run()
+    asked = draw.session_state["mnistlab.class_prompt"]
+    assert f"Draw a {asked}" in texts(draw) and "Class mode" in texts(draw)
+    drawn, label = drawn_digit(with_models[1].model, digits_sample)
+    draw.session_state["canvas-0"] = canvas_value(drawn)
+    draw.run()
+    answered = by_label(draw.metric, "Prediction").value
+    by_label(draw.selectbox, "I drew").select(label)
+    draw.run()
+    draw.button[[button.label for button in draw.button].index("Save for the class")].click()
+    draw.run()
+    assert not draw.exception
+    assert f"Saved your {label}" in texts(draw)
+    (saved,) = class_store().drawings(info.class_id)
+    assert (saved.prompt, saved.label, saved.predicted, saved.nickname) == (asked, label, int(answered), "Ada")
+    assert class_store().png(info.class_id, saved.drawing_id).startswith(b"\x89PNG")
+
+    # The teacher's dashboard counts the student and the drawing, and scores the class model on it.
+    teacher.run()
+    assert not teacher.exception
+    assert by_label(teacher.metric, "Students").value == "1" and by_label(teacher.metric, "Drawings").value == "1"
+    assert by_label(teacher.metric, "Accuracy on our drawings").value == ("100.0%" if int(answered) == label else "0.0%")
+
+
+def test_a_wrong_teacher_link_gives_no_controls(empty_store):
+    info, _key = class_store().create_class("8A")
+    at = page("pages/4_class.py")
+    at.query_params["class"] = info.code
+    at.query_params["teacher"] = "not-the-key"
+    at.run()
+    assert not at.exception
+    assert any("teacher link does not open a class" in error.value for error in at.error)
+    assert not [toggle for toggle in at.toggle if toggle.label == "Open to new drawings"]
+
+
+def test_a_student_trains_with_the_class_drawings_and_is_tested_on_the_held_out_half(empty_store, digits_sample):
+    classes = class_store()
+    info, _key = classes.create_class("10C")
+    students = [classes.join(info.code, f"S{number}", f"browser:class-{number}") for number in range(4)]
+    for index in range(40):  # 40 real test digits, drawn by four students, saved as the class's drawings
+        classes.clock = lambda index=index: 2_000_000.0 + index * 2
+        classes.save_drawing(students[index % 4].student_id, int(digits_sample.y_test[index]), digits_sample.x_test[index])
+    at = page("pages/1_train.py")
+    at.session_state["mnistlab.class_member"] = students[0]
+    at.run()
+    by_label(at.checkbox, "Test also on 10C's drawings").check()
+    by_label(at.checkbox, "Add 10C's drawings to the training data").check()
+    at = start_training(at, target=0.5)
+    wait_for(at, reached)
+    metrics = [metric for metric in at.metric if metric.label.startswith("Accuracy on 10C's drawings (test half, 20)")]
+    assert metrics, [metric.label for metric in at.metric]
+    assert metrics[0].value.endswith("%")

@@ -1,0 +1,454 @@
+"""What the Class, Draw and Train pages show of a class: membership, the class model, the dashboard, compare runs.
+
+The class itself lives in `mnistlab.classroom` (the database); this module keeps who
+this browser session is in a class (a student, or the teacher with the teacher key)
+and draws the class's figures.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mnistlab.classroom import ClassDrawings, ClassInfo, ClassScore, Student, score
+from mnistlab.datasets import DATASETS
+from mnistlab.i18n import _
+from mnistlab.pictures import to_grey
+from mnistlab.runs import RunSnapshot
+from mnistlab_ui.identity import browser_owner
+from mnistlab_ui.models import ModelChoice, load_choice, model_choices
+from mnistlab_ui.server import lab
+from mnistlab_ui.session import CLASS_MEMBER, TEACHER_KEYS, TEACHING
+
+DASHBOARD_EVERY = 15.0  # seconds: "a few times a minute"
+
+
+def plain(text: str) -> str:
+    """Text typed by a user, shown in Markdown as exactly those characters (no links, emphasis or HTML)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])", r"\\\1", str(text))
+
+
+# Who this session is in a class
+
+
+def member() -> tuple[Student, ClassInfo] | None:
+    """This session's class membership, if the class still exists. A new session (a reload, a phone that slept)
+    finds the place this browser joined last; after "Leave the class" it stays out."""
+    if not CLASS_MEMBER.is_set:
+        CLASS_MEMBER.set(lab().classes.latest_student_of(browser_owner()))
+    student = CLASS_MEMBER.get()
+    if not student:
+        return None
+    info = lab().classes.get(student.class_id)
+    if info is None or lab().classes.student(student.student_id) is None:
+        CLASS_MEMBER.clear()
+        return None
+    return student, info
+
+
+def teacher_key(class_id: int) -> str | None:
+    return TEACHER_KEYS.get().get(class_id)
+
+
+def teaching() -> ClassInfo | None:
+    """The class this session teaches (it holds that class's teacher key), if it still exists."""
+    class_id = TEACHING.get()
+    if class_id is None or teacher_key(class_id) is None:
+        return None
+    info = lab().classes.get(class_id)
+    if info is None:
+        TEACHING.clear()
+    return info
+
+
+def become_teacher(info: ClassInfo, key: str) -> None:
+    TEACHER_KEYS.get()[info.class_id] = key
+    TEACHING.set(info.class_id)
+
+
+def join_url(info: ClassInfo) -> str:
+    """The full join link, as the browser reached this server (the QR code and the projector show it)."""
+    base = (st.context.url or "").split("?")[0].rstrip("/")
+    base = base.removesuffix("/class")
+    return f"{base}{info.join_path}"
+
+
+def qr_png(text: str, scale: int = 10) -> bytes:
+    """A QR code big enough to read from the back of a room (segno, error correction M)."""
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(text, error="m", micro=False).save(buffer, kind="png", scale=scale, border=2, dark="#000000", light="#ffffff")
+    return buffer.getvalue()
+
+
+# The class model
+
+
+def class_model_choice(info: ClassInfo) -> ModelChoice | None:
+    """The teacher's class model as a page model choice (None if none is set or it is gone or unusable)."""
+    if not info.model_name:
+        return None
+    return next((choice for choice in model_choices() if choice.key == f"saved-{info.model_name}" and choice.usable), None)
+
+
+def digit_model_names() -> list[str]:
+    """Saved digits models that load (the class model is one of these)."""
+    return [stored.name for stored in lab().models.list() if stored.problem is None and stored.dataset == "mnist"]
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _score(class_id: int, version: tuple, model_key: tuple, _choice: ModelChoice, _data: ClassDrawings) -> ClassScore:
+    probabilities = load_choice(_choice).predictor.probabilities(_data.images) if len(_data) else np.zeros((0, 10), np.float32)
+    return score(probabilities, _data.labels)
+
+
+def class_score(info: ClassInfo, choice: ModelChoice, data: ClassDrawings) -> ClassScore:
+    """The class model on the class's visible drawings, computed once per change of drawings or model (shared)."""
+    return _score(info.class_id, lab().classes.version(info.class_id), choice.file_key, choice, data)
+
+
+def recorded_test_accuracy(info: ClassInfo) -> float | None:
+    try:
+        value = lab().models.get(info.model_name).metadata.get("test_accuracy")
+    except (ValueError, FileNotFoundError, KeyError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+# Figures
+
+
+def per_digit_chart(counts: dict[int, int]) -> alt.Chart:
+    frame = pd.DataFrame({_("digit"): [str(digit) for digit in counts], _("drawings"): list(counts.values())})
+    return (
+        alt.Chart(frame, height=220)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{_('digit')}:N", sort=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y(f"{_('drawings')}:Q", axis=alt.Axis(tickMinStep=1)),
+            tooltip=[_("digit"), _("drawings")],
+        )
+    )
+
+
+def confusion_heatmap(confusion: np.ndarray) -> alt.Chart:
+    drawn, answered, count = _("drawn"), _("answered"), _("drawings")
+    rows = [{drawn: str(row), answered: str(column), count: int(confusion[row, column])} for row in range(10) for column in range(10)]
+    frame = pd.DataFrame(rows)
+    base = alt.Chart(frame, height=320).encode(x=alt.X(f"{answered}:O", sort=None, axis=alt.Axis(labelAngle=0)), y=alt.Y(f"{drawn}:O", sort=None))
+    cells = base.mark_rect().encode(color=alt.Color(f"{count}:Q", scale=alt.Scale(scheme="blues"), legend=None), tooltip=[drawn, answered, count])
+    text = base.mark_text(fontSize=13).encode(
+        text=alt.condition(f"datum['{count}'] > 0", alt.Text(f"{count}:Q"), alt.value("")),
+        color=alt.condition(f"datum['{count}'] > {max(1, int(confusion.max()) // 2)}", alt.value("white"), alt.value("black")),
+    )
+    return cells + text
+
+
+def picture(image: np.ndarray, size: int = 84) -> np.ndarray:
+    from mnistlab.pictures import fit_square
+
+    return fit_square(to_grey(image.astype(np.float32) / 255.0), size, background=0)
+
+
+def dashboard(info: ClassInfo) -> None:
+    """The teacher's live figures: students, drawings per digit, the real-world gap, the confusion matrix, mistakes."""
+    classes = lab().classes
+    key = teacher_key(info.class_id)
+    info = classes.get(info.class_id) or info
+    data = classes.arrays(info.class_id)
+    students = classes.students(info.class_id)
+    counts = data.per_digit()
+    choice = class_model_choice(info)
+    result = class_score(info, choice, data) if choice is not None else None
+    mnist_accuracy = recorded_test_accuracy(info) if choice is not None else None
+
+    columns = st.columns(4)
+    columns[0].metric(_("Students"), len(students))
+    columns[1].metric(_("Drawings"), len(data))
+    if result is not None and result.accuracy is not None:
+        columns[2].metric(
+            _("Accuracy on our drawings"),
+            f"{result.accuracy:.1%}",
+            help=_("The class model's answers on the class's drawings (hidden ones left out), against what the students drew."),
+        )
+    else:
+        columns[2].metric(_("Accuracy on our drawings"), "–")
+    if mnist_accuracy is not None:
+        gap = None if result is None or result.accuracy is None else result.accuracy - mnist_accuracy
+        columns[3].metric(
+            _("On the MNIST test set"),
+            f"{mnist_accuracy:.1%}",
+            delta=None if gap is None else _("{gap:+.1%} on ours").format(gap=gap),
+            delta_color="normal",
+            help=_("The real-world gap: how much worse (or better) the model reads our handwriting than the MNIST test digits."),
+        )
+    if choice is None:
+        st.info(_("Choose a class model above to see how well it reads the class's drawings."))
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader(_("Drawings per digit"))
+        st.altair_chart(per_digit_chart(counts), width="stretch")
+    with right:
+        st.subheader(_("Confusion matrix of our drawings"))
+        if result is not None and result.drawings:
+            st.altair_chart(confusion_heatmap(result.confusion), width="stretch")
+            st.caption(_("Rows: the digit drawn. Columns: the model's answer. The diagonal is right."))
+        else:
+            st.caption(_("It appears once there are drawings and a class model."))
+
+    if result is not None and result.drawings:
+        wrong = np.flatnonzero(result.predicted != data.labels)
+        st.subheader(_("Drawings it got wrong ({count})").format(count=len(wrong)))
+        if len(wrong):
+            names = {student.student_id: student.nickname for student in students}
+            newest = wrong[::-1][:24]
+            for start in range(0, len(newest), 6):
+                for column, index in zip(st.columns(6), newest[start : start + 6]):
+                    with column:
+                        caption = _("drew {drawn}, it said {answer}").format(drawn=int(data.labels[index]), answer=int(result.predicted[index]))
+                        if info.show_names:
+                            caption += f" · {names.get(int(data.student_ids[index]), '?')}"
+                        st.image(picture(data.images[index]), caption=caption, width=84)
+                        if key is not None and st.button(
+                            _("Hide"), key=f"hide-{int(data.ids[index])}", help=_("Leave this drawing out of every figure (a scribble).")
+                        ):
+                            classes.hide_drawing(info.class_id, key, int(data.ids[index]))
+                            st.rerun()
+            if len(wrong) > len(newest):
+                st.caption(_("The {count} newest are shown.").format(count=len(newest)))
+
+
+# Compare runs
+
+
+def compare_table(info: ClassInfo, shared: list[tuple[RunSnapshot, str | None]], class_accuracy: dict[int, float | None]) -> pd.DataFrame:
+    """One row per shared run: dataset, preset, parameters, epochs, time to target, test accuracy, our drawings."""
+    rows = []
+    for snapshot, nickname in shared:
+        result = snapshot.result
+        reached = result is not None and result.target_reached
+        row = {
+            _("run"): snapshot.run_id,
+            _("dataset"): _(DATASETS[snapshot.settings.dataset].title),
+            _("preset"): snapshot.settings.arch,
+            _("parameters"): result.parameters if result else None,
+            _("epochs"): result.epochs_run if result else None,
+            _("time to target (s)"): round(result.seconds, 1) if reached else None,
+            _("test accuracy"): round(100 * result.test_accuracy, 2) if result else None,
+            _("accuracy on our drawings"): None if class_accuracy.get(snapshot.run_id) is None else round(100 * class_accuracy[snapshot.run_id], 2),
+        }
+        if info.show_names:
+            row = {_("shared by"): nickname or "–", **row}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def shared_snapshots(info: ClassInfo) -> list[tuple[RunSnapshot, str | None]]:
+    out = []
+    for run_id, nickname in lab().classes.shared_runs(info.class_id):
+        snapshot = lab().runs.get(run_id)
+        if snapshot is not None and snapshot.is_done and snapshot.result is not None:
+            out.append((snapshot, nickname))
+    return out
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _run_on_class(run_id: int, version: tuple, file_key: tuple, _choice: ModelChoice, _data: ClassDrawings) -> float | None:
+    if not len(_data):
+        return None
+    return score(load_choice(_choice).predictor.probabilities(_data.images), _data.labels).accuracy
+
+
+def run_class_accuracy(info: ClassInfo, snapshot: RunSnapshot, data: ClassDrawings) -> float | None:
+    """A digits run's accuracy on the class's test split (never on drawings it may have trained on)."""
+    if snapshot.settings.dataset != "mnist" or not snapshot.has_model or not snapshot.model_path.is_file():
+        return None
+    test = data.split("test")
+    choice = ModelChoice(
+        f"run-{snapshot.run_id}", "", "run", snapshot.model_path, "mnist", DATASETS["mnist"].class_names, snapshot.settings.normalization
+    )
+    try:
+        return _run_on_class(snapshot.run_id, lab().classes.version(info.class_id), choice.file_key, choice, test)
+    except ValueError:
+        return None
+
+
+def compare_runs(info: ClassInfo) -> None:
+    """The class's shared runs in one sortable table, and the accuracy curves of the runs chosen."""
+    shared = shared_snapshots(info)
+    if not shared:
+        st.caption(_("No runs shared with the class yet. A student shares a finished run from this page."))
+        return
+    data = lab().classes.arrays(info.class_id)
+    accuracy = {snapshot.run_id: run_class_accuracy(info, snapshot, data) for snapshot, _nickname in shared}
+    table = compare_table(info, shared, accuracy)
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(_("Click a column's name to sort by it. Accuracy on our drawings is measured on the class's test half."))
+    labels = {
+        snapshot.run_id: _("run {run}: {arch} on {dataset}").format(
+            run=snapshot.run_id, arch=snapshot.settings.arch, dataset=_(DATASETS[snapshot.settings.dataset].title)
+        )
+        for snapshot, _nickname in shared
+    }
+    chosen = st.multiselect(_("Accuracy curves of"), list(labels), default=list(labels)[:4], format_func=labels.get)
+    curves = []
+    for snapshot, _nickname in shared:
+        if snapshot.run_id in chosen:
+            for record in snapshot.epochs:
+                curves.append({_("run"): labels[snapshot.run_id], _("epoch"): record.epoch, _("validation accuracy"): record.val_accuracy})
+    if curves:
+        frame = pd.DataFrame(curves)
+        chart = (
+            alt.Chart(frame, height=260)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X(f"{_('epoch')}:Q", axis=alt.Axis(tickMinStep=1)),
+                y=alt.Y(f"{_('validation accuracy')}:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+                color=alt.Color(f"{_('run')}:N", legend=alt.Legend(orient="bottom", columns=1)),
+            )
+        )
+        st.altair_chart(chart, width="stretch")
+
+
+def share_panel(info: ClassInfo, student: Student) -> None:
+    """A student shares one of their finished runs with the class."""
+    shared = {run_id for run_id, _nickname in lab().classes.shared_runs(info.class_id)}
+    mine = [snapshot for snapshot in lab().jobs.runs_of(browser_owner()) if snapshot.is_done and snapshot.result is not None]
+    candidates = [snapshot for snapshot in mine if snapshot.run_id not in shared]
+    if not candidates:
+        st.caption(_("Train on the Train page; your finished runs can then be shared with the class here."))
+        return
+    by_id = {snapshot.run_id: snapshot for snapshot in candidates}
+    run_id = st.selectbox(
+        _("Share one of your runs with the class"),
+        list(by_id),
+        format_func=lambda run: _("run {run}: {arch} on {dataset}").format(
+            run=run, arch=by_id[run].settings.arch, dataset=_(DATASETS[by_id[run].settings.dataset].title)
+        ),
+    )
+    if st.button(_("Share with the class")):
+        lab().classes.share_run(info.class_id, run_id, student.student_id)
+        st.rerun()
+
+
+# Drawing for the class (the Draw page in class mode)
+
+
+def _png_of(canvas_rgba: np.ndarray | None) -> bytes | None:
+    if canvas_rgba is None:
+        return None
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(canvas_rgba, np.uint8)).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def class_drawing_controls(membership: tuple[Student, ClassInfo]):
+    """Show the digit asked for (and the student's tally); returns the function that offers to save a drawing."""
+    from mnistlab.classroom import ClassLimitError
+    from mnistlab_ui.session import CANVAS_VERSION, CLASS_NOTE, CLASS_PROMPT, DRAWING
+    from mnistlab_ui.shell import rerun_fragment
+
+    student, info = membership
+    classes = lab().classes
+    if CLASS_PROMPT.get() is None:
+        CLASS_PROMPT.set(classes.next_prompt(student.student_id))
+    prompt = CLASS_PROMPT.get()
+    st.markdown(f"### {_('Draw a {digit}').format(digit=prompt)}")
+    note = CLASS_NOTE.get()
+    if note:
+        st.success(note)
+        CLASS_NOTE.clear()
+    tally = classes.tally(student.student_id)
+    st.caption(_("Your drawings for the class: {total}").format(total=sum(tally.values())))
+
+    def save(preprocessed, prediction, canvas_rgba) -> None:
+        with st.container(horizontal=True, vertical_alignment="bottom"):
+            drawn = st.selectbox(
+                _("I drew"),
+                list(range(10)),
+                index=prompt,
+                key=f"drawn-{CANVAS_VERSION.get()}",
+                help=_("If you drew another digit than the one asked for, say which: the drawing is saved with that label."),
+            )
+            pressed = st.button(_("Save for the class"), type="primary", key=f"save-{CANVAS_VERSION.get()}")
+        if not pressed:
+            return
+        predicted = None if prediction is None else int(np.argmax(prediction.probabilities))
+        try:
+            classes.save_drawing(
+                student.student_id,
+                prompt,
+                np.round(preprocessed.image * 255.0).astype(np.uint8),
+                label=int(drawn),
+                predicted=predicted,
+                confidence=None if prediction is None else float(prediction.confidence),
+                model_name=info.model_name,
+                png=_png_of(canvas_rgba),
+            )
+        except ClassLimitError as problem:
+            st.warning(str(problem))
+            return
+        except ValueError as problem:
+            st.error(str(problem))
+            return
+        CLASS_NOTE.set(_("Saved your {digit}. Thank you!").format(digit=int(drawn)))
+        CLASS_PROMPT.set(classes.next_prompt(student.student_id))
+        CANVAS_VERSION.set(CANVAS_VERSION.get() + 1)
+        DRAWING.clear()
+        rerun_fragment()
+
+    return save
+
+
+# The class's drawings in a training (the Train page)
+
+
+def class_for_training() -> ClassInfo | None:
+    """The class whose drawings this session may train and test with: the one it teaches, else the one it is in."""
+    taught = teaching()
+    if taught is not None:
+        return taught
+    membership = member()
+    return membership[1] if membership is not None else None
+
+
+def class_data_options(dataset: str) -> dict:
+    """Checkboxes for the class's drawings; returns the extra data for `start_run` (extra_train, extra_tests)."""
+    info = class_for_training()
+    if info is None or dataset != "mnist":
+        return {}
+    data = lab().classes.arrays(info.class_id)
+    train_half, test_half = data.split("train"), data.split("test")
+    name = info.name
+    with st.expander(_("Our class's drawings ({name}: {count})").format(name=name, count=len(data)), expanded=False):
+        test = st.checkbox(
+            _("Test also on {name}'s drawings").format(name=name),
+            value=False,
+            disabled=not len(test_half),
+            help=_("After training, the model is also scored on the class's test half ({count} drawings).").format(count=len(test_half)),
+        )
+        add = st.checkbox(
+            _("Add {name}'s drawings to the training data").format(name=name),
+            value=False,
+            disabled=not len(train_half),
+            help=_("Trains with the class's training half ({count} drawings); the test half stays out, so the score is fair.").format(
+                count=len(train_half)
+            ),
+        )
+    extra: dict = {}
+    if test and len(test_half):
+        extra["extra_tests"] = {
+            _("{name}'s drawings (test half, {count})").format(name=name, count=len(test_half)): (test_half.images, test_half.labels)
+        }
+    if add and len(train_half):
+        extra["extra_train"] = (train_half.images, train_half.labels)
+    return extra

@@ -1,0 +1,194 @@
+"""Class page: a teacher starts a class and watches its dashboard; students join with a code and a nickname."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mnistlab.classroom import TeacherKeyError, normalise_code
+from mnistlab.i18n import _
+from mnistlab_ui.classroom import (
+    DASHBOARD_EVERY,
+    become_teacher,
+    compare_runs,
+    dashboard,
+    digit_model_names,
+    join_url,
+    member,
+    plain,
+    qr_png,
+    share_panel,
+    teacher_key,
+    teaching,
+)
+from mnistlab_ui.identity import browser_owner
+from mnistlab_ui.server import lab
+from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, TEACHER_KEYS, TEACHING
+from mnistlab_ui.shell import leave_pages_folder_mode, page_link
+
+leave_pages_folder_mode()
+st.title(_("Class"))
+st.write(
+    _(
+        "Build a test set of the class's own handwriting: everyone draws the digits they are asked for, and the "
+        "dashboard shows how well a model trained on MNIST reads them."
+    )
+)
+classes = lab().classes
+
+# A teacher's private link (?class=CODE&teacher=KEY) gives this session the class's controls; the key then leaves
+# the address bar, which a projector shows.
+parameters = st.query_params
+if "teacher" in parameters:
+    found = classes.by_code(parameters.get("class", ""))
+    key = parameters.get("teacher", "")
+    del st.query_params["teacher"]
+    if found is not None and classes.is_teacher(found.class_id, key):
+        become_teacher(found, key)
+    else:
+        st.error(_("This teacher link does not open a class: the class code or the teacher key is wrong."))
+
+
+def start_class() -> None:
+    with st.form("new-class"):
+        name = st.text_input(_("Class name"), max_chars=60, placeholder=_("e.g. 9B computer vision"))
+        if st.form_submit_button(_("Start a class"), type="primary"):
+            try:
+                info, key = classes.create_class(name)
+            except ValueError as problem:
+                st.error(str(problem))
+                return
+            become_teacher(info, key)
+            st.session_state["mnistlab.new_teacher_link"] = f"{join_url(info).split('?')[0]}?class={info.code}&teacher={key}"
+            st.rerun()
+
+
+def join_class() -> None:
+    with st.form("join-class"):
+        code = st.text_input(_("Class code"), value=normalise_code(parameters.get("join", "")), max_chars=12)
+        nickname = st.text_input(
+            _("Nickname"), max_chars=20, help=_("Any name the class will know you by: no real name needed. Letters, digits and spaces.")
+        )
+        if st.form_submit_button(_("Join"), type="primary"):
+            try:
+                student = classes.join(code, nickname, browser_owner())
+            except ValueError as problem:
+                st.error(str(problem))
+                return
+            CLASS_MEMBER.set(student)
+            CLASS_PROMPT.clear()
+            st.rerun()
+
+
+def teacher_view(info) -> None:
+    key = teacher_key(info.class_id)
+    link = st.session_state.pop("mnistlab.new_teacher_link", None)
+    if link:
+        with st.container(border=True):
+            st.warning(_("Your teacher link, shown only now: keep it private (it opens this page with the class's controls)."))
+            st.code(link, language=None)
+    st.header(plain(info.name))
+    url = join_url(info)
+    code_column, qr_column = st.columns([3, 2])
+    with code_column:
+        st.markdown(_("Join code"))
+        st.markdown(f"<div style='font-size:4rem;font-weight:700;letter-spacing:0.3rem;line-height:1.1'>{info.code}</div>", unsafe_allow_html=True)
+        st.markdown(_("or open **{url}**").format(url=url))
+        if not info.is_open:
+            st.warning(_("The class is closed: no new drawings are saved."))
+    with qr_column:
+        st.image(qr_png(url), width=260, caption=_("Scan to join"))
+
+    with st.expander(_("Class settings"), expanded=info.model_name is None):
+        names = digit_model_names()
+        options = [None, *names]
+        chosen = st.selectbox(
+            _("Class model"),
+            options,
+            index=options.index(info.model_name) if info.model_name in options else 0,
+            format_func=lambda name: _("(none yet: save a digits model on the Train page)") if name is None else name,
+            help=_("The saved digits model that answers the students' drawings and is measured on them."),
+        )
+        is_open = st.toggle(_("Open to new drawings"), value=info.is_open)
+        show_names = st.toggle(_("Show nicknames"), value=info.show_names, help=_("Off: the gallery and the runs table show no names."))
+        if (chosen, is_open, show_names) != (info.model_name, info.is_open, info.show_names):
+            try:
+                classes.set_model(info.class_id, key, chosen)
+                classes.set_open(info.class_id, key, is_open)
+                classes.set_show_names(info.class_id, key, show_names)
+            except TeacherKeyError as problem:
+                st.error(str(problem))
+            st.rerun()
+
+    st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)
+
+    st.header(_("Compare runs"))
+    compare_runs(info)
+
+    st.header(_("Our drawings as data"))
+    from mnistlab.classroom import export_idx_zip, export_npz
+
+    data = classes.arrays(info.class_id)
+    st.caption(
+        _(
+            "{count} drawings. Even-numbered drawings form the class's training half, odd-numbered its test half, so a model "
+            "trained with our drawings is never tested on one it learned from."
+        ).format(count=len(data))
+    )
+    left, right = st.columns(2)
+    slug = f"class-{info.code.lower()}"
+    left.download_button(_("Download as IDX files (.zip, like MNIST)"), export_idx_zip(data, slug), f"{slug}-idx.zip", "application/zip")
+    right.download_button(_("Download as .npz (Keras' mnist.npz layout)"), export_npz(data), f"{slug}.npz", "application/octet-stream")
+
+    with st.expander(_("End the class")):
+        st.write(_("Deleting the class deletes all its drawings and nicknames for good. Runs stay with the students who trained them."))
+        sure = st.checkbox(_("Yes, delete {name} and its drawings").format(name=info.name))
+        if st.button(_("Delete the class"), disabled=not sure):
+            classes.delete_class(info.class_id, key)
+            TEACHER_KEYS.get().pop(info.class_id, None)
+            TEACHING.clear()
+            st.rerun()
+    if st.button(_("Leave the dashboard")):
+        TEACHING.clear()
+        st.rerun()
+
+
+def student_view(student, info) -> None:
+    st.header(plain(info.name))
+    st.write(_("You are **{nickname}** in this class.").format(nickname=plain(student.nickname)))
+    page_link("pages/2_draw.py", _("Draw the digits the class needs"), ":material/draw:")
+    tally = classes.tally(student.student_id)
+    st.caption(_("Your drawings: {total}. ").format(total=sum(tally.values())) + " · ".join(f"{digit}: {count}" for digit, count in tally.items()))
+    st.subheader(_("Share a run"))
+    share_panel(info, student)
+    st.subheader(_("Compare runs"))
+    compare_runs(info)
+    if st.button(_("Leave the class")):
+        CLASS_MEMBER.set(False)  # Left: a reload does not put this browser back in the class.
+        CLASS_PROMPT.clear()
+        st.rerun()
+
+
+taught = teaching()
+membership = member()
+if taught is not None:
+    teacher_view(taught)
+elif membership is not None:
+    student_view(*membership)
+else:
+    # A reload finds this browser's place in the class of the link again.
+    code = parameters.get("join", "")
+    found = classes.by_code(code) if code else None
+    again = classes.student_of(found.class_id, browser_owner()) if found is not None else None
+    if again is not None:
+        CLASS_MEMBER.set(again)
+        st.rerun()
+    st.subheader(_("Join a class"))
+    join_class()
+    mine = [classes.get(class_id) for class_id in TEACHER_KEYS.get()]
+    mine = [info for info in mine if info is not None]
+    st.subheader(_("Teach a class"))
+    for info in mine:
+        if st.button(_("Open the dashboard of {name} ({code})").format(name=info.name, code=info.code), key=f"teach-{info.class_id}"):
+            TEACHING.set(info.class_id)
+            st.rerun()
+    start_class()

@@ -1,0 +1,250 @@
+"""The class store against a real SQLite file: create, join, save, hide, export, limits, the teacher key."""
+
+from __future__ import annotations
+
+import io
+import random
+import zipfile
+
+import numpy as np
+import pytest
+
+from mnistlab.classroom import (
+    CODE_ALPHABET,
+    MAX_DRAWINGS_PER_CLASS,
+    ClassLimitError,
+    ClassStore,
+    TeacherKeyError,
+    check_nickname,
+    export_idx_zip,
+    export_npz,
+    score,
+)
+from mnistlab.database import Database
+from mnistlab.idx import read_idx
+
+
+class Clock:
+    """A clock the test moves: the one-drawing-a-second limit without sleeping."""
+
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float = 1.0) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path, clock):
+    return ClassStore(Database(f"sqlite:///{tmp_path / 'mnistlab.db'}"), clock=clock)
+
+
+def image(value: int) -> np.ndarray:
+    return np.full((28, 28), value, np.uint8)
+
+
+def test_a_class_gets_a_readable_code_and_a_teacher_key_kept_only_as_a_hash(store, tmp_path):
+    info, key = store.create_class("  7B   Computer vision ")
+    assert info.name == "7B Computer vision" and info.is_open and info.model_name is None
+    assert len(info.code) == 6 and set(info.code) <= set(CODE_ALPHABET)
+    assert info.join_path == f"/class?join={info.code}"
+    assert store.by_code(f" {info.code.lower()[:3]}-{info.code.lower()[3:]} ") == info
+    assert store.is_teacher(info.class_id, key) and not store.is_teacher(info.class_id, key + "x") and not store.is_teacher(info.class_id, None)
+    assert key.encode() not in (tmp_path / "mnistlab.db").read_bytes()
+    other, _ = store.create_class("8A")
+    assert other.code != info.code
+
+
+def test_students_join_with_a_checked_nickname(store):
+    info, _key = store.create_class("7B")
+    ada = store.join(info.code, "Ada", "browser:1")
+    assert ada.nickname == "Ada" and ada.class_id == info.class_id
+    # The same browser joining again gets its place back; another browser cannot take the name.
+    assert store.join(info.code.lower(), "ada", "browser:1") == ada
+    with pytest.raises(ValueError, match="already called"):
+        store.join(info.code, "ADA", "browser:2")
+    with pytest.raises(ValueError, match="no class with this code"):
+        store.join("ZZZZZZ", "Bob", "browser:2")
+    assert check_nickname("  Şule   K. ") == "Şule K."
+    for bad in ["", " ", "x" * 21, "<script>", "a\x00b", "a&b", "Bob'); DROP TABLE students;--", "--", "a__b"]:
+        with pytest.raises(ValueError, match="nickname"):
+            store.join(info.code, bad, "browser:3")
+    assert [student.nickname for student in store.students(info.class_id)] == ["Ada"]
+
+
+def test_prompts_ask_for_each_digit_about_equally_often_in_a_shuffled_order(store, clock):
+    info, _key = store.create_class("7B")
+    student = store.join(info.code, "Ada", "browser:1")
+    generator = random.Random(1)
+    asked = []
+    for _ in range(30):
+        digit = store.next_prompt(student.student_id, generator)
+        asked.append(digit)
+        store.save_drawing(student.student_id, digit, image(digit))
+        clock.tick()
+    assert sorted(asked) == sorted(list(range(10)) * 3)
+    assert asked[:10] != list(range(10))  # shuffled
+    assert store.tally(student.student_id) == dict.fromkeys(range(10), 3)
+
+
+def test_a_drawing_keeps_label_correction_prediction_image_and_png(store, clock):
+    info, _key = store.create_class("7B")
+    student = store.join(info.code, "Ada", "browser:1")
+    first = store.save_drawing(student.student_id, 7, image(70), predicted=1, confidence=0.6, model_name="digits", png=b"\x89PNG...")
+    clock.tick()
+    second = store.save_drawing(student.student_id, 3, image(30), label=8, predicted=8, confidence=0.9)
+    newest, oldest = store.drawings(info.class_id)
+    assert (newest.drawing_id, newest.prompt, newest.label, newest.predicted) == (second, 3, 8, 8)
+    assert (oldest.drawing_id, oldest.prompt, oldest.label, oldest.predicted, oldest.nickname) == (first, 7, 7, 1, "Ada")
+    assert oldest.image.shape == (28, 28) and int(oldest.image[0, 0]) == 70
+    assert store.png(info.class_id, first) == b"\x89PNG..." and store.png(info.class_id + 1, first) is None
+    for bad in [dict(prompt=10), dict(prompt=-1), dict(prompt=True), dict(label=11)]:
+        clock.tick()
+        arguments = dict(prompt=1) | bad
+        with pytest.raises(ValueError, match="0 to 9"):
+            store.save_drawing(student.student_id, arguments.pop("prompt"), image(1), **arguments)
+    with pytest.raises(ValueError, match="28x28"):
+        store.save_drawing(student.student_id, 1, np.zeros((280, 280)))
+
+
+def test_one_drawing_a_second_per_student(store, clock):
+    info, _key = store.create_class("7B")
+    ada = store.join(info.code, "Ada", "browser:1")
+    bob = store.join(info.code, "Bob", "browser:2")
+    store.save_drawing(ada.student_id, 1, image(1))
+    with pytest.raises(ClassLimitError, match="One drawing a second"):
+        store.save_drawing(ada.student_id, 2, image(2))
+    store.save_drawing(bob.student_id, 2, image(2))  # Another student is not held up.
+    clock.tick(1.0)
+    store.save_drawing(ada.student_id, 2, image(2))
+    assert len(store.drawings(info.class_id)) == 3
+
+
+def test_a_full_or_closed_class_takes_no_more_drawings(store, clock, monkeypatch):
+    import mnistlab.classroom as classroom
+
+    info, key = store.create_class("7B")
+    ada = store.join(info.code, "Ada", "browser:1")
+    monkeypatch.setattr(classroom, "MAX_DRAWINGS_PER_CLASS", 3)
+    for digit in range(3):
+        store.save_drawing(ada.student_id, digit, image(digit))
+        clock.tick()
+    with pytest.raises(ClassLimitError, match="3 drawings, the most"):
+        store.save_drawing(ada.student_id, 4, image(4))
+    assert MAX_DRAWINGS_PER_CLASS == 20_000
+    clock.tick()
+    store.set_open(info.class_id, key, False)
+    with pytest.raises(ClassLimitError, match="closed"):
+        store.save_drawing(ada.student_id, 4, image(4))
+
+
+def test_only_the_teacher_key_changes_a_class(store, clock):
+    info, key = store.create_class("7B")
+    ada = store.join(info.code, "Ada", "browser:1")
+    drawing = store.save_drawing(ada.student_id, 1, image(1))
+    for wrong in [None, "", info.code, key[:-1]]:
+        with pytest.raises(TeacherKeyError):
+            store.set_model(info.class_id, wrong, "digits")
+        with pytest.raises(TeacherKeyError):
+            store.set_open(info.class_id, wrong, False)
+        with pytest.raises(TeacherKeyError):
+            store.hide_drawing(info.class_id, wrong, drawing)
+        with pytest.raises(TeacherKeyError):
+            store.delete_class(info.class_id, wrong)
+    assert store.get(info.class_id) == info
+    assert store.set_model(info.class_id, key, "digits").model_name == "digits"
+    assert not store.set_show_names(info.class_id, key, False).show_names
+    # The key of one class does not open another.
+    _other, other_key = store.create_class("8A")
+    with pytest.raises(TeacherKeyError):
+        store.set_open(info.class_id, other_key, False)
+
+
+def test_a_hidden_drawing_leaves_every_figure_and_export(store, clock):
+    info, key = store.create_class("7B")
+    ada = store.join(info.code, "Ada", "browser:1")
+    ids = []
+    for digit in range(4):
+        ids.append(store.save_drawing(ada.student_id, digit, image(digit)))
+        clock.tick()
+    before = store.version(info.class_id)
+    store.hide_drawing(info.class_id, key, ids[1])
+    assert store.version(info.class_id) != before
+    data = store.arrays(info.class_id)
+    assert list(data.ids) == [ids[0], ids[2], ids[3]] and list(data.labels) == [0, 2, 3]
+    assert [drawing.drawing_id for drawing in store.drawings(info.class_id, include_hidden=True)] == ids[::-1]
+    with pytest.raises(ValueError, match="not in this class"):
+        store.hide_drawing(info.class_id, key, 10_000)
+    store.hide_drawing(info.class_id, key, ids[1], hidden=False)
+    assert len(store.arrays(info.class_id)) == 4
+
+
+def test_export_loads_back_through_mnistlab_idx_and_keras_npz_layout(store, clock, tmp_path):
+    info, _key = store.create_class("7B")
+    ada = store.join(info.code, "Ada", "browser:1")
+    for number in range(12):
+        store.save_drawing(ada.student_id, number % 10, image(number * 10))
+        clock.tick()
+    data = store.arrays(info.class_id)
+    train, test = data.split("train"), data.split("test")
+    assert len(train) + len(test) == 12 and set(train.ids) & set(test.ids) == set()
+    assert all(drawing_id % 2 == 0 for drawing_id in train.ids)
+    with zipfile.ZipFile(io.BytesIO(export_idx_zip(data))) as archive:
+        archive.extractall(tmp_path / "idx")
+    folder = tmp_path / "idx" / "class-drawings"
+    assert np.array_equal(read_idx(folder / "train-images-idx3-ubyte.gz", expected_dims=3), train.images)
+    assert np.array_equal(read_idx(folder / "train-labels-idx1-ubyte.gz", expected_dims=1), train.labels)
+    assert np.array_equal(read_idx(folder / "t10k-images-idx3-ubyte.gz", expected_dims=3), test.images)
+    assert np.array_equal(read_idx(folder / "t10k-labels-idx1-ubyte.gz", expected_dims=1), test.labels)
+    # Keras' MNIST loader reads exactly these four keys from mnist.npz.
+    (tmp_path / "mnist.npz").write_bytes(export_npz(data))
+    with np.load(tmp_path / "mnist.npz", allow_pickle=False) as arrays:
+        assert sorted(arrays.files) == ["x_test", "x_train", "y_test", "y_train"]
+        assert arrays["x_train"].dtype == np.uint8 and arrays["x_train"].shape == (len(train), 28, 28)
+        assert np.array_equal(arrays["y_test"], test.labels)
+
+
+def test_scores_and_confusion_matrix():
+    labels = np.array([1, 1, 2, 3], np.uint8)
+    probabilities = np.eye(10)[[1, 7, 2, 3]]
+    result = score(probabilities, labels)
+    assert result.accuracy == 0.75 and result.correct == 3 and result.confusion[1, 7] == 1 and result.confusion.sum() == 4
+    assert score(np.zeros((0, 10)), np.zeros((0,), np.uint8)).accuracy is None
+
+
+def test_deleting_a_class_deletes_its_drawings_students_and_shares(store, clock):
+    import sqlalchemy as sa
+
+    from mnistlab.database import drawings, runs, students
+
+    info, key = store.create_class("7B")
+    kept, _ = store.create_class("8A")
+    ada = store.join(info.code, "Ada", "browser:1")
+    bob = store.join(kept.code, "Bob", "browser:2")
+    store.save_drawing(ada.student_id, 1, image(1))
+    store.save_drawing(bob.student_id, 1, image(1))
+    with store.database.engine.begin() as connection:
+        run_id = connection.execute(
+            runs.insert().values(
+                owner="browser:1", server="s", status="finished", phase="", dataset="mnist", arch="dense", settings={}, created_at=1.0
+            )
+        ).inserted_primary_key[0]
+    store.share_run(info.class_id, run_id, ada.student_id)
+    store.share_run(info.class_id, run_id, ada.student_id)  # Sharing twice keeps one entry.
+    assert store.shared_runs(info.class_id) == [(run_id, "Ada")]
+    store.delete_class(info.class_id, key)
+    assert store.get(info.class_id) is None and store.by_code(info.code) is None
+    with store.database.engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(drawings)).scalar() == 1
+        assert connection.execute(sa.select(students.c.nickname)).scalars().all() == ["Bob"]
+        assert connection.execute(sa.select(sa.func.count()).select_from(runs)).scalar() == 1  # The run stays its owner's.
+    with pytest.raises(ValueError, match="not in a class"):
+        store.save_drawing(ada.student_id, 1, image(1))
