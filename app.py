@@ -9,19 +9,22 @@ they need it.
 import streamlit as st
 
 from mnistlab.datasets import DATASETS
-from mnistlab.i18n import _
+from mnistlab.i18n import _, current_language, number
+from mnistlab.lessons import LESSONS
 from mnistlab_ui.data import dataset_or_error, example_grid
 from mnistlab_ui.identity import browser_owner, remember_browser
+from mnistlab_ui.language import language_picker
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import APP_RAN
-from mnistlab_ui.shell import PAGES, mark_app_run
+from mnistlab_ui.shell import PAGES, mark_app_run, page_link
 
-st.set_page_config(page_title="MNIST Lab", page_icon=":material/school:", layout="wide")
+# The sidebar (the language choice) starts collapsed: a 1024-pixel projector keeps its whole width for the page.
+st.set_page_config(page_title="MNIST Lab", page_icon=":material/school:", layout="wide", initial_sidebar_state="collapsed")
 mark_app_run()
 
 
 def page_titles() -> dict[str, str]:
-    return {"train": _("Train"), "draw": _("Draw"), "convolutions": _("Convolutions"), "class": _("Class")}
+    return {"train": _("Train"), "draw": _("Draw"), "convolutions": _("Convolutions"), "class": _("Class"), "glossary": _("Glossary")}
 
 
 def page_lessons() -> dict[str, str]:
@@ -33,6 +36,7 @@ def page_lessons() -> dict[str, str]:
         "draw": _("Draw a digit and see the prediction, and every step that turns your drawing into the 28x28 input the network expects."),
         "convolutions": _("Pass a 3x3 kernel over an image, see what max pooling keeps, and look at the filters and feature maps a CNN has learned."),
         "class": _("Join your class with its code, draw the digits it needs, and see how well a model reads the class's own handwriting."),
+        "glossary": _("Every word of the lessons explained in plain words, with a link to where you see it at work."),
     }
 
 
@@ -48,6 +52,8 @@ def home() -> None:
             st.page_link(path, label=titles[slug], icon=icon)
             st.caption(lessons[slug])
 
+    lessons_section()
+
     st.header(_("Datasets on this machine"))
     for name, info in DATASETS.items():
         dataset, error = dataset_or_error(name)
@@ -58,17 +64,31 @@ def home() -> None:
             continue
         kind = _("a sample") if dataset.source.is_sample else _("the full set")
         st.write(
-            _("**{train:,}** training and **{test:,}** test images ({kind}), from {source}.").format(
-                train=len(dataset.y_train), test=len(dataset.y_test), kind=kind, source=dataset.source.describe()
+            _("**{train}** training and **{test}** test images ({kind}), from {source}.").format(
+                train=number(len(dataset.y_train)), test=number(len(dataset.y_test)), kind=kind, source=dataset.source.describe()
             )
         )
         if dataset.source.notice:
-            st.info(dataset.source.notice)
+            st.info(_(dataset.source.notice))
         left, right = st.columns([1, 3])
         with left:
             st.markdown("\n".join(f"{row + 1}. {_(class_name)}" for row, class_name in enumerate(info.class_names)))
         with right:
             st.image(example_grid(name), caption=_("One row per class, in the order of the list."), width=360)
+
+
+def lessons_section() -> None:
+    """The course's lessons: each step is a link that opens its page with the lesson's settings."""
+    st.header(_("Lessons"))
+    st.caption(_("Each step opens its page with the lesson's settings already chosen; a teacher can share any step as a link."))
+    language = current_language()
+    for lesson in LESSONS:
+        with st.container(border=True):
+            st.markdown(f"**{lesson.number}. {_(lesson.title)}**")
+            st.caption(_(lesson.goal))
+            for step in lesson.steps:
+                query = dict(step.query) | ({"lang": language} if language != "en" else {})
+                page_link(step.page if step.page != "home" else "app.py", _(step.text), ":material/arrow_forward:", query)
 
 
 def trainings_panel() -> None:
@@ -91,6 +111,7 @@ def trainings_panel() -> None:
 
 
 remember_browser()
+language_picker()
 titles = page_titles()
 # Navigation along the top: on a 1024-pixel projector a sidebar would take a third of the width.
 navigation = st.navigation(

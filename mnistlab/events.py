@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from mnistlab.i18n import N_, _, number, percent
 from mnistlab.models import Recipe
 from mnistlab.settings import MONITORS, TrainingSettings
 
@@ -16,7 +17,7 @@ STOP_TARGET = "target reached"
 STOP_MAX_EPOCHS = "max epochs"
 STOP_CANCELLED = "cancelled"
 
-PHASES = ("loading data", "building model", "training", "evaluating", "saving")
+PHASES = (N_("loading data"), N_("building model"), N_("training"), N_("evaluating"), N_("saving"))
 
 
 @dataclass(frozen=True)
@@ -135,19 +136,21 @@ class TrainingResult:
         """A sentence for a student: why and where training stopped."""
         if self.target_reached is not None:
             reached = self.target_reached
-            return (
-                f"Reached {reached.value:.1%} {MONITORS[self.monitor]} at epoch {reached.epoch}, batch {reached.batch}, after {reached.seconds:.0f} s"
+            return _("Reached {value} {watched} at epoch {epoch}, batch {batch}, after {seconds:.0f} s").format(
+                value=percent(reached.value), watched=_(MONITORS[self.monitor]), epoch=reached.epoch, batch=reached.batch, seconds=reached.seconds
             )
         if self.stop_reason == STOP_CANCELLED:
             where = self.stopped_at
             if where is None or where.batch == 0:
-                return "Stopped by you before the first batch; the model has not learned anything yet"
-            return (
-                f"Stopped by you at batch {where.batch:,} of {where.batches_per_epoch:,} in epoch {where.epoch}, "
-                f"after {self.seconds:.0f} s; the model keeps what it learned"
+                return _("Stopped by you before the first batch; the model has not learned anything yet")
+            return _("Stopped by you at batch {batch} of {batches} in epoch {epoch}, after {seconds:.0f} s; the model keeps what it learned").format(
+                batch=number(where.batch), batches=number(where.batches_per_epoch), epoch=where.epoch, seconds=self.seconds
             )
-        target = f" without reaching {self.target_accuracy:.1%}" if self.target_accuracy else ""
-        return f"Trained for the maximum of {self.epochs_run} epoch(s){target}, in {self.seconds:.0f} s"
+        if self.target_accuracy:
+            return _("Trained for the maximum of {epochs} epoch(s) without reaching {target}, in {seconds:.0f} s").format(
+                epochs=self.epochs_run, target=percent(self.target_accuracy), seconds=self.seconds
+            )
+        return _("Trained for the maximum of {epochs} epoch(s), in {seconds:.0f} s").format(epochs=self.epochs_run, seconds=self.seconds)
 
 
 class TrainingListener:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import gettext
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -20,15 +21,42 @@ DOMAIN = "mnistlab"
 LANGUAGES = {"en": "English", "tr": "Türkçe"}
 DEFAULT_LANGUAGE = "en"
 
-_language: contextvars.ContextVar[str] = contextvars.ContextVar("mnistlab_language", default=DEFAULT_LANGUAGE)
+_language: contextvars.ContextVar[str | None] = contextvars.ContextVar("mnistlab_language", default=None)
+# Where the language comes from when this thread has not set one: the web app registers the browser session's
+# language here, so a fragment rerun (which does not run app.py) speaks the session's language too.
+_provider: Callable[[], str | None] | None = None
+
+
+def catalog_path(language: str, suffix: str = ".po") -> Path:
+    return LOCALES / language / "LC_MESSAGES" / f"{DOMAIN}{suffix}"
 
 
 @cache
 def translations(language: str) -> gettext.NullTranslations:
-    """The compiled catalog of `language` (English, the source language, needs none)."""
+    """The compiled catalog of `language` (English, the source language, needs none).
+
+    `scripts/install.sh` compiles each `.po` to `.mo` (`pybabel compile`); a `.mo` that is
+    missing or older than its `.po` (a catalog just edited) is compiled here, in memory, by Babel.
+    """
     if language == DEFAULT_LANGUAGE:
         return gettext.NullTranslations()
-    return gettext.translation(DOMAIN, localedir=LOCALES, languages=[language], fallback=True)
+    po, mo = catalog_path(language), catalog_path(language, ".mo")
+    if mo.is_file() and (not po.is_file() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as compiled:
+            return gettext.GNUTranslations(compiled)
+    if not po.is_file():
+        return gettext.NullTranslations()
+    import io
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with po.open("rb") as source:
+        catalog = read_po(source, locale=language, domain=DOMAIN)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
 
 
 def set_language(language: str | None) -> str:
@@ -38,18 +66,44 @@ def set_language(language: str | None) -> str:
     return chosen
 
 
+def set_language_provider(provider: Callable[[], str | None] | None) -> None:
+    """Ask `provider` for the language whenever this thread has not set one (see `_provider`)."""
+    global _provider
+    _provider = provider
+
+
 def current_language() -> str:
-    return _language.get()
+    language = _language.get()
+    if language is None and _provider is not None:
+        try:
+            language = _provider()
+        except Exception:  # noqa: BLE001 (no session here, e.g. a background thread: English)
+            language = None
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def _(message: str) -> str:
     """`message` in the current language."""
-    return translations(_language.get()).gettext(message)
+    return translations(current_language()).gettext(message)
 
 
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The singular or plural of a message in the current language, for `count`."""
-    return translations(_language.get()).ngettext(singular, plural, count)
+    return translations(current_language()).ngettext(singular, plural, count)
+
+
+def percent(value: float, digits: int = 1) -> str:
+    """A fraction as a percentage written the language's way (Babel, CLDR): 91.5% in English, %91,5 in Turkish."""
+    from babel.numbers import format_percent
+
+    return format_percent(value, format="#,##0." + "0" * digits + "%" if digits else "#,##0%", locale=current_language())
+
+
+def number(value: float, digits: int = 0) -> str:
+    """A number written the language's way: 1,234.5 in English, 1.234,5 in Turkish."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, format="#,##0" + ("." + "0" * digits if digits else ""), locale=current_language())
 
 
 def N_(message: str) -> str:

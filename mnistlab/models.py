@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from mnistlab.i18n import N_
+
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
 # Below this many training images a dataset counts as small.
 SMALL_DATA = 10_000
@@ -125,31 +127,34 @@ PRESETS: dict[str, Preset] = {
     for preset in (
         Preset(
             name="dense",
-            title="Classic dense network",
-            explanation="Flatten, Dense 128 relu, Dense 10 softmax: the first model of the lessons.",
+            title=N_("Classic dense network"),
+            explanation=N_("Flatten, Dense 128 relu, Dense 10 softmax: the first model of the lessons."),
             config=ModelConfig(dense_units=(128,)),
             recipe=Recipe(batch_size=32, max_epochs=5, steps_per_execution=32),
         ),
         Preset(
             name="dense2",
-            title="Deeper dense network",
-            explanation="Two hidden layers of 128 units: more capacity, still no notion of shapes.",
+            title=N_("Deeper dense network"),
+            explanation=N_("Two hidden layers of 128 units: more capacity, still no notion of shapes."),
             config=ModelConfig(dense_units=(128, 128)),
             recipe=Recipe(batch_size=32, max_epochs=5, steps_per_execution=32),
         ),
         Preset(
             name="cnn",
-            title="Classic CNN",
-            explanation="Conv2D 32 3x3, MaxPooling 2x2, Conv2D 64, MaxPooling, Dense 128, Dense 10: "
-            "filters learn strokes and edges, pooling keeps the strongest.",
+            title=N_("Classic CNN"),
+            explanation=N_(
+                "Conv2D 32 3x3, MaxPooling 2x2, Conv2D 64, MaxPooling, Dense 128, Dense 10: "
+                "filters learn strokes and edges, pooling keeps the strongest."
+            ),
             config=ModelConfig(conv_blocks=(ConvBlock(32), ConvBlock(64)), dense_units=(128,)),
             recipe=Recipe(batch_size=32, max_epochs=5, steps_per_execution=8),
         ),
         Preset(
             name="fast_cnn",
-            title="Fast CNN (tuned for a laptop CPU)",
-            explanation="A small CNN with batch normalisation, batches of 128 and a one-cycle learning rate: "
-            "good accuracy within a minute on two CPU cores.",
+            title=N_("Fast CNN (tuned for a laptop CPU)"),
+            explanation=N_(
+                "A small CNN with batch normalisation, batches of 128 and a one-cycle learning rate: good accuracy within a minute on two CPU cores."
+            ),
             config=ModelConfig(conv_blocks=(ConvBlock(32), ConvBlock(64)), dense_units=(128,), dropout=0.1, batch_norm=True),
             recipe=Recipe(
                 batch_size=128,
@@ -163,9 +168,11 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             name="accurate_cnn",
-            title="Accurate CNN (a few minutes)",
-            explanation="Three convolution blocks with batch normalisation and dropout, one-cycle learning rate: "
-            "the best accuracy here in about four minutes.",
+            title=N_("Accurate CNN (a few minutes)"),
+            explanation=N_(
+                "Three convolution blocks with batch normalisation and dropout, one-cycle learning rate: "
+                "the best accuracy here in about four minutes."
+            ),
             config=ModelConfig(
                 conv_blocks=(ConvBlock(32, padding="same"), ConvBlock(64, padding="same"), ConvBlock(128, padding="same")),
                 dense_units=(128,),

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mnistlab.i18n import N_
+
 FIELD = 28
 BOX = 20
 # Below this contrast between ink and background an image counts as empty.
@@ -138,14 +140,14 @@ def preprocess(image: np.ndarray) -> Preprocessed:
     """Make the 28x28 network input from an image of any size, as MNIST itself was made."""
     ink, inverted = ink_map(image)
     mask = ink > 0
-    steps = [Step("Your image (ink bright)", ink)]
+    steps = [Step(N_("Your image (ink bright)"), ink)]
     if int(mask.sum()) < MIN_INK_PIXELS:
         return Preprocessed(np.zeros((FIELD, FIELD), np.float32), True, inverted, tuple(steps))
 
     rows = np.flatnonzero(mask.any(axis=1))
     columns = np.flatnonzero(mask.any(axis=0))
     cropped = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
-    steps.append(Step("Cropped to the ink", cropped))
+    steps.append(Step(N_("Cropped to the ink"), cropped))
 
     height, width = cropped.shape
     scale = BOX / max(height, width)
@@ -153,14 +155,14 @@ def preprocess(image: np.ndarray) -> Preprocessed:
     if fitted.max() > 0:
         # Thin pens fade when shrunk; MNIST strokes are fully bright in their middle.
         fitted = fitted / fitted.max()
-    steps.append(Step("Fitted into 20x20", fitted))
+    steps.append(Step(N_("Fitted into 20x20"), fitted))
 
     centre_row, centre_column = centre_of_mass(fitted)
     top = int(np.clip(round(FIELD / 2 - centre_row), 0, FIELD - fitted.shape[0]))
     left = int(np.clip(round(FIELD / 2 - centre_column), 0, FIELD - fitted.shape[1]))
     field = np.zeros((FIELD, FIELD), np.float32)
     field[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
-    steps.append(Step("Centred in 28x28", field))
+    steps.append(Step(N_("Centred in 28x28"), field))
     return Preprocessed(field, False, inverted, tuple(steps))
 
 

@@ -235,9 +235,11 @@ class RayBackend:
     def describe(self) -> str:
         resources = ray.cluster_resources()
         nodes = len([node for node in ray.nodes() if node.get("Alive")])
+        with self._lock:
+            starting = len(self._pending)
         return (
             f"a Ray cluster of {nodes} computer(s) with {int(resources.get('CPU', 0))} CPUs: {self.capacity} training(s) at once, "
-            f"{self.cpus_per_training} CPUs each"
+            f"{self.cpus_per_training} CPUs each" + (f" ({starting} more starting)" if starting else "")
         )
 
     def shutdown(self) -> None:

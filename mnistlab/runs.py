@@ -19,14 +19,15 @@ import sqlalchemy as sa
 
 from mnistlab.database import Database, runs
 from mnistlab.events import BatchProgress, EpochRecord, TrainingResult
+from mnistlab.i18n import N_
 from mnistlab.settings import TrainingSettings
 
-QUEUED = "queued"
-RUNNING = "running"
-FINISHED = "finished"
-CANCELLED = "cancelled"  # stopped by its owner: keeps the model trained so far, if any
-FAILED = "failed"
-INTERRUPTED = "interrupted"  # cut off by a server restart
+QUEUED = N_("queued")
+RUNNING = N_("running")
+FINISHED = N_("finished")
+CANCELLED = N_("cancelled")  # stopped by its owner: keeps the model trained so far, if any
+FAILED = N_("failed")
+INTERRUPTED = N_("interrupted")  # cut off by a server restart
 ACTIVE = (QUEUED, RUNNING)
 DONE = (FINISHED, CANCELLED, FAILED, INTERRUPTED)
 
@@ -158,7 +159,7 @@ class RunStore:
                     owner=owner,
                     server=server,
                     status=QUEUED,
-                    phase="waiting in the queue",
+                    phase=N_("waiting in the queue"),
                     dataset=settings.dataset,
                     arch=settings.arch,
                     settings=settings.to_dict(),
@@ -177,7 +178,7 @@ class RunStore:
 
     def mark_running(self, run_id: int) -> None:
         now = time.time()
-        self._update(run_id, status=RUNNING, phase="starting", started_at=now, heartbeat_at=now)
+        self._update(run_id, status=RUNNING, phase=N_("starting"), started_at=now, heartbeat_at=now)
 
     def save_progress(
         self,

@@ -13,11 +13,12 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from mnistlab.datasets import NORMALIZATIONS, get_info
+from mnistlab.i18n import N_
 from mnistlab.models import ConvBlock, ModelConfig, Recipe, get_preset
 
 MONITORS = {
-    "accuracy": "training accuracy",
-    "val_accuracy": "validation accuracy",
+    "accuracy": N_("training accuracy"),
+    "val_accuracy": N_("validation accuracy"),
 }
 # The recipe of a network built on the "build your own" form.
 CUSTOM_RECIPE = Recipe(batch_size=128, learning_rate=0.001, max_epochs=5)

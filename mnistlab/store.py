@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnistlab.datasets import DATASETS, NORMALIZATIONS
+from mnistlab.i18n import _, percent
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 # Temporary files older than this are leftovers of an interrupted save.
@@ -212,7 +213,7 @@ class StoredModel:
 
     def describe(self) -> str:
         accuracy = self.metadata.get("test_accuracy")
-        accuracy_text = f", test accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""
+        accuracy_text = ", " + _("test accuracy {accuracy}").format(accuracy=percent(accuracy)) if isinstance(accuracy, (int, float)) else ""
         return f"{self.name} ({self.metadata.get('dataset', '?')}, {self.metadata.get('arch', '?')}{accuracy_text})"
 
 

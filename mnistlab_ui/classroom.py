@@ -17,7 +17,7 @@ import streamlit as st
 
 from mnistlab.classroom import ClassDrawings, ClassInfo, ClassScore, Student, score
 from mnistlab.datasets import DATASETS
-from mnistlab.i18n import _
+from mnistlab.i18n import _, percent
 from mnistlab.pictures import to_grey
 from mnistlab.runs import RunSnapshot
 from mnistlab_ui.identity import browser_owner
@@ -174,7 +174,7 @@ def dashboard(info: ClassInfo) -> None:
     if result is not None and result.accuracy is not None:
         columns[2].metric(
             _("Accuracy on our drawings"),
-            f"{result.accuracy:.1%}",
+            percent(result.accuracy),
             help=_("The class model's answers on the class's drawings (hidden ones left out), against what the students drew."),
         )
     else:
@@ -183,7 +183,7 @@ def dashboard(info: ClassInfo) -> None:
         gap = None if result is None or result.accuracy is None else result.accuracy - mnist_accuracy
         columns[3].metric(
             _("On the MNIST test set"),
-            f"{mnist_accuracy:.1%}",
+            percent(mnist_accuracy),
             delta=None if gap is None else _("{gap:+.1%} on ours").format(gap=gap),
             delta_color="normal",
             help=_("The real-world gap: how much worse (or better) the model reads our handwriting than the MNIST test digits."),

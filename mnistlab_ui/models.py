@@ -16,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from mnistlab.datasets import DATASETS
-from mnistlab.i18n import _
+from mnistlab.i18n import _, percent
 from mnistlab.inference import LoadedModel, load_for_inference
 from mnistlab.runs import RunSnapshot
 from mnistlab.settings import quick_model_settings, recipe_key
@@ -56,7 +56,7 @@ class ModelChoice:
 
 
 def _accuracy_text(accuracy) -> str:
-    return _("test accuracy {accuracy:.1%}").format(accuracy=accuracy) if isinstance(accuracy, (int, float)) else ""
+    return _("test accuracy {accuracy}").format(accuracy=percent(accuracy)) if isinstance(accuracy, (int, float)) else ""
 
 
 def _run_choice(snapshot: RunSnapshot, kind: str) -> ModelChoice:

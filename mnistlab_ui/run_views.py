@@ -15,7 +15,8 @@ import streamlit as st
 
 from mnistlab.datasets import DATASETS
 from mnistlab.evaluation import Evaluation, evaluation_from_probabilities
-from mnistlab.i18n import _
+from mnistlab.glossary import explain
+from mnistlab.i18n import _, number, percent
 from mnistlab.jobs import PREDICTIONS_FILE
 from mnistlab.runs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RunSnapshot
 from mnistlab.settings import MONITORS, TrainingSettings
@@ -72,7 +73,9 @@ def _progress(snapshot: RunSnapshot) -> None:
         return
     # A run that ended shows where it stopped: a Stop at batch 264 of epoch 1 is not 100% done.
     where = snapshot.result.stopped_at if snapshot.result is not None and snapshot.result.stopped_at else batch
-    epoch_text = _("Epoch {epoch}: batch {batch:,} of {batches:,}").format(epoch=where.epoch, batch=where.batch, batches=where.batches_per_epoch)
+    epoch_text = _("Epoch {epoch}: batch {batch} of {batches}").format(
+        epoch=where.epoch, batch=number(where.batch), batches=number(where.batches_per_epoch)
+    )
     st.progress(min(1.0, where.batch / where.batches_per_epoch), text=epoch_text)
     overall = min(1.0, where.fraction_done)
     st.progress(overall, text=_("Overall: {done:.0%} of at most {epochs} epochs").format(done=overall, epochs=where.max_epochs))
@@ -136,6 +139,9 @@ def live_view(run_id: int) -> None:
         left, right = st.columns(2)
         left.altair_chart(loss_chart)
         right.altair_chart(accuracy_chart)
+        with st.expander(_("What do the curves show?")):
+            st.markdown(f"**{_('Loss curves')}**: {explain('loss')}")
+            st.markdown(f"**{_('Accuracy curves')}**: {explain('accuracy')} {explain('overfitting')}")
     if snapshot.epochs:
         st.table(epoch_table(snapshot).style.format(precision=4, na_rep="", subset=epoch_table_number_columns()), hide_index=True)
     shown = SHOWN_DONE.get()
@@ -227,11 +233,11 @@ def results_view(snapshot: RunSnapshot) -> None:
 
     st.header(_("How good is it?"))
     columns = st.columns(3)
-    columns[0].metric(_("Test accuracy"), f"{evaluation.accuracy:.2%}")
-    columns[1].metric(_("Test images"), f"{len(evaluation.labels):,}")
-    columns[2].metric(_("Mistakes"), f"{int((evaluation.predicted != evaluation.labels).sum()):,}")
+    columns[0].metric(_("Test accuracy"), percent(evaluation.accuracy, 2), help=explain("test"))
+    columns[1].metric(_("Test images"), number(len(evaluation.labels)))
+    columns[2].metric(_("Mistakes"), number(int((evaluation.predicted != evaluation.labels).sum())))
     for name, value in (snapshot.result.extra_test_accuracy or {}).items():
-        st.metric(_("Accuracy on {name}").format(name=name), f"{value:.2%}")
+        st.metric(_("Accuracy on {name}").format(name=name), percent(value, 2))
 
     st.subheader(_("Confusion matrix"))
     st.caption(_("Each row is the true class, each column the network's answer; the diagonal is right. Click a cell to see those images."))

@@ -70,6 +70,13 @@ TEACHING: SessionKey[int | None] = SessionKey("mnistlab.teaching", lambda: None,
 CLASS_PROMPT: SessionKey[int | None] = SessionKey("mnistlab.class_prompt", lambda: None, "The digit the Draw page asks this student for.")
 CLASS_NOTE: SessionKey[str | None] = SessionKey("mnistlab.class_note", lambda: None, "What the last class save said (shown once).")
 
+LANGUAGE: SessionKey[str | None] = SessionKey(
+    "mnistlab.language", lambda: None, "The language this session reads the app in ('en' or 'tr'), chosen in the sidebar."
+)
+LINK_APPLIED: SessionKey[dict] = SessionKey(
+    "mnistlab.link_applied", dict, "Page slug -> the link query already applied to that page's settings (applied once, not on every rerun)."
+)
+
 APP_RAN: SessionKey[bool] = SessionKey(
     "mnistlab.app_ran", lambda: False, "Set by app.py at the start of a run: the page runs through app.py's navigation."
 )
@@ -90,4 +97,6 @@ ALL_KEYS = (
     TEACHING,
     CLASS_PROMPT,
     CLASS_NOTE,
+    LANGUAGE,
+    LINK_APPLIED,
 )

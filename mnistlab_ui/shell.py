@@ -37,6 +37,7 @@ PAGES = (
     PageFile("pages/2_draw.py", "draw", ":material/draw:"),
     PageFile("pages/3_convolutions.py", "convolutions", ":material/grid_on:"),
     PageFile("pages/4_class.py", "class", ":material/groups:"),
+    PageFile("pages/5_glossary.py", "glossary", ":material/menu_book:"),
 )
 
 
@@ -50,6 +51,9 @@ def leave_pages_folder_mode() -> None:
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+    from mnistlab_ui.language import apply_language
+
+    apply_language()
     if APP_RAN.get():
         APP_RAN.clear()
         return
@@ -60,15 +64,20 @@ def leave_pages_folder_mode() -> None:
     st.rerun()
 
 
-def page_link(path: str, label: str, icon: str | None = None) -> None:
-    """A link to one of the app's pages; a plain link when the page runs outside app.py's navigation (AppTest)."""
+def page_link(path_or_slug: str, label: str, icon: str | None = None, query: dict[str, str] | None = None) -> None:
+    """A link to one of the app's pages (by file or URL slug), with settings in its query, opened in the same tab;
+    a plain link when the page runs outside app.py's navigation (AppTest)."""
+    from urllib.parse import urlencode
+
     from streamlit.errors import StreamlitPageNotFoundError
 
+    page = next((page for page in PAGES if path_or_slug in (page.path, page.slug)), None)
+    path = page.path if page is not None else path_or_slug
     try:
-        st.page_link(path, label=label, icon=icon)
+        st.page_link(path, label=label, icon=icon, query_params=query or None)
     except StreamlitPageNotFoundError:
-        slug = next(page.slug for page in PAGES if page.path == path)
-        st.markdown(f"[{label}](/{slug})")
+        slug = page.slug if page is not None else path_or_slug
+        st.markdown(f"[{label}](/{slug}{'?' + urlencode(query) if query else ''})")
 
 
 def rerun_fragment() -> None:

@@ -13,7 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from mnistlab.datasets import DATASETS, NORMALIZATIONS
-from mnistlab.i18n import _
+from mnistlab.glossary import explain
+from mnistlab.i18n import _, current_language
+from mnistlab.i18n import number as format_number
 from mnistlab.models import PRESETS, ConvBlock, ModelConfig, get_preset
 from mnistlab.settings import CUSTOM_RECIPE, MONITORS, TrainingSettings
 from mnistlab_ui.data import dataset_or_error
@@ -75,14 +77,15 @@ def _apply_recipe() -> None:
     st.session_state.update(_recipe_values(st.session_state[K["dataset"]], st.session_state[K["arch"]]))
 
 
-def seed(settings: TrainingSettings) -> None:
-    """Fill the form: with what this session last had in it, else from `settings`.
+def seed(settings: TrainingSettings, replace: bool = False) -> None:
+    """Fill the form: with what this session last had in it, else from `settings`; with `replace`, from `settings`.
 
     Streamlit forgets a widget's value when a page without it runs (a visit to the Draw
-    page), so the form's values are also kept in session state and put back here.
+    page), so the form's values are also kept in session state and put back here. A
+    link's settings replace whatever the form had.
     """
     remembered = TRAIN_FORM.get()
-    if remembered:
+    if remembered and not replace:
         for key, value in remembered.items():
             st.session_state.setdefault(key, value)
         return
@@ -125,7 +128,12 @@ def seed(settings: TrainingSettings) -> None:
                 }
             )
     for key, value in values.items():
-        st.session_state.setdefault(key, value)
+        if replace:
+            st.session_state[key] = value
+        else:
+            st.session_state.setdefault(key, value)
+    if replace:
+        remember()
 
 
 def remember() -> None:
@@ -162,11 +170,13 @@ def custom_config() -> ModelConfig:
         pool = right.checkbox(
             _("Block {number}: max pooling").format(number=number),
             key=_default(f"train.block{number}.pool", True),
-            help=_("Keep the strongest value of each 2x2 square: the image shrinks by half."),
+            help=explain("max_pooling"),
         )
         blocks.append(ConvBlock(filters, kernel, pool))
     units_text = st.text_input(
-        _("Dense layers (units, comma separated)"), key=_default(K["units"], "128"), help=_("For example '128' or '256, 128'.")
+        _("Dense layers (units, comma separated)"),
+        key=_default(K["units"], "128"),
+        help=explain("dense") + " " + _("For example '128' or '256, 128'."),
     )
     try:
         units = tuple(int(part) for part in units_text.replace(" ", "").split(",") if part)
@@ -200,7 +210,7 @@ def custom_config() -> ModelConfig:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def layer_table(config_text: str, _config: ModelConfig) -> pd.DataFrame:
+def layer_table(config_text: str, language: str, _config: ModelConfig) -> pd.DataFrame:
     """The layers of a model built from a config (cached by the config's text)."""
     from mnistlab.models import build_model, model_summary
 
@@ -216,7 +226,7 @@ def layer_table(config_text: str, _config: ModelConfig) -> pd.DataFrame:
 
 
 def _training_images_label(size: int) -> str:
-    return _("all") if size == ALL_IMAGES else f"{size:,}"
+    return _("all") if size == ALL_IMAGES else format_number(size)
 
 
 def choose_settings() -> TrainingSettings | None:
@@ -239,8 +249,8 @@ def _form() -> TrainingSettings | None:
         else:
             sample = _(" (a sample; the Home page says how to get the full set)") if dataset.source.is_sample else ""
             st.caption(
-                _("{train:,} training images, {test:,} test images{sample}.").format(
-                    train=len(dataset.y_train), test=len(dataset.y_test), sample=sample
+                _("{train} training images, {test} test images{sample}.").format(
+                    train=format_number(len(dataset.y_train)), test=format_number(len(dataset.y_test)), sample=sample
                 )
             )
         arch = st.selectbox(
@@ -261,7 +271,7 @@ def _form() -> TrainingSettings | None:
         stop_at_target = st.checkbox(
             _("Stop at a target accuracy"),
             key=K["stop_at_target"],
-            help=_("Stop training as soon as the network is good enough, as the lessons teach."),
+            help=explain("callback"),
         )
         target = st.slider(
             _("Target accuracy"),
@@ -271,7 +281,7 @@ def _form() -> TrainingSettings | None:
             format="%.3f",
             key=K["target"],
             disabled=not stop_at_target,
-            help=_("0.99 means 99% of the images classified right."),
+            help=explain("accuracy"),
         )
         monitor = st.radio(
             _("Watch"),
@@ -282,12 +292,8 @@ def _form() -> TrainingSettings | None:
             help=_("Validation accuracy is measured on images the network does not train on: a fairer test."),
         )
         columns = st.columns(3)
-        max_epochs = columns[0].number_input(
-            _("Max epochs"), 1, 200, key=K["max_epochs"], help=_("An epoch is one pass over all the training images.")
-        )
-        batch_size = columns[1].selectbox(
-            _("Batch size"), BATCH_SIZES, key=K["batch_size"], help=_("How many images the network sees before each update of its weights.")
-        )
+        max_epochs = columns[0].number_input(_("Max epochs"), 1, 200, key=K["max_epochs"], help=explain("epoch"))
+        batch_size = columns[1].selectbox(_("Batch size"), BATCH_SIZES, key=K["batch_size"], help=explain("batch"))
         learning_rate = columns[2].selectbox(
             _("Learning rate"),
             LEARNING_RATES,
@@ -313,7 +319,7 @@ def _form() -> TrainingSettings | None:
                 0.3,
                 step=0.05,
                 key=K["validation_split"],
-                help=_("The fraction of training images kept aside to measure validation accuracy."),
+                help=explain("validation") + " " + _("This is the fraction of training images kept aside for it."),
             )
             normalization = st.radio(
                 _("Normalisation"),
@@ -321,7 +327,7 @@ def _form() -> TrainingSettings | None:
                 key=K["normalization"],
                 horizontal=True,
                 format_func=lambda key: "÷ 255" if key == "divide_255" else "keras normalize",
-                help=" / ".join(_(text) for text in NORMALIZATIONS.values()),
+                help=explain("normalisation") + " " + " / ".join(_(text) for text in NORMALIZATIONS.values()),
             )
             train_size = st.selectbox(
                 _("Training images"),
@@ -331,10 +337,11 @@ def _form() -> TrainingSettings | None:
                 help=_("Fewer images train faster, for a quick try."),
             )
     with st.expander(_("Layers, output shapes and parameters"), expanded=arch != CUSTOM):
-        table = layer_table(repr(config), config)
+        st.caption(explain("flatten") + " " + explain("dense"))
+        table = layer_table(repr(config), current_language(), config)
         # A static table wraps on a phone instead of hiding columns behind a sideways scroll.
         st.table(table, hide_index=True)
-        st.caption(_("{count:,} parameters in all.").format(count=int(table[_("parameters")].sum())))
+        st.caption(_("{count} parameters in all.").format(count=format_number(int(table[_("parameters")].sum()))))
     if dataset is None:
         return None
     try:

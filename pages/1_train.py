@@ -5,10 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from mnistlab.i18n import _
+from mnistlab.links import train_link, train_settings
 from mnistlab.runs import CANCELLED, FINISHED
 from mnistlab.settings import TrainingSettings
 from mnistlab_ui.classroom import class_data_options
 from mnistlab_ui.identity import browser_owner
+from mnistlab_ui.links import apply_link, share_link
 from mnistlab_ui.run_views import live_view, results_view, run_label, server_load_panel, start_run
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import SELECTED_MODEL, VIEWED_RUN
@@ -24,10 +26,14 @@ by_id = {run.run_id: run for run in runs}
 if VIEWED_RUN.get() not in by_id:
     VIEWED_RUN.set(runs[0].run_id if runs else None)
 viewed = by_id.get(VIEWED_RUN.get())
-# After a reload the form shows the settings of the run being viewed.
+# A link's settings (a lesson, a teacher's "Copy link") fill the form once; after a reload the form shows the
+# settings of the run being viewed.
+link = apply_link("train", lambda values: seed(train_settings(values), replace=True))
 seed(viewed.settings if viewed is not None else TrainingSettings(dataset="mnist", arch="dense", target_accuracy=0.99))
 
 settings = choose_settings()
+if settings is not None:
+    share_link("train", train_link(settings))
 class_data = class_data_options(settings.dataset) if settings is not None else {}
 if st.button(_("Train"), type="primary", disabled=settings is None):
     viewed = lab().jobs.snapshot(start_run(settings, **class_data))

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from mnistlab.glossary import explain
 from mnistlab.i18n import _
 from mnistlab.pictures import fit_square, to_grey
 from mnistlab.preprocessing import load_image_bytes, preprocess
@@ -42,7 +43,7 @@ loaded = loaded_or_warning(choice) if choice is not None else None
 
 def show_prediction(prediction) -> None:
     """The answer, right under the canvas: a phone shows both without scrolling."""
-    st.metric(_("Prediction"), prediction.top_name, help=_("The class with the highest probability."))
+    st.metric(_("Prediction"), prediction.top_name, help=explain("softmax"))
     st.caption(_("{sure:.0%} sure").format(sure=prediction.confidence))
 
 

@@ -8,9 +8,11 @@ import streamlit as st
 
 from mnistlab.convolutions import KERNELS, follow_filter, learned_filters, playground
 from mnistlab.datasets import DATASETS, normalize_images
+from mnistlab.glossary import explain, term
 from mnistlab.i18n import _
 from mnistlab.pictures import enlarge, fit_square, maps_grid, to_diverging, to_grey
 from mnistlab_ui.data import dataset_or_error
+from mnistlab_ui.links import apply_link, share_link
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.session import DRAWING
@@ -19,6 +21,8 @@ from mnistlab_ui.shell import leave_pages_folder_mode
 leave_pages_folder_mode()
 st.title(_("Convolutions"))
 st.write(_("See what a 3x3 kernel does to an image, what max pooling keeps, and what a trained CNN has learned to look for."))
+# A link chooses the kernel, the dataset and the test image (a lesson, or a teacher's shared link).
+apply_link("convolutions", lambda values: st.session_state.update({f"conv.{key}": value for key, value in values.items()}))
 
 CUSTOM = "custom"
 
@@ -32,19 +36,27 @@ def choose_image() -> tuple[np.ndarray, str]:
     if source == "drawing":
         return np.asarray(DRAWING.get(), np.float32) * 255.0, _("your drawing")
     left, right = st.columns(2)
-    name = left.selectbox(_("Dataset"), list(DATASETS), format_func=lambda key: _(DATASETS[key].title))
+    name = left.selectbox(_("Dataset"), list(DATASETS), format_func=lambda key: _(DATASETS[key].title), key="conv.dataset")
     dataset, error = dataset_or_error(name)
     if dataset is None:
         st.error(error)
         st.stop()
     last = len(dataset.y_test) - 1
-    index = right.number_input(_("Test image number (0 to {last})").format(last=last), 0, last, 0)
+    if st.session_state.get("conv.image", 0) > last:
+        st.session_state["conv.image"] = 0
+    index = right.number_input(_("Test image number (0 to {last})").format(last=last), 0, last, key="conv.image")
     label = dataset.class_names[int(dataset.y_test[index])]
     return dataset.x_test[index].astype(np.float32), _("test image {number} ({label})").format(number=index, label=_(label))
 
 
 def choose_kernel() -> np.ndarray:
-    name = st.selectbox(_("Kernel"), [*KERNELS, CUSTOM], format_func=lambda key: _("Your own 3x3 kernel") if key == CUSTOM else _(KERNELS[key].title))
+    name = st.selectbox(
+        _("Kernel"),
+        [*KERNELS, CUSTOM],
+        format_func=lambda key: _("Your own 3x3 kernel") if key == CUSTOM else _(KERNELS[key].title),
+        help=explain("kernel"),
+        key="conv.kernel",
+    )
     if name != CUSTOM:
         st.caption(_(KERNELS[name].description))
         st.table(pd.DataFrame(KERNELS[name].array).round(3), hide_index=True, hide_header=True, width="content")
@@ -61,9 +73,11 @@ def pixel_picture(picture: np.ndarray, size: int = 224) -> np.ndarray:
 
 def show_playground(image: np.ndarray, description: str) -> None:
     st.header(_("Kernel playground"))
-    st.caption(_("No training needed: a fixed 3x3 kernel slides over the image, as one filter of a Conv2D layer does."))
+    st.caption(
+        _("No training needed: a fixed 3x3 kernel slides over the image, as one filter of a Conv2D layer does.") + " " + explain("convolution")
+    )
     kernel = choose_kernel()
-    use_relu = st.checkbox(_("ReLU after the convolution (negative values become 0)"), True)
+    use_relu = st.checkbox(_("ReLU after the convolution (negative values become 0)"), True, help=explain("relu"))
     result = playground(image / 255.0, kernel, use_relu)
     shown = (
         to_grey(result.activated) if use_relu else to_diverging(result.activated),
@@ -83,6 +97,7 @@ def show_playground(image: np.ndarray, description: str) -> None:
         )
         + ("" if use_relu else _(" Without ReLU, red is positive and blue negative."))
     )
+    st.caption(f"**{term('max_pooling')}**: {explain('max_pooling')}")
 
 
 def _size(values: np.ndarray) -> str:
@@ -111,6 +126,8 @@ def show_model(image: np.ndarray, description: str) -> None:
             "Each small square is one 3x3 filter the network learned: red weights add up the pixel under them, blue ones subtract it. "
             "Filters of deeper layers are averaged over their input channels."
         )
+        + " "
+        + explain("filter")
     )
     conv_names = [layer.name for layer in extractor.layers if layer.__class__.__name__ == "Conv2D"]
     for name in conv_names:
@@ -126,6 +143,8 @@ def show_model(image: np.ndarray, description: str) -> None:
             "One small image per filter: bright where that filter found its pattern. Convolutions (red/blue, before the activation) "
             "shrink the image a little, ReLU keeps only the positive part, and each 2x2 max pooling halves the size."
         )
+        + " "
+        + explain("feature_map")
     )
     for stage in stages:
         signed = stage.kind in ("convolution", "batch normalisation")
@@ -135,7 +154,7 @@ def show_model(image: np.ndarray, description: str) -> None:
     st.subheader(_("Follow one filter"))
     left, right = st.columns(2)
     conv_name = left.selectbox(_("Convolution layer"), conv_names)
-    index = right.slider(_("Filter"), 0, model.get_layer(conv_name).filters - 1, 0)
+    index = right.slider(_("Filter"), 0, model.get_layer(conv_name).filters - 1, 0, help=explain("filter"))
     followed = follow_filter(stages, conv_name)
     columns = st.columns(len(followed) + 1)
     kernel = learned_filters(model, conv_name)[:, :, index]
@@ -149,4 +168,13 @@ def show_model(image: np.ndarray, description: str) -> None:
 
 chosen_image, chosen_description = choose_image()
 show_playground(chosen_image, chosen_description)
+if st.session_state.get("conv.kernel") != CUSTOM:
+    share_link(
+        "convolutions",
+        {
+            "kernel": st.session_state.get("conv.kernel", "edge"),
+            "dataset": st.session_state.get("conv.dataset", "mnist"),
+            "image": str(st.session_state.get("conv.image", 0)),
+        },
+    )
 show_model(chosen_image, chosen_description)

@@ -66,7 +66,9 @@ def join_class() -> None:
     with st.form("join-class"):
         code = st.text_input(_("Class code"), value=normalise_code(parameters.get("join", "")), max_chars=12)
         nickname = st.text_input(
-            _("Nickname"), max_chars=20, help=_("Any name the class will know you by: no real name needed. Letters, digits and spaces.")
+            _("Nickname"),
+            max_chars=40,  # The store allows 20 and says so; a longer paste is not cut silently.
+            help=_("Any name the class will know you by: no real name needed. Letters, digits and spaces."),
         )
         if st.form_submit_button(_("Join"), type="primary"):
             try:

@@ -40,4 +40,6 @@ pip=(python3 -m pip install -q --disable-pip-version-check)
 [ "$cluster" = 1 ] && [ -f requirements-cluster.txt ] && "${pip[@]}" -r requirements-cluster.txt
 # MNIST Lab itself, editable: `import mnistlab` works from anywhere, and the `mnistlab` command exists.
 "${pip[@]}" --no-deps -e .
+# The translation catalogs, compiled (the app also compiles a catalog newer than its .mo when it loads it).
+python3 -m babel.messages.frontend compile --directory mnistlab/locales --domain mnistlab --statistics
 echo "MNIST Lab: installed."

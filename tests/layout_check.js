@@ -2,7 +2,13 @@
 () => {
   const problems = [];
   const width = window.innerWidth;
-  const visible = (element) => { const r = element.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  // A collapsed sidebar is off screen on purpose (its toggle brings it in); what is in it is not on the page.
+  const collapsed = document.querySelector('[data-testid="stSidebar"][data-collapsed="true"]');
+  const visible = (element) => {
+    if (collapsed && collapsed.contains(element)) return false;
+    const r = element.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
   for (const element of document.querySelectorAll('[data-testid="stImage"] img, [data-testid="stVegaLiteChart"], [data-testid="stTable"], [data-testid="stDataFrame"], canvas.upper-canvas, [data-testid="stMetric"], button')) {
     if (!visible(element)) continue;
     const r = element.getBoundingClientRect();

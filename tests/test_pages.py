@@ -631,3 +631,149 @@ def test_a_student_trains_with_the_class_drawings_and_is_tested_on_the_held_out_
     metrics = [metric for metric in at.metric if metric.label.startswith("Accuracy on 10C's drawings (test half, 20)")]
     assert metrics, [metric.label for metric in at.metric]
     assert metrics[0].value.endswith("%")
+
+
+def test_a_student_shares_a_run_the_class_compares_it_and_sees_no_teacher_action(empty_store):
+    classes = class_store()
+    info, _key = classes.create_class("11D")
+    student = classes.join(info.code, "Deniz", "browser:share")
+    at = page("pages/1_train.py")
+    at.session_state["mnistlab.class_member"] = student
+    at.run()
+    at = wait_for(start_training(at, target=0.5), reached)
+    # The same browser opens the Class page.
+    browser_key = at.session_state["mnistlab.browser_key"]
+    at = page("pages/4_class.py")
+    at.session_state["mnistlab.browser_key"] = browser_key
+    at.session_state["mnistlab.class_member"] = student
+    at.run()
+    assert not at.exception and "You are **Deniz**" in texts(at)
+    # Nothing of the teacher's: no settings, no hiding, no export, no deleting.
+    labels = [button.label for button in at.button] + [toggle.label for toggle in at.toggle] + [expander.label for expander in at.expander]
+    for teacher_only in ["Class settings", "Open to new drawings", "Hide", "Delete the class", "End the class"]:
+        assert teacher_only not in labels
+    at.button[[button.label for button in at.button].index("Share with the class")].click()
+    at.run()
+    assert not at.exception
+    (table,) = at.dataframe
+    frame = table.value
+    assert list(frame["shared by"]) == ["Deniz"] and list(frame["preset"]) == ["dense"]
+    assert 0 < frame["test accuracy"].iloc[0] <= 100 and frame["epochs"].iloc[0] >= 1
+
+
+def test_accuracy_per_class_keeps_the_dataset_order_and_labels_every_bar():
+    from mnistlab.datasets import DATASETS
+    from mnistlab.evaluation import evaluation_from_probabilities
+    from mnistlab_ui.run_views import per_class_chart
+
+    names = list(DATASETS["fashion_mnist"].class_names)
+    labels = np.arange(20) % 10
+    evaluation = evaluation_from_probabilities(np.eye(10)[labels], labels, tuple(names))
+    spec = per_class_chart(evaluation, names).to_dict()
+    y = spec["encoding"]["y"]
+    assert y["sort"] == names and names != sorted(names)  # the dataset's order, not the alphabet's
+    assert y["axis"]["labelOverlap"] is False  # every bar keeps its label
+    assert spec["height"] >= 20 * len(names)
+
+
+# Languages, links and the glossary
+
+
+def all_text(at) -> str:
+    """Every label, help text, caption, heading and paragraph the page shows (what a student can read)."""
+    parts = []
+
+    def walk(node):
+        for attribute in ("label", "help", "value", "body", "placeholder"):
+            try:
+                value = getattr(node, attribute, None)
+            except Exception:  # noqa: BLE001 (a widget whose value needs a script run)
+                continue
+            if isinstance(value, str):
+                parts.append(value)
+        proto = getattr(node, "proto", None)
+        for field in ("help", "label", "body"):
+            value = getattr(proto, field, None) if proto is not None else None
+            if isinstance(value, str):
+                parts.append(value)
+        for child in getattr(node, "children", {}).values() if isinstance(getattr(node, "children", None), dict) else []:
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(parts)
+
+
+PAGES_FOR_LANGUAGES = ["app.py", "pages/1_train.py", "pages/2_draw.py", "pages/3_convolutions.py", "pages/4_class.py", "pages/5_glossary.py"]
+
+
+@pytest.mark.parametrize("language, title", [("en", "Glossary"), ("tr", "Sözlük")])
+@pytest.mark.parametrize("path", PAGES_FOR_LANGUAGES)
+def test_every_page_renders_in_both_languages(with_models, path, language, title):
+    at = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+    at.session_state["mnistlab.language"] = language
+    at.run()
+    assert not at.exception, [line for problem in at.exception for line in problem.stack_trace[-6:]]
+    if path == "pages/5_glossary.py":
+        assert at.title[0].value == title
+    if language == "tr" and path != "app.py":
+        heading = at.title[0].value
+        assert heading in {"Eğit", "Çiz", "Evrişimler", "Sınıf", "Sözlük"}, heading
+
+
+def test_a_lesson_link_opens_the_train_page_with_its_settings_and_bad_values_show_a_note(empty_store):
+    at = page("pages/1_train.py")
+    for key, value in {"dataset": "fashion_mnist", "preset": "fast_cnn", "target": "0.91", "epochs": "15", "colour": "red"}.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    assert by_label(at.selectbox, "Dataset").value == "fashion_mnist" and by_label(at.selectbox, "Architecture").value == "fast_cnn"
+    assert by_label(at.slider, "Target accuracy").value == pytest.approx(0.91) and by_label(at.number_input, "Max epochs").value == 15
+    assert any("'colour' is not one this page knows" in warning.value for warning in at.warning)
+    # The student's later changes are kept: the link is applied once, not on every rerun.
+    by_label(at.number_input, "Max epochs").set_value(3)
+    at.run()
+    assert by_label(at.number_input, "Max epochs").value == 3
+    # "Copy link to these settings" gives a link that opens the page with these settings.
+    (code,) = [block for block in at.code if "/train?" in block.value]
+    assert "dataset=fashion_mnist" in code.value and "preset=fast_cnn" in code.value and "epochs=3" in code.value
+
+
+def test_links_with_nonsense_show_defaults_and_notes_never_an_exception(empty_store):
+    for query in [{"dataset": "x" * 10_000}, {"target": "-1", "epochs": "zero"}, {"kernel": "'; DROP TABLE"}, {"lang": "klingon", "image": "9" * 50}]:
+        for path in ("pages/1_train.py", "pages/3_convolutions.py"):
+            at = page(path)
+            for key, value in query.items():
+                at.query_params[key] = value
+            at.run()
+            assert not at.exception, (path, query, at.exception)
+            assert at.warning, (path, query)
+
+
+def test_a_convolutions_link_chooses_kernel_dataset_and_image(empty_store):
+    at = page("pages/3_convolutions.py")
+    for key, value in {"kernel": "sobel_vertical", "dataset": "fashion_mnist", "image": "3"}.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    assert by_label(at.selectbox, "Kernel").value == "sobel_vertical" and by_label(at.selectbox, "Dataset").value == "fashion_mnist"
+    assert at.number_input[0].value == 3
+
+
+def test_every_glossary_term_is_explained_where_it_is_at_work(with_models, digits_sample):
+    from mnistlab.glossary import GLOSSARY
+
+    # The pages as a student sees them with something in them: a finished run, a drawing, a CNN.
+    train = wait_for(start_training(page("pages/1_train.py").run(), target=0.5), reached)
+    draw = choose(page("pages/2_draw.py").run(), "Model", "digits-dense")
+    drawn, _label = drawn_digit(with_models[1].model, digits_sample)
+    draw.session_state["canvas-0"] = canvas_value(drawn)
+    draw.run()
+    convolutions = choose(page("pages/3_convolutions.py").run(), "Model", "digits-cnn")
+    shown = {"train": all_text(train), "draw": all_text(draw), "convolutions": all_text(convolutions)}
+    missing = []
+    for entry in GLOSSARY:
+        for place in entry.places:
+            text = shown[place.page]
+            if place.label.lower() not in text.lower() or entry.explanation not in text:
+                missing.append(f"{entry.term} at {place.page} / {place.label}")
+    assert not missing, missing
