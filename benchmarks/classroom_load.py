@@ -60,7 +60,7 @@ async def student(browser, url: str, code: str, number: int, drawings: int, reco
             record["lost"].append(f"student {number + 1}: {type(error).__name__}: {str(error).splitlines()[0][:160]}")
             await page.reload()
         await asyncio.sleep(rng.uniform(1.0, 3.0))
-    await context.close()
+    # The context stays open until the browsers' CPU is measured (a closed page's process takes its CPU time with it).
 
 
 async def _class_phase(server: AppServer, code: str, teacher_link: str, students: int, drawings: int) -> dict:

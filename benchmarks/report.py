@@ -281,6 +281,10 @@ def classroom_lines(section: dict) -> list[str]:
         f"| browsers' CPU (on the students' devices in a class) | {section['browsers_cpu_s']} CPU-s |",
         f"| the dashboard showed every saved drawing | {'yes' if section['dashboard_showed_all'] else 'no'} |",
         "",
+        f"The browsers used {section['browsers_cpu_s']} of the {section['machine_cores'] * section['seconds']:.0f} CPU-seconds this "
+        f"machine had in those {section['seconds']} s, so the waits above are mostly the browsers' queue for the CPU; in a class "
+        "each browser runs on its student's own device and the server's share is the figure that counts.",
+        "",
     ]
 
 

@@ -50,3 +50,25 @@ def test_page_files_have_the_names_of_their_urls():
 
     for path, slug, _icon in PAGES:
         assert page_icon_and_name(ROOT / path)[1] == slug
+
+
+def test_without_a_ray_address_nothing_imports_ray(tmp_path):
+    """The app installs and runs without Ray: a server on worker processes never imports it."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from mnistlab.services import services, shutdown_all\n"
+        "import mnistlab_ui.server, mnistlab_ui.run_views, mnistlab_ui.classroom\n"
+        "lab = services()\n"
+        "assert lab.jobs.backend.name != 'ray', lab.jobs.backend\n"
+        "shutdown_all()\n"
+        "print('ray' in sys.modules)\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "MNISTLAB_RAY_ADDRESS"}
+    environment.update(MNISTLAB_DATA_HOME=str(tmp_path / "data"), MNISTLAB_MODELS_DIR=str(tmp_path / "models"))
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip().splitlines()[-1] == "False"
