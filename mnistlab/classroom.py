@@ -38,6 +38,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from mnistlab.database import Database, class_runs, classes, drawings, students
+from mnistlab.i18n import _, number
 from mnistlab.idx import write_idx
 
 # Join codes avoid letters and digits that look alike on a projector (0/O, 1/I/L).
@@ -143,9 +144,9 @@ def check_nickname(nickname: str) -> str:
     cleaned = unicodedata.normalize("NFC", " ".join(str(nickname or "").split()))
     low, high = NICKNAME_LENGTH
     if not low <= len(cleaned) <= high:
-        raise ValueError(f"A nickname has {low} to {high} characters (this one has {len(cleaned)}).")
+        raise ValueError(_("A nickname has {low} to {high} characters (this one has {count}).").format(low=low, high=high, count=len(cleaned)))
     if not NICKNAME_PATTERN.fullmatch(cleaned):
-        raise ValueError("A nickname may use letters, digits, spaces and - _ . between them; no other signs.")
+        raise ValueError(_("A nickname may use letters, digits, spaces and - _ . between them; no other signs."))
     return cleaned
 
 
@@ -153,9 +154,9 @@ def check_class_name(name: str) -> str:
     cleaned = " ".join(str(name or "").split())
     low, high = CLASS_NAME_LENGTH
     if not low <= len(cleaned) <= high:
-        raise ValueError(f"A class name has {low} to {high} characters (this one has {len(cleaned)}).")
+        raise ValueError(_("A class name has {low} to {high} characters (this one has {count}).").format(low=low, high=high, count=len(cleaned)))
     if any(unicodedata.category(character).startswith("C") for character in cleaned):
-        raise ValueError("A class name cannot contain control characters.")
+        raise ValueError(_("A class name cannot contain control characters."))
     return cleaned
 
 
@@ -194,7 +195,7 @@ class ClassStore:
                 return self.get(class_id), key
             except sa.exc.IntegrityError:
                 continue  # That code is taken: draw another.
-        raise RuntimeError("Could not find a free join code; try again.")
+        raise RuntimeError(_("Could not find a free join code; try again."))
 
     def get(self, class_id: int) -> ClassInfo | None:
         with self._engine.connect() as connection:
@@ -216,7 +217,7 @@ class ClassStore:
 
     def _require_teacher(self, class_id: int, key: str | None) -> None:
         if not self.is_teacher(class_id, key):
-            raise TeacherKeyError("Only the class's teacher can do this (the teacher key is missing or wrong).")
+            raise TeacherKeyError(_("Only the class's teacher can do this (the teacher key is missing or wrong)."))
 
     def _update_class(self, class_id: int, key: str | None, **values) -> ClassInfo:
         self._require_teacher(class_id, key)
@@ -256,7 +257,7 @@ class ClassStore:
         """Join the class with this code; the same browser joining again with its nickname gets its place back."""
         info = self.by_code(code)
         if info is None:
-            raise ValueError("There is no class with this code. Check the code on the teacher's screen.")
+            raise ValueError(_("There is no class with this code. Check the code on the teacher's screen."))
         nickname = check_nickname(nickname)
         with self._engine.begin() as connection:
             row = connection.execute(
@@ -264,7 +265,7 @@ class ClassStore:
             ).first()
             if row is not None:
                 if row.owner != owner:
-                    raise ValueError(f"Someone in this class is already called {nickname!r}; pick another nickname.")
+                    raise ValueError(_("Someone in this class is already called {nickname}; pick another nickname.").format(nickname=nickname))
                 return Student(row.id, info.class_id, row.nickname)
             student_id = connection.execute(
                 students.insert().values(class_id=info.class_id, nickname=nickname, owner=owner, joined_at=self.clock())
@@ -340,10 +341,10 @@ class ClassStore:
         with self._engine.begin() as connection:
             student = connection.execute(sa.select(students).where(students.c.id == student_id)).first()
             if student is None:
-                raise ValueError("This student is not in a class any more (the class may have been deleted).")
+                raise ValueError(_("This student is not in a class any more (the class may have been deleted)."))
             info = connection.execute(sa.select(classes).where(classes.c.id == student.class_id)).first()
             if not info.is_open:
-                raise ClassLimitError("The teacher has closed this class to new drawings.")
+                raise ClassLimitError(_("The teacher has closed this class to new drawings."))
             # The rate limit is claimed in the same transaction, so two quick clicks cannot both pass.
             claimed = connection.execute(
                 students.update()
@@ -354,10 +355,10 @@ class ClassStore:
                 .values(last_drawing_at=now)
             ).rowcount
             if not claimed:
-                raise ClassLimitError("One drawing a second, please: wait a moment and save again.")
+                raise ClassLimitError(_("One drawing a second, please: wait a moment and save again."))
             count = connection.execute(sa.select(sa.func.count()).select_from(drawings).where(drawings.c.class_id == student.class_id)).scalar()
             if count >= MAX_DRAWINGS_PER_CLASS:
-                raise ClassLimitError(f"This class has {MAX_DRAWINGS_PER_CLASS:,} drawings, the most a class keeps.")
+                raise ClassLimitError(_("This class has {count} drawings, the most a class keeps.").format(count=number(MAX_DRAWINGS_PER_CLASS)))
             return connection.execute(
                 drawings.insert().values(
                     class_id=student.class_id,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mnistlab.i18n import N_
+from mnistlab.i18n import N_, _
 
 FIELD = 28
 BOX = 20
@@ -175,28 +175,32 @@ def plain_resize(image: np.ndarray) -> np.ndarray:
 def load_image_bytes(data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS) -> np.ndarray:
     """Decode a PNG or JPEG upload into a grey or RGBA uint8 array; bad files raise ValueError."""
     if not data:
-        raise ValueError("The file is empty.")
+        raise ValueError(_("The file is empty."))
     try:
         with Image.open(io.BytesIO(data)) as opened:
             if opened.format not in ("PNG", "JPEG", "MPO"):
-                raise ValueError(f"Please upload a PNG or JPEG image (this file is {opened.format or 'unknown'}).")
+                raise ValueError(_("Please upload a PNG or JPEG image (this file is {kind}).").format(kind=opened.format or _("unknown")))
             if opened.format in ("JPEG", "MPO"):
                 # Decode big photos at a reduced size straight away.
                 opened.draft("RGB", (WORKING_SIZE, WORKING_SIZE))
             width, height = opened.size
             if width * height > max_pixels:
-                raise ValueError(f"The image is {width}x{height} pixels, too large to process; use one under {max_pixels // 1_000_000} megapixels.")
+                raise ValueError(
+                    _("The image is {width}x{height} pixels, too large to process; use one under {megapixels} megapixels.").format(
+                        width=width, height=height, megapixels=max_pixels // 1_000_000
+                    )
+                )
             picture = ImageOps.exif_transpose(opened)
             picture.thumbnail((WORKING_SIZE, WORKING_SIZE))
             has_alpha = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
             picture = picture.convert("RGBA" if has_alpha else "L")
             return np.asarray(picture, dtype=np.uint8).copy()
     except UnidentifiedImageError:
-        raise ValueError("This file is not an image MNIST Lab can read; upload a PNG or JPEG.") from None
+        raise ValueError(_("This file is not an image MNIST Lab can read; upload a PNG or JPEG.")) from None
     except Image.DecompressionBombError as error:
-        raise ValueError(f"The image is too large to process ({error}).") from None
+        raise ValueError(_("The image is too large to process ({error}).").format(error=error)) from None
     except (OSError, SyntaxError, EOFError) as error:
-        raise ValueError(f"The image file is broken or truncated ({error}).") from None
+        raise ValueError(_("The image file is broken or truncated ({error}).").format(error=error)) from None
 
 
 def load_image_file(path, max_bytes: int | None = None) -> np.ndarray:

@@ -196,3 +196,17 @@ def test_fuzzed_links_never_raise():
         }
         for page in ("train", "convolutions", "draw", "class", "glossary", "nowhere"):
             read_link(page, query)
+
+
+def test_errors_a_student_meets_speak_the_pages_language():
+    from mnistlab.classroom import check_nickname
+    from mnistlab.preprocessing import load_image_bytes
+
+    set_language("tr")
+    with pytest.raises(ValueError, match="Takma adda harfler"):
+        check_nickname("<img src=x>")
+    with pytest.raises(ValueError, match="MNIST Lab'in okuyabileceği bir görüntü değil"):
+        load_image_bytes(b"not an image at all")
+    set_language("en")
+    with pytest.raises(ValueError, match="A nickname may use letters"):
+        check_nickname("<img src=x>")
