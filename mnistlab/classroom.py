@@ -184,7 +184,7 @@ class ClassStore:
         name = check_class_name(name)
         key = secrets.token_urlsafe(18)
         for _attempt in range(20):
-            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            code = "".join(secrets.choice(CODE_ALPHABET) for _position in range(CODE_LENGTH))
             try:
                 with self._engine.begin() as connection:
                     class_id = connection.execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from mnistlab.i18n import N_
+from mnistlab.i18n import N_, _
 
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
 # Below this many training images a dataset counts as small.
@@ -28,11 +28,11 @@ class ConvBlock:
 
     def __post_init__(self) -> None:
         if not 1 <= self.filters <= 512:
-            raise ValueError(f"A convolution needs 1 to 512 filters, got {self.filters}.")
+            raise ValueError(_("A convolution needs 1 to 512 filters, got {value}.").format(value=self.filters))
         if self.kernel_size not in (1, 3, 5, 7):
-            raise ValueError(f"Kernel size must be 1, 3, 5 or 7, got {self.kernel_size}.")
+            raise ValueError(_("Kernel size must be 1, 3, 5 or 7, got {value}.").format(value=self.kernel_size))
         if not 1 <= self.convolutions <= 3:
-            raise ValueError(f"A block has 1 to 3 convolutions, got {self.convolutions}.")
+            raise ValueError(_("A block has 1 to 3 convolutions, got {value}.").format(value=self.convolutions))
         if self.padding not in ("valid", "same"):
             raise ValueError(f"Padding must be 'valid' or 'same', got {self.padding!r}.")
 
@@ -54,23 +54,26 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"Dropout is a fraction from 0 to just under 1, got {self.dropout}.")
+            raise ValueError(_("Dropout is a fraction from 0 to just under 1, got {value}.").format(value=self.dropout))
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"Unknown activation {self.activation!r}. Choose one of: {', '.join(ACTIVATIONS)}.")
         if any(units < 1 or units > 4096 for units in self.dense_units):
-            raise ValueError(f"Dense layers need 1 to 4096 units each, got {self.dense_units}.")
+            raise ValueError(_("Dense layers need 1 to 4096 units each, got {value}.").format(value=self.dense_units))
         if len(self.conv_blocks) > 4:
-            raise ValueError("At most 4 convolution blocks fit a 28x28 image.")
+            raise ValueError(_("At most 4 convolution blocks fit a 28x28 image."))
         size = 28
         for block in self.conv_blocks:
-            for _ in range(block.convolutions):
+            for _convolution in range(block.convolutions):
                 if block.padding == "valid":
                     size -= block.kernel_size - 1
             if block.pool:
                 size //= 2
             if size < 1:
                 raise ValueError(
-                    "These convolution blocks shrink the 28x28 image to nothing; use fewer blocks, smaller kernels, 'same' padding or less pooling."
+                    _(
+                        "These convolution blocks shrink the 28x28 image to nothing; use fewer blocks, smaller kernels, "
+                        "'same' padding or less pooling."
+                    )
                 )
 
     @property

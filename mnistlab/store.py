@@ -43,11 +43,13 @@ def check_name(name: str) -> str:
     if cleaned.endswith(".keras"):
         cleaned = cleaned[: -len(".keras")]
     if not cleaned:
-        raise ValueError("Give the model a name.")
+        raise ValueError(_("Give the model a name."))
     if "/" in cleaned or "\\" in cleaned or ".." in cleaned or not _NAME.fullmatch(cleaned):
         raise ValueError(
-            f"{name!r} is not a valid model name: use letters, digits, spaces, '-', '_' or '.', "
-            "start with a letter or digit, at most 64 characters, and no '..' or slashes."
+            _(
+                "{name} is not a valid model name: use letters, digits, spaces, '-', '_' or '.', "
+                "start with a letter or digit, at most 64 characters, and no '..' or slashes."
+            ).format(name=repr(name))
         )
     return cleaned
 
@@ -254,7 +256,7 @@ class ModelStore:
         check_model_shape(model)
         model_path, metadata_path = self._paths(name)
         if model_path.exists() and not overwrite:
-            raise ModelExistsError(f"There is already a model called {model_path.stem!r}; choose another name or replace it.")
+            raise ModelExistsError(_("There is already a model called {name}; choose another name or replace it.").format(name=repr(model_path.stem)))
         self.check_writable()
         model = portable_model(model)
         metadata = dict(metadata, name=model_path.stem, saved_at=_datetime.datetime.now(_datetime.UTC).isoformat(timespec="seconds"))
@@ -266,7 +268,7 @@ class ModelStore:
         """Save a .keras file that already holds plain Keras layers (a run's model) under `name`."""
         model_path, metadata_path = self._paths(name)
         if model_path.exists() and not overwrite:
-            raise ModelExistsError(f"There is already a model called {model_path.stem!r}; choose another name or replace it.")
+            raise ModelExistsError(_("There is already a model called {name}; choose another name or replace it.").format(name=repr(model_path.stem)))
         self.check_writable()
         data = Path(model_file).read_bytes()
         metadata = dict(metadata, name=model_path.stem, saved_at=_datetime.datetime.now(_datetime.UTC).isoformat(timespec="seconds"))
@@ -289,7 +291,7 @@ class ModelStore:
             metadata, problem = read_metadata(model_path.with_suffix(".json"))
             problem = problem or archive_problem(model_path)
             models.append((modified, StoredModel(model_path.stem, model_path, metadata, problem)))
-        return [stored for _, stored in sorted(models, key=lambda item: item[0], reverse=True)]
+        return [stored for _age, stored in sorted(models, key=lambda item: item[0], reverse=True)]
 
     def get(self, name: str) -> StoredModel:
         model_path, metadata_path = self._paths(name)
