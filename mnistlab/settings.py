@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from mnistlab.datasets import NORMALIZATIONS, get_info
-from mnistlab.i18n import N_
+from mnistlab.i18n import N_, _
 from mnistlab.models import ConvBlock, ModelConfig, Recipe, get_preset
 
 MONITORS = {
@@ -48,33 +48,35 @@ class TrainingSettings:
         get_info(self.dataset)
         if self.arch == "custom":
             if self.model_config is None:
-                raise ValueError("A custom architecture needs a model configuration.")
+                raise ValueError(_("A custom architecture needs a model configuration."))
         else:
             get_preset(self.arch)
         if self.target_accuracy is not None and not 0.0 < self.target_accuracy <= 1.0:
-            raise ValueError(f"The target accuracy must be above 0 and at most 1 (0.99 means 99%), got {self.target_accuracy}.")
+            raise ValueError(_("The target accuracy must be above 0 and at most 1 (0.99 means 99%), got {value}.").format(value=self.target_accuracy))
         if self.monitor not in MONITORS:
-            raise ValueError(f"The watched accuracy must be 'accuracy' or 'val_accuracy', got {self.monitor!r}.")
+            raise ValueError(_("The watched accuracy must be 'accuracy' or 'val_accuracy', got {value!r}.").format(value=self.monitor))
         if self.max_epochs is not None and self.max_epochs < 1:
-            raise ValueError(f"Train for at least 1 epoch, got {self.max_epochs}.")
+            raise ValueError(_("Train for at least 1 epoch, got {value}.").format(value=self.max_epochs))
         if self.max_epochs is not None and self.max_epochs > 1000:
-            raise ValueError(f"At most 1000 epochs, got {self.max_epochs}.")
+            raise ValueError(_("At most 1000 epochs, got {value}.").format(value=self.max_epochs))
         if self.batch_size is not None and not 1 <= self.batch_size <= 4096:
-            raise ValueError(f"The batch size must be at least 1 and at most 4096, got {self.batch_size}.")
+            raise ValueError(_("The batch size must be at least 1 and at most 4096, got {value}.").format(value=self.batch_size))
         if self.learning_rate is not None and not 0.0 < self.learning_rate <= 1.0:
-            raise ValueError(f"The learning rate must be above 0 and at most 1, got {self.learning_rate}.")
+            raise ValueError(_("The learning rate must be above 0 and at most 1, got {value}.").format(value=self.learning_rate))
         if not 0.0 <= self.validation_split < 0.9:
-            raise ValueError(f"The validation split is a fraction from 0 to 0.9, got {self.validation_split}.")
+            raise ValueError(_("The validation split is a fraction from 0 to 0.9, got {value}.").format(value=self.validation_split))
         if self.monitor == "val_accuracy" and self.validation_split == 0.0:
-            raise ValueError("Watching validation accuracy needs some validation data: set a validation split above 0.")
+            raise ValueError(_("Watching validation accuracy needs some validation data: set a validation split above 0."))
         if self.check_every_batches < 0:
-            raise ValueError(f"Check every N batches needs N >= 0 (0 means at epoch end), got {self.check_every_batches}.")
+            raise ValueError(_("Check every N batches needs N >= 0 (0 means at epoch end), got {value}.").format(value=self.check_every_batches))
         if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"Unknown normalisation {self.normalization!r}. Choose one of: {', '.join(NORMALIZATIONS)}.")
+            raise ValueError(
+                _("Unknown normalisation {name!r}. Choose one of: {choices}.").format(name=self.normalization, choices=", ".join(NORMALIZATIONS))
+            )
         for name in ("train_size", "test_size"):
             value = getattr(self, name)
             if value is not None and value < 10:
-                raise ValueError(f"{name.replace('_', ' ')} must be at least 10 images, got {value}.")
+                raise ValueError(_("{what} must be at least 10 images, got {value}.").format(what=name.replace("_", " "), value=value))
 
     @property
     def base_recipe(self) -> Recipe:
