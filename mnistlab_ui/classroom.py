@@ -130,8 +130,8 @@ def per_digit_chart(counts: dict[int, int]) -> alt.Chart:
         alt.Chart(frame, height=220)
         .mark_bar()
         .encode(
-            x=alt.X(f"{_('digit')}:N", sort=None, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y(f"{_('drawings')}:Q", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X(_("digit") + ":N", sort=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y(_("drawings") + ":Q", axis=alt.Axis(tickMinStep=1)),
             tooltip=[_("digit"), _("drawings")],
         )
     )
@@ -309,9 +309,9 @@ def compare_runs(info: ClassInfo) -> None:
             alt.Chart(frame, height=260)
             .mark_line(point=True)
             .encode(
-                x=alt.X(f"{_('epoch')}:Q", axis=alt.Axis(tickMinStep=1)),
-                y=alt.Y(f"{_('validation accuracy')}:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
-                color=alt.Color(f"{_('run')}:N", legend=alt.Legend(orient="bottom", columns=1)),
+                x=alt.X(_("epoch") + ":Q", axis=alt.Axis(tickMinStep=1)),
+                y=alt.Y(_("validation accuracy") + ":Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+                color=alt.Color(_("run") + ":N", legend=alt.Legend(orient="bottom", columns=1)),
             )
         )
         st.altair_chart(chart, width="stretch")
@@ -362,7 +362,7 @@ def class_drawing_controls(membership: tuple[Student, ClassInfo]):
     if CLASS_PROMPT.get() is None:
         CLASS_PROMPT.set(classes.next_prompt(student.student_id))
     prompt = CLASS_PROMPT.get()
-    st.markdown(f"### {_('Draw a {digit}').format(digit=prompt)}")
+    st.markdown("### " + _("Draw a {digit}").format(digit=prompt))
     note = CLASS_NOTE.get()
     if note:
         st.success(note)

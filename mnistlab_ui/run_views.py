@@ -140,8 +140,9 @@ def live_view(run_id: int) -> None:
         left.altair_chart(loss_chart)
         right.altair_chart(accuracy_chart)
         with st.expander(_("What do the curves show?")):
-            st.markdown(f"**{_('Loss curves')}**: {explain('loss')}")
-            st.markdown(f"**{_('Accuracy curves')}**: {explain('accuracy')} {explain('overfitting')}")
+            loss_curves, accuracy_curves = _("Loss curves"), _("Accuracy curves")
+            st.markdown(f"**{loss_curves}**: {explain('loss')}")
+            st.markdown(f"**{accuracy_curves}**: {explain('accuracy')} {explain('overfitting')}")
     if snapshot.epochs:
         st.table(epoch_table(snapshot).style.format(precision=4, na_rep="", subset=epoch_table_number_columns()), hide_index=True)
     shown = SHOWN_DONE.get()

@@ -97,7 +97,7 @@ def show_playground(image: np.ndarray, description: str) -> None:
         )
         + ("" if use_relu else _(" Without ReLU, red is positive and blue negative."))
     )
-    st.caption(f"**{term('max_pooling')}**: {explain('max_pooling')}")
+    st.caption("**" + term("max_pooling") + "**: " + explain("max_pooling"))
 
 
 def _size(values: np.ndarray) -> str:

@@ -133,6 +133,24 @@ def test_no_user_visible_literal_in_the_pages_escapes_translation():
     assert not problems, "\n".join(problems)
 
 
+def test_no_translation_call_hides_inside_an_f_string():
+    """pybabel cannot see a _("...") call written inside an f-string, so its string would never be translated."""
+    hidden = []
+    for path in [
+        ROOT / "app.py",
+        *sorted((ROOT / "pages").glob("*.py")),
+        *sorted((ROOT / "mnistlab_ui").glob("*.py")),
+        *sorted((ROOT / "mnistlab").glob("*.py")),
+    ]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.JoinedStr):
+                for call in ast.walk(node):
+                    is_translation = isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in ("_", "N_")
+                    if is_translation and call.args and isinstance(call.args[0], ast.Constant):
+                        hidden.append(f"{path.relative_to(ROOT)}:{node.lineno}: {call.args[0].value!r}")
+    assert not hidden, hidden
+
+
 def test_the_scan_finds_an_untranslated_literal(tmp_path):
     page = tmp_path / "page.py"
     page.write_text('import streamlit as st\nst.title("Hello class")\nst.button(_("Fine"), help="Not translated")\nst.caption(f"Epoch {n} done")\n')

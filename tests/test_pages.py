@@ -777,3 +777,18 @@ def test_every_glossary_term_is_explained_where_it_is_at_work(with_models, digit
             if place.label.lower() not in text.lower() or entry.explanation not in text:
                 missing.append(f"{entry.term} at {place.page} / {place.label}")
     assert not missing, missing
+
+
+def test_the_teachers_private_link_opens_the_dashboard_and_leaves_the_address_bar(empty_store):
+    """After a server restart (or on another PC) the teacher gets the class's controls back with the private link."""
+    info, key = class_store().create_class("12E")
+    at = page("pages/4_class.py")
+    at.query_params["class"] = info.code
+    at.query_params["teacher"] = key
+    at.run()
+    assert not at.exception
+    assert "teacher" not in at.query_params  # the key is not left on the projector
+    assert [toggle for toggle in at.toggle if toggle.label == "Open to new drawings"]
+    by_label(at.toggle, "Open to new drawings").set_value(False)
+    at.run()
+    assert not class_store().get(info.class_id).is_open
