@@ -131,7 +131,8 @@ def per_digit_chart(counts: dict[int, int]) -> alt.Chart:
         .mark_bar()
         .encode(
             x=alt.X(_("digit") + ":N", sort=None, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y(_("drawings") + ":Q", axis=alt.Axis(tickMinStep=1)),
+            # Whole drawings only, and an axis from 0 even before the first drawing.
+            y=alt.Y(_("drawings") + ":Q", axis=alt.Axis(tickMinStep=1, format="d"), scale=alt.Scale(domain=[0, max(1, *counts.values())])),
             tooltip=[_("digit"), _("drawings")],
         )
     )
