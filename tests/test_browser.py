@@ -155,29 +155,43 @@ def trained_browser(browser, server):
     context.close()
 
 
+@pytest.mark.parametrize("language", ["en", "tr"])
 @pytest.mark.parametrize("viewport", [PROJECTOR, PHONE], ids=["projector", "phone"])
-@pytest.mark.parametrize("slug", ["", "train", "draw", "convolutions"])
-def test_every_page_is_whole_at_1024_and_on_a_phone(server, browser, trained_browser, slug, viewport):
+@pytest.mark.parametrize("slug", ["", "train", "draw", "convolutions", "class", "glossary"])
+def test_every_page_is_whole_at_1024_and_on_a_phone(server, browser, trained_browser, slug, viewport, language):
+    """In both languages: Turkish words are longer, and a label must still not break inside one."""
+    from mnistlab.i18n import _, set_language
+
     context = browser.new_context(
         viewport=viewport, has_touch=viewport is PHONE, is_mobile=viewport is PHONE, storage_state=trained_browser.storage_state()
     )
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.goto(f"{server.url}/{slug}")
-    page.wait_for_load_state("networkidle")
-    anchor = {"": "What you will learn", "train": "Confusion matrix", "draw": "Black square", "convolutions": "Kernel playground"}[slug]
-    if slug == "draw":
-        draw_stroke(page, one(), touch=viewport is PHONE)
-        page.locator('[data-testid="stMetric"]').filter(has_text="Prediction").wait_for(timeout=60_000)
-        page.get_by_text("What the network sees", exact=True).wait_for()
-    else:
-        page.get_by_text(anchor).first.wait_for(timeout=120_000)
-    page.wait_for_timeout(2500)  # Charts and images settle.
-    problems = page.evaluate(LAYOUT_CHECK)
-    assert problems == [], problems
-    assert_no_errors(page, f"layout-{slug or 'home'}")
-    context.close()
+    set_language(language)
+    try:
+        page.goto(f"{server.url}/{slug}?lang={language}")
+        page.wait_for_load_state("networkidle")
+        anchor = {
+            "": _("What you will learn"),
+            "train": _("Confusion matrix"),
+            "convolutions": _("Kernel playground"),
+            "class": _("Join a class"),
+            "glossary": _("Softmax"),
+        }.get(slug)
+        if slug == "draw":
+            draw_stroke(page, one(), touch=viewport is PHONE)
+            page.locator('[data-testid="stMetric"]').filter(has_text=_("Prediction")).wait_for(timeout=60_000)
+            page.get_by_text(_("What the network sees"), exact=True).wait_for()
+        else:
+            page.get_by_text(anchor).first.wait_for(timeout=120_000)
+        page.wait_for_timeout(2500)  # Charts and images settle.
+        problems = page.evaluate(LAYOUT_CHECK)
+        assert problems == [], problems
+        assert_no_errors(page, f"layout-{slug or 'home'}-{language}")
+    finally:
+        set_language("en")
+        context.close()
 
 
 def test_a_thin_stroke_keeps_its_shape_in_the_steps(server, page):
