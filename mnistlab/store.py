@@ -86,29 +86,29 @@ def archive_problem(path: str | os.PathLike) -> str | None:
     """
     path = Path(path)
     if path.suffix != ".keras":
-        return "MNIST Lab loads Keras' .keras files only."
+        return _("MNIST Lab loads Keras' .keras files only.")
     if not path.is_file():
-        return "The file is missing."
+        return _("The file is missing.")
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             if "config.json" not in names:
-                return "This is a zip archive but not a Keras model (it has no config.json)."
+                return _("This is a zip archive but not a Keras model (it has no config.json).")
             if not any(name.endswith(".weights.h5") or name.endswith(".weights.npz") for name in names):
-                return "The archive has no weights."
+                return _("The archive has no weights.")
             config = json.loads(archive.read("config.json"))
     except zipfile.BadZipFile:
-        return "The file is not a complete .keras archive: it is damaged or was cut off while being written."
+        return _("The file is not a complete .keras archive: it is damaged or was cut off while being written.")
     except (OSError, ValueError, KeyError) as error:
-        return f"The model's configuration cannot be read ({error})."
+        return _("The model's configuration cannot be read ({error}).").format(error=error)
     for layer in _layer_configs(config):
         kind, registered, module = layer.get("class_name"), layer.get("registered_name"), layer.get("module")
         if kind in FORBIDDEN_LAYERS:
-            return f"It has a {kind} layer, which can carry code; MNIST Lab does not load such models."
+            return _("It has a {kind} layer, which can carry code; MNIST Lab does not load such models.").format(kind=kind)
         if registered in ALLOWED_CUSTOM:
             continue
         if module is not None and not str(module).startswith("keras"):
-            return f"It has a custom layer ({registered or kind}) that this server does not know."
+            return _("It has a custom layer ({kind}) that this server does not know.").format(kind=registered or kind)
     return None
 
 

@@ -229,7 +229,7 @@ def results_view(snapshot: RunSnapshot) -> None:
     if found is None:
         return
     evaluation, images = found
-    names = list(DATASETS[snapshot.settings.dataset].class_names)
+    names = [_(name) for name in DATASETS[snapshot.settings.dataset].class_names]  # the class names in the page's language
     run_id = snapshot.run_id
 
     st.header(_("How good is it?"))

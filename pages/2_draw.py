@@ -43,13 +43,13 @@ loaded = loaded_or_warning(choice) if choice is not None else None
 
 def show_prediction(prediction) -> None:
     """The answer, right under the canvas: a phone shows both without scrolling."""
-    st.metric(_("Prediction"), prediction.top_name, help=explain("softmax"))
+    st.metric(_("Prediction"), _(prediction.top_name), help=explain("softmax"))
     st.caption(_("{sure:.0%} sure").format(sure=prediction.confidence))
 
 
 def show_probabilities(prediction) -> None:
     st.caption(_("Answered by: {model}").format(model=choice.label))
-    chart = pd.DataFrame({"class": list(prediction.class_names), "probability": prediction.probabilities})
+    chart = pd.DataFrame({"class": [_(name) for name in prediction.class_names], "probability": prediction.probabilities})
     st.bar_chart(chart, x="class", y="probability", sort=False, height=220, x_label=_("class"), y_label=_("probability"))
 
 
