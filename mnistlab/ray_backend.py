@@ -114,6 +114,7 @@ class RayBackend:
         except Exception as error:
             raise ValueError(f"Cannot join the Ray cluster at {address!r} (MNISTLAB_RAY_ADDRESS): {error}") from error
         self._lock = threading.Lock()
+        self._resize_lock = threading.Lock()
         self._places: list[_Place] = []
         self._pending: list = []  # actors asked for, not yet ready
         self._stopping = threading.Event()
@@ -128,7 +129,15 @@ class RayBackend:
         return max(1, cpus // self.cpus_per_training)
 
     def _resize(self) -> None:
-        """Ask for actors up to what the cluster's CPUs allow, and move ready ones into the pool."""
+        """Ask for actors up to what the cluster's CPUs allow, and move ready ones into the pool.
+
+        One resize at a time (the keeper thread and `wait_until_ready` both call it): two at
+        once would each move the same ready actor into the pool, or ask for the same actor twice.
+        """
+        with self._resize_lock:
+            self._resize_once()
+
+    def _resize_once(self) -> None:
         ready, still_pending = [], []
         for actor, reference in self._pending:
             done, _ = ray.wait([reference], timeout=0)
@@ -139,14 +148,29 @@ class RayBackend:
                 ready.append(_Place(actor, ray.get(reference)))
             except Exception:  # noqa: BLE001, S112 (an actor that died while starting is simply not used)
                 continue
+        self._check_idle_places()
+        wanted = self._wanted()
         with self._lock:
-            self._places = [place for place in self._places if not place.dead] + ready
+            known = {id(place.actor) for place in self._places}
+            self._places = [place for place in self._places if not place.dead] + [place for place in ready if id(place.actor) not in known]
             self._pending = still_pending
-            missing = self._wanted() - len(self._places) - len(self._pending)
+            missing = wanted - len(self._places) - len(self._pending)
         for _ in range(max(0, missing)):
             actor = TrainingActor.options(num_cpus=self.cpus_per_training, max_concurrency=4).remote(self.nice)
             with self._lock:
                 self._pending.append((actor, actor.where.remote()))
+
+    def _check_idle_places(self) -> None:
+        """An idle place whose PC was switched off is found here, before a student's run is sent to it."""
+        with self._lock:
+            idle = [place for place in self._places if not place.dead and place.run_id is None]
+        for place in idle:
+            try:
+                ray.get(place.actor.where.remote(), timeout=10)
+            except ray.exceptions.RayActorError:
+                place.dead = True
+            except Exception:  # noqa: BLE001, S112 (slow to answer is not dead; the next check will tell)
+                continue
 
     def _keep(self) -> None:
         while not self._stopping.wait(RESIZE_EVERY if self._places else 0.5):

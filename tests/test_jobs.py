@@ -341,7 +341,7 @@ def test_threads_do_not_leak_between_jobs(real_jobs):
 def test_a_run_cut_off_by_a_restart_is_found_interrupted_with_its_progress(real_jobs):
     run_id = real_jobs.submit(TrainingSettings(**{**SMALL, "train_size": 2000}, max_epochs=200, batch_size=50), "browser:a")
     # The epochs so far reach the database as they end (the keeper writes them every few seconds).
-    assert wait_until(lambda: len(real_jobs.store.get(run_id).epochs) >= 1, 120)
+    assert wait_until(lambda: len(real_jobs.store.get(run_id).epochs) >= 1, 120), (real_jobs.snapshot(run_id), real_jobs.load())
     # The server process dies here; a new one opens the same database, as after a restart.
     restarted = JobManager(RunStore(Database(real_jobs.store.database.url), real_jobs.store.data_home), GatedBackend(), real_jobs.server_id)
     try:
@@ -352,3 +352,14 @@ def test_a_run_cut_off_by_a_restart_is_found_interrupted_with_its_progress(real_
         restarted.shutdown()
         real_jobs.cancel(run_id)
         assert real_jobs.wait(run_id, 60)
+
+
+def test_an_idle_place_that_dies_is_replaced_before_a_run_is_sent_to_it(real_jobs):
+    """A PC switched off while idle (or a worker killed between runs) costs no student a run."""
+    assert wait_until(lambda: real_jobs.backend.capacity == 2, 120)
+    victim = real_jobs.backend.worker_pids()[0]
+    os.kill(victim, 9)
+    assert wait_until(lambda: victim not in real_jobs.backend.worker_pids() and real_jobs.backend.capacity == 2, 120), real_jobs.load()
+    runs = [real_jobs.submit(TrainingSettings(**SMALL, max_epochs=1, seed=seed), "browser:c") for seed in (1, 2)]
+    for run_id in runs:
+        assert real_jobs.wait(run_id, 120) and real_jobs.snapshot(run_id).status == FINISHED, real_jobs.snapshot(run_id).error
