@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mnistlab.classroom import ClassDrawings, ClassInfo, ClassScore, Student, score
+from mnistlab.classroom import ClassDrawings, ClassInfo, ClassScore, Student, export_idx_zip, export_npz, score
 from mnistlab.datasets import DATASETS
 from mnistlab.i18n import _, percent
 from mnistlab.pictures import to_grey
@@ -73,9 +73,9 @@ def become_teacher(info: ClassInfo, key: str) -> None:
 
 def join_url(info: ClassInfo) -> str:
     """The full join link, as the browser reached this server (the QR code and the projector show it)."""
-    base = (st.context.url or "").split("?")[0].rstrip("/")
-    base = base.removesuffix("/class")
-    return f"{base}{info.join_path}"
+    from mnistlab_ui.links import app_url
+
+    return f"{app_url()}{info.join_path}"
 
 
 def qr_png(text: str, scale: int = 10) -> bytes:
@@ -108,9 +108,28 @@ def _score(class_id: int, version: tuple, model_key: tuple, _choice: ModelChoice
     return score(probabilities, _data.labels)
 
 
-def class_score(info: ClassInfo, choice: ModelChoice, data: ClassDrawings) -> ClassScore:
+def class_score(info: ClassInfo, choice: ModelChoice, data: ClassDrawings, version: tuple) -> ClassScore:
     """The class model on the class's visible drawings, computed once per change of drawings or model (shared)."""
-    return _score(info.class_id, lab().classes.version(info.class_id), choice.file_key, choice, data)
+    return _score(info.class_id, version, choice.file_key, choice, data)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _drawings(class_id: int, version: tuple) -> ClassDrawings:
+    return lab().classes.arrays(class_id)
+
+
+def class_drawings(info: ClassInfo) -> tuple[ClassDrawings, tuple]:
+    """The class's visible drawings and their version: read from the database once per change, shared read-only by
+    every session (a teacher's dashboard refreshes every 15 s; it should not read 20,000 images each time)."""
+    version = lab().classes.version(info.class_id)
+    return _drawings(info.class_id, version), version
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def class_exports(class_id: int, version: tuple, slug: str) -> tuple[bytes, bytes]:
+    """The IDX zip and the .npz of a class's drawings, made once per change of the drawings."""
+    data = _drawings(class_id, version)
+    return export_idx_zip(data, slug), export_npz(data)
 
 
 def recorded_test_accuracy(info: ClassInfo) -> float | None:
@@ -162,11 +181,11 @@ def dashboard(info: ClassInfo) -> None:
     classes = lab().classes
     key = teacher_key(info.class_id)
     info = classes.get(info.class_id) or info
-    data = classes.arrays(info.class_id)
+    data, version = class_drawings(info)
     students = classes.students(info.class_id)
     counts = data.per_digit()
     choice = class_model_choice(info)
-    result = class_score(info, choice, data) if choice is not None else None
+    result = class_score(info, choice, data, version) if choice is not None else None
     mnist_accuracy = recorded_test_accuracy(info) if choice is not None else None
 
     columns = st.columns(4)
@@ -267,7 +286,7 @@ def _run_on_class(run_id: int, version: tuple, file_key: tuple, _choice: ModelCh
     return score(load_choice(_choice).predictor.probabilities(_data.images), _data.labels).accuracy
 
 
-def run_class_accuracy(info: ClassInfo, snapshot: RunSnapshot, data: ClassDrawings) -> float | None:
+def run_class_accuracy(snapshot: RunSnapshot, data: ClassDrawings, version: tuple) -> float | None:
     """A digits run's accuracy on the class's test split (never on drawings it may have trained on)."""
     if snapshot.settings.dataset != "mnist" or not snapshot.has_model or not snapshot.model_path.is_file():
         return None
@@ -276,7 +295,7 @@ def run_class_accuracy(info: ClassInfo, snapshot: RunSnapshot, data: ClassDrawin
         f"run-{snapshot.run_id}", "", "run", snapshot.model_path, "mnist", DATASETS["mnist"].class_names, snapshot.settings.normalization
     )
     try:
-        return _run_on_class(snapshot.run_id, lab().classes.version(info.class_id), choice.file_key, choice, test)
+        return _run_on_class(snapshot.run_id, version, choice.file_key, choice, test)
     except ValueError:
         return None
 
@@ -287,8 +306,8 @@ def compare_runs(info: ClassInfo) -> None:
     if not shared:
         st.caption(_("No runs shared with the class yet. A student shares a finished run from this page."))
         return
-    data = lab().classes.arrays(info.class_id)
-    accuracy = {snapshot.run_id: run_class_accuracy(info, snapshot, data) for snapshot, _nickname in shared}
+    data, version = class_drawings(info)
+    accuracy = {snapshot.run_id: run_class_accuracy(snapshot, data, version) for snapshot, _nickname in shared}
     table = compare_table(info, shared, accuracy)
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(_("Click a column's name to sort by it. Accuracy on our drawings is measured on the class's test half."))
@@ -427,7 +446,7 @@ def class_data_options(dataset: str) -> dict:
     info = class_for_training()
     if info is None or dataset != "mnist":
         return {}
-    data = lab().classes.arrays(info.class_id)
+    data, _version = class_drawings(info)
     train_half, test_half = data.split("train"), data.split("test")
     name = info.name
     with st.expander(_("Our class's drawings ({name}: {count})").format(name=name, count=len(data)), expanded=False):

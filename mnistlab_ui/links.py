@@ -27,10 +27,18 @@ def apply_link(page: str, apply: Callable[[dict], None]) -> LinkSettings:
     return link
 
 
-def page_url(page: str, query: dict[str, str]) -> str:
+def app_url() -> str:
+    """The app's address as this browser reached it (without the page's slug and query)."""
+    from mnistlab_ui.shell import PAGES
+
     base = (st.context.url or "").split("?")[0].rstrip("/")
-    for slug in ("/train", "/draw", "/convolutions", "/class", "/glossary"):
-        base = base.removesuffix(slug)
+    for page in PAGES:
+        base = base.removesuffix(f"/{page.slug}")
+    return base
+
+
+def page_url(page: str, query: dict[str, str]) -> str:
+    base = app_url()
     language = current_language()
     if language != "en":
         query = {**query, "lang": language}

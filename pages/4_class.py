@@ -9,6 +9,8 @@ from mnistlab.i18n import _
 from mnistlab_ui.classroom import (
     DASHBOARD_EVERY,
     become_teacher,
+    class_drawings,
+    class_exports,
     compare_runs,
     dashboard,
     digit_model_names,
@@ -127,9 +129,7 @@ def teacher_view(info) -> None:
     compare_runs(info)
 
     st.header(_("Our drawings as data"))
-    from mnistlab.classroom import export_idx_zip, export_npz
-
-    data = classes.arrays(info.class_id)
+    data, version = class_drawings(info)
     st.caption(
         _(
             "{count} drawings. Even-numbered drawings form the class's training half, odd-numbered its test half, so a model "
@@ -138,8 +138,9 @@ def teacher_view(info) -> None:
     )
     left, right = st.columns(2)
     slug = f"class-{info.code.lower()}"
-    left.download_button(_("Download as IDX files (.zip, like MNIST)"), export_idx_zip(data, slug), f"{slug}-idx.zip", "application/zip")
-    right.download_button(_("Download as .npz (Keras' mnist.npz layout)"), export_npz(data), f"{slug}.npz", "application/octet-stream")
+    idx_zip, npz = class_exports(info.class_id, version, slug)
+    left.download_button(_("Download as IDX files (.zip, like MNIST)"), idx_zip, f"{slug}-idx.zip", "application/zip")
+    right.download_button(_("Download as .npz (Keras' mnist.npz layout)"), npz, f"{slug}.npz", "application/octet-stream")
 
     with st.expander(_("End the class")):
         st.write(_("Deleting the class deletes all its drawings and nicknames for good. Runs stay with the students who trained them."))
