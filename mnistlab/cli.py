@@ -19,10 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-from mnistlab.datasets import DATASETS, NORMALIZATIONS, load_dataset
+from mnistlab.datasets import DATASETS, load_dataset
 from mnistlab.events import BatchProgress, EpochRecord, TrainingListener
-from mnistlab.models import PRESETS
-from mnistlab.settings import MONITORS, TrainingSettings
+from mnistlab.settings import SETTINGS, TrainingSettings, settings_from_texts
 
 
 class ProgressBar(TrainingListener):
@@ -114,26 +113,59 @@ def _cancel_on_interrupt(cancel: threading.Event) -> None:
         signal.signal(signal.SIGINT, handler)
 
 
+# The training settings' flags come from the settings table (mnistlab.settings.SETTINGS): the same names, ranges and
+# messages as the Train page and its links. The command line trains for the preset's epochs unless told a target.
+CLI_DEFAULTS = {"target_accuracy": "off"}
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per training setting of the table, read as text and checked by the table."""
+    for setting in SETTINGS:
+        if not setting.cli_flag:
+            continue
+        metavar = setting.cli_flag.removeprefix("--").upper().replace("-", "_")
+        described = _flag_help(setting)
+        parser.add_argument(setting.cli_flag, dest=f"setting_{setting.name}", default=None, metavar=metavar, help=described)
+
+
+def _flag_help(setting) -> str:
+    if setting.kind == "choice":
+        text = "one of: " + ", ".join(setting.choices)
+    elif setting.kind == "network":
+        text = "build your own network, e.g. conv32,conv64,dense128 (conv32: a 3x3 convolution with 32 filters and 2x2 pooling; dense128: 128 units)"
+    elif setting.kind == "target":
+        text = (
+            f"stop once the watched accuracy reaches this fraction ({setting.low:g} to {setting.high:g}, or 90%%); leave it out to train every epoch"
+        )
+    elif setting.kind == "text":
+        text = "a folder with the dataset's IDX files or .npz; used, or refused if it lacks them"
+    else:
+        text = setting.range_text()
+        if setting.name == "train_size":
+            text += " (default: all; a balanced part of the training images)"
+        elif setting.name == "test_size":
+            text += " (default: all)"
+        elif setting.optional:
+            text += " (default: the preset's recipe)"
+    default = TrainingSettings().to_dict().get(setting.name)
+    if setting.kind != "target" and default is not None and not setting.optional:
+        text += f" (default: {setting.write(default)})"
+    return text
+
+
+def settings_from_arguments(arguments) -> TrainingSettings:
+    """The training settings of the command's flags, checked by the settings table."""
+    texts = {setting.name: getattr(arguments, f"setting_{setting.name}", None) for setting in SETTINGS if setting.cli_flag}
+    for name, text in CLI_DEFAULTS.items():
+        texts[name] = texts.get(name) or text
+    return settings_from_texts(texts)
+
+
 def command_train(arguments) -> int:
     from mnistlab.store import ModelStore, check_name, metadata_for
     from mnistlab.training import train
 
-    settings = TrainingSettings(
-        dataset=arguments.dataset,
-        arch=arguments.arch,
-        target_accuracy=arguments.target_accuracy,
-        monitor=arguments.monitor,
-        check_every_batches=arguments.check_every,
-        max_epochs=arguments.max_epochs,
-        batch_size=arguments.batch_size,
-        learning_rate=arguments.learning_rate,
-        validation_split=arguments.validation_split,
-        normalization=arguments.normalization,
-        seed=arguments.seed,
-        train_size=arguments.train_size,
-        test_size=arguments.test_size,
-        data_dir=arguments.data_dir,
-    )
+    settings = settings_from_arguments(arguments)
     out = Path(arguments.out) if arguments.out else None
     if out is not None:
         # Everything that would make the save fail is checked now, not after a long training.
@@ -241,27 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.set_defaults(handler=command_datasets)
 
     train = commands.add_parser("train", help="train a model until it reaches a target accuracy")
-    train.add_argument("--dataset", default="mnist", help=f"one of: {', '.join(DATASETS)}")
-    train.add_argument("--arch", default="dense", help=f"one of: {', '.join(PRESETS)}")
-    train.add_argument(
-        "--target-accuracy",
-        type=float,
-        default=None,
-        metavar="T",
-        help="stop once the watched accuracy reaches T, a fraction above 0 and at most 1 (0.99 = 99%%); "
-        "leave it out to train for the maximum number of epochs",
-    )
-    train.add_argument("--monitor", default="val_accuracy", choices=list(MONITORS), help="which accuracy the target watches")
-    train.add_argument("--check-every", type=int, default=0, metavar="N", help="also check the target every N batches")
-    train.add_argument("--max-epochs", type=int, default=None, help="the most epochs to train (default: the preset's)")
-    train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--learning-rate", type=float, default=None)
-    train.add_argument("--validation-split", type=float, default=0.1)
-    train.add_argument("--normalization", default="divide_255", choices=list(NORMALIZATIONS))
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--train-size", type=int, default=None, help="train on a balanced subset of this many images")
-    train.add_argument("--test-size", type=int, default=None, help="test on a balanced subset of this many images")
-    train.add_argument("--data-dir", default=None, help="a folder with the dataset's IDX files or .npz; used, or refused if it lacks them")
+    add_settings_flags(train)
     train.add_argument("--out", default=None, help="save the model here (a .keras path; metadata goes next to it); checked before training")
     train.add_argument("--overwrite", action="store_true", help="replace the --out model if it exists")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

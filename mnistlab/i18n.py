@@ -92,11 +92,20 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return translations(current_language()).ngettext(singular, plural, count)
 
 
-def percent(value: float, digits: int = 1) -> str:
-    """A fraction as a percentage written the language's way (Babel, CLDR): 91.5% in English, %91,5 in Turkish."""
+def percent(value: float, digits: int = 1, signed: bool = False) -> str:
+    """A fraction as a percentage written the language's way (Babel, CLDR): 91.5% in English, %91,5 in Turkish.
+    With `signed`, a plus sign for gains: +8.1% and +%8,1."""
+    from babel import Locale
     from babel.numbers import format_percent
 
-    return format_percent(value, format="#,##0." + "0" * digits + "%" if digits else "#,##0%", locale=current_language())
+    language = current_language()
+    pattern = Locale.parse(language).percent_formats[None].pattern
+    if digits:
+        pattern = pattern.replace("0", "0." + "0" * digits, 1)
+    text = format_percent(abs(value) if signed else value, format=pattern, locale=language)
+    if signed:
+        text = ("+" if value >= 0 else "−") + text
+    return text
 
 
 def number(value: float, digits: int = 0) -> str:
@@ -104,6 +113,22 @@ def number(value: float, digits: int = 0) -> str:
     from babel.numbers import format_decimal
 
     return format_decimal(value, format="#,##0" + ("." + "0" * digits if digits else ""), locale=current_language())
+
+
+def decimal(value: float, most_digits: int = 6) -> str:
+    """A number with as many decimals as it needs (up to `most_digits`), the language's way: 0.0003 and 0,0003."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, format="#,##0." + "#" * most_digits, locale=current_language())
+
+
+def seconds(value: float) -> str:
+    """A duration for people: "42 s", "3 min 5 s" (never "3.691000")."""
+    total = int(round(value))
+    if total < 60:
+        return _("{seconds} s").format(seconds=total)
+    minutes, rest = divmod(total, 60)
+    return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=rest)
 
 
 def N_(message: str) -> str:

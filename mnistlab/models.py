@@ -7,11 +7,14 @@ A preset is an architecture plus the training recipe it was tuned with.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from mnistlab.i18n import N_, _
 
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
+MAX_DENSE_LAYERS = 4
+MAX_DENSE_UNITS = 4096
 # Below this many training images a dataset counts as small.
 SMALL_DATA = 10_000
 
@@ -28,13 +31,13 @@ class ConvBlock:
 
     def __post_init__(self) -> None:
         if not 1 <= self.filters <= 512:
-            raise ValueError(_("A convolution needs 1 to 512 filters, got {value}.").format(value=self.filters))
+            raise ValueError(_("A convolution has 1 to 512 filters, and this one has {value}.").format(value=self.filters))
         if self.kernel_size not in (1, 3, 5, 7):
-            raise ValueError(_("Kernel size must be 1, 3, 5 or 7, got {value}.").format(value=self.kernel_size))
+            raise ValueError(_("A kernel is 1, 3, 5 or 7 pixels wide, not {value}.").format(value=self.kernel_size))
         if not 1 <= self.convolutions <= 3:
-            raise ValueError(_("A block has 1 to 3 convolutions, got {value}.").format(value=self.convolutions))
+            raise ValueError(_("A block has 1 to 3 convolutions, not {value}.").format(value=self.convolutions))
         if self.padding not in ("valid", "same"):
-            raise ValueError(f"Padding must be 'valid' or 'same', got {self.padding!r}.")
+            raise ValueError(_("Padding is 'valid' or 'same', not {value}.").format(value=repr(self.padding)))
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,22 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(_("Dropout is a fraction from 0 to just under 1, got {value}.").format(value=self.dropout))
+            raise ValueError(_("Dropout is a fraction from 0 to just under 1, not {value}.").format(value=self.dropout))
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"Unknown activation {self.activation!r}. Choose one of: {', '.join(ACTIVATIONS)}.")
-        if any(units < 1 or units > 4096 for units in self.dense_units):
-            raise ValueError(_("Dense layers need 1 to 4096 units each, got {value}.").format(value=self.dense_units))
+            raise ValueError(
+                _("The activation is one of {choices}, not {value}.").format(choices=", ".join(ACTIVATIONS), value=repr(self.activation))
+            )
+        if not self.dense_units and not self.conv_blocks:
+            raise ValueError(_("A network needs at least one layer: a dense layer or a convolution block."))
+        if len(self.dense_units) > MAX_DENSE_LAYERS:
+            raise ValueError(
+                _("At most {most} dense layers, and this network has {count}; remove some.").format(
+                    most=MAX_DENSE_LAYERS, count=len(self.dense_units)
+                )
+            )
+        for units in self.dense_units:
+            if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= MAX_DENSE_UNITS:
+                raise ValueError(_("Each dense layer has 1 to {most} units, and one has {value}.").format(most=MAX_DENSE_UNITS, value=units))
         if len(self.conv_blocks) > 4:
             raise ValueError(_("At most 4 convolution blocks fit a 28x28 image."))
         size = 28
@@ -79,6 +93,84 @@ class ModelConfig:
     @property
     def is_convolutional(self) -> bool:
         return bool(self.conv_blocks)
+
+
+# A network written as text, for links and the command line: "conv32,conv64,dense128,dropout0.1,batchnorm".
+# conv32 is a 3x3 convolution with 32 filters followed by 2x2 max pooling; k5 makes its kernel 5x5, x2 repeats the
+# convolution, "same" pads it, "nopool" leaves the pooling out. dense128 is a dense layer of 128 units.
+_CONV_TOKEN = re.compile(r"conv(\d{1,4})(?:k(\d))?(?:x(\d))?(same)?(nopool)?")
+_DENSE_TOKEN = re.compile(r"dense(\d{1,5})")
+_DROPOUT_TOKEN = re.compile(r"dropout(0?\.\d{1,3}|0)")
+NETWORK_EXAMPLE = "conv32,conv64,dense128"
+
+
+def network_text(config: ModelConfig) -> str:
+    """A network's text form (`parse_network` reads it back to the same config)."""
+    tokens = []
+    for block in config.conv_blocks:
+        token = f"conv{block.filters}"
+        if block.kernel_size != 3:
+            token += f"k{block.kernel_size}"
+        if block.convolutions != 1:
+            token += f"x{block.convolutions}"
+        if block.padding == "same":
+            token += "same"
+        if not block.pool:
+            token += "nopool"
+        tokens.append(token)
+    tokens += [f"dense{units}" for units in config.dense_units]
+    if config.dropout:
+        tokens.append(f"dropout{config.dropout:g}")
+    if config.batch_norm:
+        tokens.append("batchnorm")
+    if config.activation != "relu":
+        tokens.append(config.activation)
+    if config.augmentation:
+        tokens.append("augment")
+    if config.mirror:
+        tokens.append("mirror")
+    return ",".join(tokens)
+
+
+def parse_network(text: str) -> ModelConfig:
+    """Read a network's text form; a ValueError says which part is not understood and shows an example."""
+    blocks, units = [], []
+    options: dict = {}
+    parts = [part for part in re.split(r"[,\s]+", str(text).strip().lower()) if part]
+    if not parts:
+        raise ValueError(_("Describe the network, for example {example}.").format(example=NETWORK_EXAMPLE))
+    for part in parts:
+        if conv := _CONV_TOKEN.fullmatch(part):
+            filters, kernel, repeat, same, nopool = conv.groups()
+            blocks.append(
+                ConvBlock(
+                    int(filters),
+                    int(kernel or 3),
+                    pool=not nopool,
+                    convolutions=int(repeat or 1),
+                    padding="same" if same else "valid",
+                )
+            )
+        elif dense := _DENSE_TOKEN.fullmatch(part):
+            units.append(int(dense.group(1)))
+        elif dropout := _DROPOUT_TOKEN.fullmatch(part):
+            options["dropout"] = float(dropout.group(1))
+        elif part == "batchnorm":
+            options["batch_norm"] = True
+        elif part == "augment":
+            options["augmentation"] = True
+        elif part == "mirror":
+            options["mirror"] = True
+        elif part in ACTIVATIONS:
+            options["activation"] = part
+        else:
+            raise ValueError(
+                _(
+                    "{part!r} is not a layer MNIST Lab knows. Write layers like {example} "
+                    "(conv32 is a convolution with 32 filters, dense128 a dense layer of 128 units)."
+                ).format(part=part[:20], example=NETWORK_EXAMPLE)
+            )
+    return ModelConfig(conv_blocks=tuple(blocks), dense_units=tuple(units), **options)
 
 
 @dataclass(frozen=True)

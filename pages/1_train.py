@@ -5,9 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from mnistlab.i18n import _
-from mnistlab.links import train_link, train_settings
 from mnistlab.runs import CANCELLED, FINISHED
-from mnistlab.settings import TrainingSettings
+from mnistlab.settings import DEFAULT_SETTINGS, link_of, settings_from_link
 from mnistlab_ui.classroom import class_data_options
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.links import apply_link, share_link
@@ -28,12 +27,12 @@ if VIEWED_RUN.get() not in by_id:
 viewed = by_id.get(VIEWED_RUN.get())
 # A link's settings (a lesson, a teacher's "Copy link") fill the form once; after a reload the form shows the
 # settings of the run being viewed.
-link = apply_link("train", lambda values: seed(train_settings(values), replace=True))
-seed(viewed.settings if viewed is not None else TrainingSettings(dataset="mnist", arch="dense", target_accuracy=0.99))
+link = apply_link("train", lambda values: seed(settings_from_link(values), replace=True))
+seed(viewed.settings if viewed is not None else DEFAULT_SETTINGS)
 
 settings = choose_settings()
 if settings is not None:
-    share_link("train", train_link(settings))
+    share_link("train", link_of(settings))
 class_data = class_data_options(settings.dataset) if settings is not None else {}
 if st.button(_("Train"), type="primary", disabled=settings is None):
     viewed = lab().jobs.snapshot(start_run(settings, **class_data))

@@ -112,12 +112,14 @@ def test_out_that_exists_needs_overwrite(trained_model):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["train", "--target-accuracy", "1.5"], "target accuracy must be above 0 and at most 1"),
-        (["train", "--target-accuracy", "0"], "target accuracy must be above 0 and at most 1"),
-        (["train", "--dataset", "cifar10"], "Unknown dataset 'cifar10'"),
-        (["train", "--arch", "vgg"], "Unknown architecture 'vgg'"),
-        (["train", "--max-epochs", "0"], "at least 1 epoch"),
-        (["train", "--batch-size", "0"], "batch size must be at least 1"),
+        (["train", "--target-accuracy", "1.5"], "The target accuracy is a fraction from 0.1 to 1"),
+        (["train", "--target-accuracy", "0"], "The target accuracy is a fraction from 0.1 to 1"),
+        (["train", "--dataset", "cifar10"], "Dataset must be one of: mnist, fashion_mnist (not cifar10)"),
+        (["train", "--arch", "vgg"], "Architecture must be one of: dense"),
+        (["train", "--max-epochs", "0"], "Max epochs must be from 1 to 200, not 0"),
+        (["train", "--max-epochs", "ten"], "Max epochs must be a whole number, not ten"),
+        (["train", "--batch-size", "0"], "Batch size must be from 1 to 1,024, not 0"),
+        (["train", "--network", "dense128,dense0"], "Each dense layer has 1 to 4096 units"),
         (["train", "--out", "models/abc\n.keras"], "not a valid model name"),
         (["train", "--data-dir", "no-such-folder"], "does not exist"),
         (["predict", "--model", "missing.keras", "x.png"], "no such model file"),
@@ -132,7 +134,7 @@ def test_bad_input_exits_2_without_traceback(tmp_path, arguments, message):
 
 def test_bad_input_with_json_is_one_json_error_document(tmp_path):
     completed = run_cli("train", "--dataset", "cifar10", "--json", cwd=tmp_path)
-    assert completed.returncode == 2 and "Unknown dataset" in json.loads(completed.stdout)["error"]
+    assert completed.returncode == 2 and "Dataset must be one of" in json.loads(completed.stdout)["error"]
 
 
 def test_a_file_that_is_not_a_model_is_named_as_such(tmp_path):

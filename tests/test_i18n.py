@@ -13,8 +13,8 @@ from babel.messages.pofile import read_po
 
 from mnistlab import i18n
 from mnistlab.i18n import _, number, percent, set_language
-from mnistlab.links import MAX_VALUE_LENGTH, read_link, train_link, train_settings
-from mnistlab.settings import TrainingSettings
+from mnistlab.links import MAX_VALUE_LENGTH, read_link
+from mnistlab.settings import TrainingSettings, link_of, settings_from_link
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELD = re.compile(r"\{[^{}]*\}")
@@ -67,7 +67,7 @@ def test_turkish_uses_the_terms_of_turkish_courses():
 
 def test_numbers_are_written_the_languages_way():
     set_language("tr")
-    assert percent(0.915) == "91,5%" and number(1234.5, 1) == "1.234,5"
+    assert percent(0.915) == "%91,5" and number(1234.5, 1) == "1.234,5" and percent(0.081, signed=True) == "+%8,1"
     set_language("en")
     assert percent(0.915) == "91.5%" and number(1234.5, 1) == "1,234.5"
     set_language("xx")  # unknown: English
@@ -168,10 +168,10 @@ def test_the_scan_finds_an_untranslated_literal(tmp_path):
 def test_a_lesson_link_is_read_back_into_its_settings():
     link = read_link("train", {"dataset": "fashion_mnist", "preset": "fast_cnn", "target": "0.91", "epochs": "15", "lang": "tr"})
     assert link.notes == ()
-    settings = train_settings(link.values)
+    settings = settings_from_link(link.values)
     assert (settings.dataset, settings.arch, settings.target_accuracy, settings.max_epochs) == ("fashion_mnist", "fast_cnn", 0.91, 15)
     shared = TrainingSettings(dataset="mnist", arch="cnn", target_accuracy=None, max_epochs=7, batch_size=64, learning_rate=0.002, train_size=5000)
-    again = train_settings(read_link("train", train_link(shared)).values)
+    again = settings_from_link(read_link("train", link_of(shared)).values)
     assert (again.arch, again.target_accuracy, again.max_epochs, again.batch_size, again.learning_rate, again.train_size) == (
         "cnn", None, 7, 64, 0.002, 5000,
     )  # fmt: skip
@@ -183,11 +183,13 @@ def test_a_lesson_link_is_read_back_into_its_settings():
     [
         ({"colour": "red"}, "'colour' is not one this page knows"),
         ({"dataset": "cifar10"}, "'cifar10' for 'dataset' cannot be used"),
-        ({"target": "1.5"}, "between 0 and 1"),
-        ({"target": "nan"}, "'nan' for 'target' cannot be used"),
+        ({"target": "1.5"}, "a fraction from 0.1 to 1"),
+        ({"target": "nan"}, "must be a number, not nan"),
         ({"epochs": "-3"}, "from 1 to 200"),
-        ({"epochs": "1e9"}, "'1e9' for 'epochs' cannot be used"),
-        ({"lr": "inf"}, "'inf' for 'lr' cannot be used"),
+        ({"epochs": "1e9"}, "Max epochs must be from 1 to 200"),
+        ({"epochs": "abc"}, "Max epochs must be a whole number, not abc"),
+        ({"network": "dense128,abc"}, "'abc' is not a layer MNIST Lab knows"),
+        ({"lr": "inf"}, "Learning rate must be a number, not inf"),
         ({"preset": "x" * 5000}, "too long"),
         ({"kernel": "edge"}, "'kernel' is not one this page knows"),
         ({"x" * 500: "1"}, "is not one this page knows"),

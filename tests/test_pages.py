@@ -122,7 +122,7 @@ def start_training(at, target=0.8, images=1000, arch=None):
         by_label(at.selectbox, "Architecture").set_value(arch)
         at.run()
     by_label(at.selectbox, "Training images").set_value(images)
-    by_label(at.slider, "Target accuracy").set_value(target)
+    by_label(at.select_slider, "Target accuracy").set_value(target)
     at.run()
     by_label(at.button, "Train").click()
     return at.run()
@@ -134,7 +134,7 @@ def test_train_page_renders_with_layer_table(empty_store):
     assert by_label(at.selectbox, "Architecture").value == "dense"
     table = at.table[0].value
     assert list(table["layer"]) == ["image", "flatten", "dense_1", "probabilities"]
-    assert list(table["parameters"]) == [0, 0, 100_480, 1_290]
+    assert list(table["parameters"]) == ["0", "0", "100,480", "1,290"]
 
 
 def test_a_short_training_reaches_its_target_in_a_worker_not_in_the_server(empty_store, monkeypatch):
@@ -234,7 +234,7 @@ def test_saving_over_a_model_asks_first(empty_store):
 
 def test_impossible_settings_show_an_error(empty_store):
     at = page("pages/1_train.py").run()
-    by_label(at.slider, "Validation split").set_value(0.0)
+    by_label(at.select_slider, "Validation split").set_value(0.0)
     at.run()
     assert not at.exception
     assert any("needs some validation data" in error.value for error in at.error)
@@ -248,7 +248,44 @@ def test_bad_custom_layers_show_an_error(empty_store):
     by_label(at.text_input, "Dense layers (units, comma separated)").set_value("128, lots")
     at.run()
     assert not at.exception
-    assert any("whole numbers" in error.value for error in at.error)
+    assert any("whole numbers of units" in error.value for error in at.error)
+
+
+def test_a_typo_in_dense_layers_leaves_every_other_setting_as_it_was(empty_store):
+    """Issue 19: abc, xyz, then 128 in "Dense layers" used to reset the target, Watch, epochs, batch and learning rate."""
+    at = page("pages/1_train.py").run()
+    by_label(at.selectbox, "Architecture").set_value("custom")
+    at.run()
+    by_label(at.select_slider, "Target accuracy").set_value(0.9)
+    by_label(at.radio, "Watch").set_value("val_accuracy")
+    by_label(at.number_input, "Max epochs").set_value(12)
+    by_label(at.selectbox, "Batch size").set_value(64)
+    by_label(at.selectbox, "Learning rate").set_value(0.003)
+    at.run()
+
+    def chosen(at):
+        return (
+            by_label(at.checkbox, "Stop at a target accuracy").value,
+            by_label(at.select_slider, "Target accuracy").value,
+            by_label(at.radio, "Watch").value,
+            by_label(at.number_input, "Max epochs").value,
+            by_label(at.selectbox, "Batch size").value,
+            by_label(at.selectbox, "Learning rate").value,
+        )
+
+    before = chosen(at)
+    assert before == (True, 0.9, "val_accuracy", 12, 64, 0.003)
+    for text in ("abc", "xyz"):
+        by_label(at.text_input, "Dense layers (units, comma separated)").set_value(text)
+        at.run()
+        assert not at.exception
+        assert any("is not." in error.value and "whole numbers of units" in error.value for error in at.error)
+        assert chosen(at) == before  # every setting is still drawn, with its value
+        assert by_label(at.button, "Train").disabled
+    by_label(at.text_input, "Dense layers (units, comma separated)").set_value("128")
+    at.run()
+    assert chosen(at) == before and not at.error
+    assert not by_label(at.button, "Train").disabled
 
 
 def test_custom_model_can_augment_and_mirror(empty_store):
@@ -257,7 +294,7 @@ def test_custom_model_can_augment_and_mirror(empty_store):
     at.run()
     layers = list(at.table[0].value["layer"])
     assert "random_mirror" not in layers and "random_rotation" not in layers
-    by_label(at.checkbox, "Augment: small rotations, shifts and zooms").check()
+    by_label(at.checkbox, "Augment: rotate, shift and zoom a little").check()
     by_label(at.checkbox, "Augment: mirror left-right").check()
     at.run()
     assert not at.exception
@@ -727,7 +764,7 @@ def test_a_lesson_link_opens_the_train_page_with_its_settings_and_bad_values_sho
     at.run()
     assert not at.exception
     assert by_label(at.selectbox, "Dataset").value == "fashion_mnist" and by_label(at.selectbox, "Architecture").value == "fast_cnn"
-    assert by_label(at.slider, "Target accuracy").value == pytest.approx(0.91) and by_label(at.number_input, "Max epochs").value == 15
+    assert by_label(at.select_slider, "Target accuracy").value == pytest.approx(0.91) and by_label(at.number_input, "Max epochs").value == 15
     assert any("'colour' is not one this page knows" in warning.value for warning in at.warning)
     # The student's later changes are kept: the link is applied once, not on every rerun.
     by_label(at.number_input, "Max epochs").set_value(3)

@@ -154,17 +154,18 @@ def test_same_seed_same_run(digits_sample):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(target_accuracy=0.0), "above 0 and at most 1"),
-        (dict(target_accuracy=1.5), "above 0 and at most 1"),
-        (dict(max_epochs=0), "at least 1 epoch"),
-        (dict(batch_size=0), "batch size must be at least 1"),
-        (dict(dataset="cifar10"), "Unknown dataset"),
-        (dict(arch="transformer"), "Unknown architecture"),
-        (dict(monitor="acc"), "'accuracy' or 'val_accuracy'"),
+        (dict(target_accuracy=0.0), "a fraction from 0.1 to 1"),
+        (dict(target_accuracy=1.5), "a fraction from 0.1 to 1"),
+        (dict(max_epochs=0), "Max epochs must be from 1 to 200"),
+        (dict(max_epochs=2.5), "Max epochs must be a whole number"),
+        (dict(batch_size=0), "Batch size must be from 1 to 1,024"),
+        (dict(dataset="cifar10"), "Dataset must be one of"),
+        (dict(arch="transformer"), "Architecture must be one of"),
+        (dict(monitor="acc"), "Watch must be one of: accuracy, val_accuracy"),
         (dict(validation_split=0.0), "needs some validation data"),
-        (dict(learning_rate=-1.0), "learning rate"),
-        (dict(arch="custom"), "custom architecture needs"),
-        (dict(normalization="minmax"), "Unknown normalisation"),
+        (dict(learning_rate=-1.0), "Learning rate must be above 0"),
+        (dict(arch="custom"), "build yourself needs its layers"),
+        (dict(normalization="minmax"), "Normalisation must be one of"),
     ],
 )
 def test_bad_settings(overrides, message):
