@@ -10,6 +10,10 @@
 | MNISTLAB_RAY_CPUS_PER_TRAINING | 2 | CPUs Ray reserves for each training |
 | MNISTLAB_SERVER_ID | host name and data home | names this server in the runs database |
 | MNISTLAB_ABANDON_AFTER | 60 | seconds without a page asking about a run before it is cancelled |
+| MNISTLAB_MAX_PARAMETERS | 3000000 | the biggest network (parameters) a student may train here |
+| MNISTLAB_MAX_EPOCH_SECONDS | 120 | the longest estimated epoch a student's network may take here |
+| MNISTLAB_PRECISION | auto | auto (bfloat16 where the CPU has it and it pays), float32 or bfloat16 |
+| MNISTLAB_PUBLIC_URL | (unset) | the address students open (a school server behind a name), for join links and QR codes |
 
 A bad value raises ValueError naming the variable and what it accepts.
 """
@@ -20,6 +24,8 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+
+from mnistlab.sizing import MAX_EPOCH_SECONDS, MAX_PARAMETERS, Limits
 
 
 def _whole_number(environ, name: str, default: int, low: int, high: int) -> int:
@@ -48,6 +54,15 @@ def _seconds(environ, name: str, default: float) -> float:
     return value
 
 
+def _public_url(environ) -> str | None:
+    text = environ.get("MNISTLAB_PUBLIC_URL", "").strip().rstrip("/")
+    if not text:
+        return None
+    if not text.startswith(("http://", "https://")) or " " in text:
+        raise ValueError(f"MNISTLAB_PUBLIC_URL must be an address students can open, like http://lab.school.example:8501, got {text!r}.")
+    return text
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """Where the server keeps its data and how it trains."""
@@ -62,6 +77,13 @@ class ServerConfig:
     abandon_after: float = 60.0
     # Worker processes train at this lower CPU priority, so pages stay quick.
     worker_nice: int = 10
+    max_parameters: int = MAX_PARAMETERS
+    max_epoch_seconds: float = MAX_EPOCH_SECONDS
+    public_url: str | None = None
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_parameters, self.max_epoch_seconds)
 
     @property
     def runs_dir(self) -> Path:
@@ -86,4 +108,7 @@ class ServerConfig:
             ray_cpus_per_training=_whole_number(environ, "MNISTLAB_RAY_CPUS_PER_TRAINING", 2, 1, 256),
             server_id=environ.get("MNISTLAB_SERVER_ID", "").strip() or f"{socket.gethostname()}:{data_home}",
             abandon_after=_seconds(environ, "MNISTLAB_ABANDON_AFTER", 60.0),
+            max_parameters=_whole_number(environ, "MNISTLAB_MAX_PARAMETERS", MAX_PARAMETERS, 1_000, 1_000_000_000),
+            max_epoch_seconds=_seconds(environ, "MNISTLAB_MAX_EPOCH_SECONDS", MAX_EPOCH_SECONDS),
+            public_url=_public_url(environ),
         )

@@ -18,7 +18,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# How long a write waits for another writer before it fails (and is retried later, or the page says so).
+BUSY_SECONDS = 5.0
 
 metadata = sa.MetaData()
 
@@ -52,6 +54,10 @@ runs = sa.Table(
     sa.Column("worker", sa.String(300)),
     # Runs that everyone shares (the quick model of a page) carry the key of their recipe.
     sa.Column("shared_key", sa.String(120), index=True),
+    # Version 3. Runs with the same training key train the same network (same settings, seed and data): a class
+    # pressing Train with the same settings shares one training; a run can take a finished one's result (shared_from).
+    sa.Column("training_key", sa.String(80), index=True),
+    sa.Column("shared_from", sa.Integer),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("started_at", sa.Float),
     sa.Column("ended_at", sa.Float),
@@ -73,6 +79,9 @@ classes = sa.Table(
     sa.Column("is_open", sa.Boolean, nullable=False, default=True),
     sa.Column("show_names", sa.Boolean, nullable=False, default=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Version 3: a lesson's budget for the class's trainings (None: the server's limits).
+    sa.Column("max_epochs", sa.Integer),
+    sa.Column("train_images", sa.Integer),
     sqlite_autoincrement=True,
 )
 
@@ -85,7 +94,11 @@ students = sa.Table(
     sa.Column("owner", sa.String(80), nullable=False),
     sa.Column("joined_at", sa.Float, nullable=False),
     sa.Column("last_drawing_at", sa.Float),
+    # Version 3: the nickname's comparison key (mnistlab.nicknames), unique in the class, and when the student left.
+    sa.Column("nickname_key", sa.String(80)),
+    sa.Column("left_at", sa.Float),
     sa.UniqueConstraint("class_id", "nickname"),
+    sa.Index("students_class_nickname_key", "class_id", "nickname_key", unique=True),
     sqlite_autoincrement=True,
 )
 
@@ -117,17 +130,91 @@ class_runs = sa.Table(
 )
 
 
+# Version 3: the app servers sharing this database, each process with its own id and heartbeat, so a server marks
+# only its own dead runs as interrupted (two replicas on one data home used to interrupt each other's live runs).
+servers = sa.Table(
+    "servers",
+    metadata,
+    sa.Column("id", sa.String(120), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("data_home", sa.String(500), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+)
+
+
 def _add_classes(connection: Connection) -> None:
     """Version 1 to 2: the classroom tables (the runs table is unchanged)."""
     metadata.create_all(connection, tables=[classes, students, drawings, class_runs])
 
 
+def _add_shared_trainings(connection: Connection) -> None:
+    """Version 2 to 3: training keys, class budgets, nickname keys, left students, and the servers table."""
+    from mnistlab.nicknames import nickname_key
+
+    for table, column in (
+        (runs, runs.c.training_key),
+        (runs, runs.c.shared_from),
+        (classes, classes.c.max_epochs),
+        (classes, classes.c.train_images),
+        (students, students.c.nickname_key),
+        (students, students.c.left_at),
+    ):
+        kind = column.type.compile(dialect=connection.dialect)
+        connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+    seen: set[tuple[int, str]] = set()
+    for row in connection.execute(sa.select(students.c.id, students.c.class_id, students.c.nickname).order_by(students.c.id)).all():
+        key = nickname_key(row.nickname)
+        if (row.class_id, key) in seen:
+            key = f"{key}#{row.id}"  # two names an older version let through as different: both stay, as they were
+        seen.add((row.class_id, key))
+        connection.execute(students.update().where(students.c.id == row.id).values(nickname_key=key))
+    connection.execute(sa.text("CREATE INDEX ix_runs_training_key ON runs (training_key)"))
+    for index in students.indexes:
+        if index.name == "students_class_nickname_key":
+            index.create(connection)
+    metadata.create_all(connection, tables=[servers])
+
+
 # MIGRATIONS[n] upgrades a database from version n - 1 to version n.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_classes}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_classes, 3: _add_shared_trainings}
 
 
 class DatabaseVersionError(RuntimeError):
     """The database was written by another version of MNIST Lab and cannot be used as it is."""
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot be opened or written: damaged, read-only, a full disk, a server that does not answer."""
+
+
+def is_busy(error: BaseException) -> bool:
+    """A write that failed only because another one held the database for longer than it waited: try again later."""
+    text = str(error).lower()
+    return isinstance(error, sa.exc.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def describe_problem(error: BaseException, url: str) -> str:
+    """What is wrong with the database and what the teacher can do, in one message (never a traceback)."""
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lowered = text.lower()
+    where = sa.engine.make_url(url).database if url.startswith("sqlite") else sa.engine.make_url(url).render_as_string(hide_password=True)
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return (
+            f"The runs database ({where}) is damaged ({text}). What to do: stop MNIST Lab, move that file away (keep it: "
+            "it may be repaired with sqlite3's .recover), and start MNIST Lab again; it makes a new, empty database."
+        )
+    if "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered or "unable to open" in lowered:
+        return (
+            f"MNIST Lab cannot write its runs database ({where}): {text}. What to do: give the user running MNIST Lab "
+            "permission to write that folder, or set MNISTLAB_DATA_HOME to a folder it can write."
+        )
+    if "disk is full" in lowered or "no space left" in lowered:
+        return f"The disk holding the runs database ({where}) is full ({text}). What to do: free some space on it; nothing else is needed."
+    if is_busy(error):
+        return f"The runs database ({where}) is busy: another program has held it for a while ({text}). Saving waits and tries again."
+    return f"The runs database ({where}) cannot be used: {text}. What to do: check MNISTLAB_DATABASE_URL and that the database server runs."
 
 
 def _make_engine(url: str) -> Engine:
@@ -137,7 +224,7 @@ def _make_engine(url: str) -> Engine:
     database = parsed.database or ""
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_SECONDS})
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_settings(connection, _record):
@@ -145,7 +232,7 @@ def _make_engine(url: str) -> Engine:
         # WAL: readers never wait for the writer; NORMAL sync is safe with WAL.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -200,12 +287,17 @@ class Database:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = _make_engine(url)
         try:
-            self.version_found = prepare(self.engine)
-        except sa.exc.OperationalError:
-            # Two processes creating the schema at the same moment: the second one retries and finds it.
-            self.version_found = prepare(self.engine)
+            self.engine = _make_engine(url)
+            try:
+                self.version_found = prepare(self.engine)
+            except sa.exc.OperationalError as error:
+                if not is_busy(error) and "already exists" not in str(error):
+                    raise
+                # Two processes creating the schema at the same moment: the second one retries and finds it.
+                self.version_found = prepare(self.engine)
+        except (sa.exc.DBAPIError, sa.exc.ArgumentError, OSError) as error:
+            raise DatabaseUnavailableError(describe_problem(error, url)) from error
 
     @property
     def is_sqlite(self) -> bool:

@@ -168,5 +168,11 @@ class TrainingListener:
     def on_epoch_end(self, record: EpochRecord) -> None:
         pass
 
+    def on_stop(self, point: StopPoint) -> None:
+        """Training stopped because it was asked to (Stop), after the batch at `point`; scoring follows."""
+
+    def on_snapshot(self, trained) -> None:
+        """The model as it is now, scored (a `mnistlab.training.TrainedModel`), while training goes on."""
+
     def on_train_end(self, result: TrainingResult) -> None:
         pass

@@ -24,7 +24,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization`, trained with TensorFlow's fused kernel when it can be."""
 
     def _can_fuse(self, inputs, training, mask) -> bool:
-        # The fused kernel normalises the channels of NHWC images in float32, nothing else.
+        # The fused kernel normalises the channels of NHWC images in float32 (or bfloat16, with float32 statistics).
         return (
             bool(training)
             and self.trainable
@@ -32,7 +32,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             and keras.backend.backend() == "tensorflow"
             and len(inputs.shape) == 4
             and self.axis in (3, -1)
-            and keras.backend.standardize_dtype(inputs.dtype) == "float32"
+            and keras.backend.standardize_dtype(inputs.dtype) in ("float32", "bfloat16")
             and self.center
             and self.scale
             and not self.renorm
@@ -61,18 +61,28 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return outputs
 
 
-def portable_model(model):
-    """The same model with plain Keras layers only (same weights), ready to save or share.
+def _float32_config(layer) -> dict:
+    config = layer.get_config()
+    if "dtype" in config:
+        config["dtype"] = "float32"
+    return config
 
-    Returns the model itself when it has no `FusedBatchNormalization`.
+
+def portable_model(model):
+    """The same model with plain Keras layers only, computing in float32 (same weights), ready to save or share.
+
+    Returns the model itself when it has no `FusedBatchNormalization` and no layer computing in another format.
     """
-    if not any(isinstance(layer, FusedBatchNormalization) for layer in model._flatten_layers()):
+    layers = list(model._flatten_layers(include_self=False))
+    fused = any(isinstance(layer, FusedBatchNormalization) for layer in layers)
+    mixed = any(getattr(getattr(layer, "dtype_policy", None), "name", "float32") != "float32" for layer in layers)
+    if not fused and not mixed:
         return model
 
     def plain_layer(layer):
         if isinstance(layer, FusedBatchNormalization):
-            return keras.layers.BatchNormalization.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
+            return keras.layers.BatchNormalization.from_config(_float32_config(layer))
+        return layer.__class__.from_config(_float32_config(layer))
 
     copy = keras.models.clone_model(model, clone_function=plain_layer)
     copy.set_weights(model.get_weights())

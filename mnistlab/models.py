@@ -343,7 +343,8 @@ def build_model(config: ModelConfig, name: str = "model", seed: int | None = Non
         x = keras.layers.Dense(units, activation=config.activation, name=f"dense_{layer_number}")(x)
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{layer_number}")(x)
-    outputs = keras.layers.Dense(config.num_classes, activation="softmax", name="probabilities")(x)
+    # The probabilities are computed in float32 whatever the policy (bfloat16 keeps only about 3 digits).
+    outputs = keras.layers.Dense(config.num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 

@@ -10,10 +10,10 @@ between jobs.
 
 The server and a worker talk through three pipes of pickled messages
 (`multiprocessing.connection`): jobs go down one, events come back up another as
-they happen, and Stop goes down the third, which a thread of the worker reads while
-the training runs. When a worker dies (killed, out of memory, a crash), its events
-pipe closes: the job it was running fails at once with a one-line reason and a fresh
-worker takes its place.
+they happen, and controls (Stop, snapshot) go down the third, which a thread of the
+worker reads while the training runs. When a worker dies (killed, out of memory, a
+crash), its events pipe closes: the job it was running fails at once with a one-line
+reason and a fresh worker takes its place.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from mnistlab.worker import TERMINAL_EVENTS, JobEvent, JobFailed, JobSpec
+from mnistlab.worker import TERMINAL_EVENTS, JobControls, JobEvent, JobFailed, JobSpec
 
 Report = Callable[[JobEvent], None]
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ class _Worker:
             os.close(descriptor)
         self.jobs = Connection(jobs_write, readable=False)
         self.events = Connection(events_read, writable=False)
-        self.control = Connection(control_write, readable=False)
+        self.control_pipe = Connection(control_write, readable=False)
 
     @property
     def pid(self) -> int:
@@ -109,26 +109,26 @@ class _Worker:
         with self.lock:
             if self.current is not None:
                 raise RuntimeError(f"worker {self.number} is busy")
-            self.current = (spec.run_id, report)
+            self.current = (spec.job_id, report)
             try:
                 self.jobs.send(spec)
             except OSError:
                 pass  # The process died: the events thread reports the failure and starts a new one.
 
-    def cancel(self, run_id: int) -> bool:
+    def control(self, job_id: int, network: int, action: str) -> bool:
         with self.lock:
-            if self.current is None or self.current[0] != run_id:
+            if self.current is None or self.current[0] != job_id:
                 return False
             try:
-                self.control.send(run_id)
+                self.control_pipe.send((job_id, network, action))
             except OSError:
                 pass
             return True
 
-    def _deliver(self, run_id: int, event: JobEvent) -> None:
+    def _deliver(self, job_id: int, event: JobEvent) -> None:
         with self.lock:
             current = self.current
-            if current is None or current[0] != run_id:
+            if current is None or current[0] != job_id:
                 return
             if isinstance(event, TERMINAL_EVENTS):
                 self.current = None
@@ -137,7 +137,7 @@ class _Worker:
     def _watch(self) -> None:
         while not self.stopping:
             try:
-                run_id, event = self.events.recv()
+                job_id, event = self.events.recv()
             except (EOFError, OSError):
                 # The worker's end of the pipe closed: the process has ended.
                 returncode = self.process.wait()
@@ -150,10 +150,10 @@ class _Worker:
                 if current is not None:
                     current[1](JobFailed(describe_exit(returncode)))
                 continue
-            self._deliver(run_id, event)
+            self._deliver(job_id, event)
 
     def _close(self) -> None:
-        for connection in (self.jobs, self.events, self.control):
+        for connection in (self.jobs, self.events, self.control_pipe):
             try:
                 connection.close()
             except OSError:
@@ -195,16 +195,17 @@ class ProcessBackend:
                 return
         raise RuntimeError("Every worker process is busy.")
 
-    def cancel(self, run_id: int) -> None:
+    def control(self, job_id: int, network: int, action: str) -> None:
+        """Stop or snapshot one network of a running job (after its current batch)."""
         for worker in self._workers:
-            if worker.cancel(run_id):
+            if worker.control(job_id, network, action):
                 return
 
     def worker_pids(self) -> list[int]:
         return [worker.pid for worker in self._workers]
 
     def places(self) -> list[tuple[str, int | None]]:
-        """Where each training place is, and the run it trains."""
+        """Where each training place is, and the job it trains."""
         host = socket.gethostname()
         return [(f"process {worker.pid} on {host}", worker.current[0] if worker.current else None) for worker in self._workers]
 
@@ -218,7 +219,7 @@ class ProcessBackend:
 
 
 def worker_main(jobs: Connection, events: Connection, control: Connection, nice: int) -> None:
-    """A worker process: train jobs one at a time and send their events back; Stop arrives on `control`."""
+    """A worker process: train jobs one at a time and send their events back; Stop and snapshot arrive on `control`."""
     from mnistlab.worker import run_job
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -227,30 +228,31 @@ def worker_main(jobs: Connection, events: Connection, control: Connection, nice:
             os.nice(nice)
         except OSError:
             pass
-    cancel = threading.Event()
-    state = {"current": None, "cancelled": set()}
+    state: dict = {"job": None, "controls": None, "early": []}
     lock = threading.Lock()
 
     def read_control() -> None:
         while True:
             try:
-                run_id = control.recv()
+                job_id, network, action = control.recv()
             except (EOFError, OSError):
                 # The server is gone: nobody is left to report to.
                 os._exit(0)
             with lock:
-                state["cancelled"].add(run_id)
-                if state["current"] == run_id:
-                    cancel.set()
+                if state["job"] == job_id and state["controls"] is not None:
+                    state["controls"].request(network, action)
+                else:
+                    # A control that overtook its job (Stop pressed as the job was sent): kept for it.
+                    state["early"] = [*state["early"][-50:], (job_id, network, action)]
 
     threading.Thread(target=read_control, name="mnistlab-worker-control", daemon=True).start()
     import tensorflow  # noqa: F401 (imported once, before the first job, so jobs start at once)
 
     send_lock = threading.Lock()
 
-    def emit(run_id: int, event: JobEvent) -> None:
+    def emit(job_id: int, event: JobEvent) -> None:
         with send_lock:
-            events.send((run_id, event))
+            events.send((job_id, event))
 
     while True:
         try:
@@ -259,15 +261,16 @@ def worker_main(jobs: Connection, events: Connection, control: Connection, nice:
             return
         if spec is None:
             return
+        controls = JobControls(len(spec.networks))
         with lock:
-            state["current"] = spec.run_id
-            cancel.clear()
-            if spec.run_id in state["cancelled"]:
-                cancel.set()
-        run_job(spec, lambda event, run_id=spec.run_id: emit(run_id, event), cancel)
+            state["job"], state["controls"] = spec.job_id, controls
+            for job_id, network, action in state["early"]:
+                if job_id == spec.job_id:
+                    controls.request(network, action)
+            state["early"] = [early for early in state["early"] if early[0] != spec.job_id]
+        run_job(spec, lambda event, job_id=spec.job_id: emit(job_id, event), controls)
         with lock:
-            state["current"] = None
-            state["cancelled"].discard(spec.run_id)
+            state["job"], state["controls"] = None, None
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ the cluster has. Each actor is a Python process on one of the lab's PCs that
 imported TensorFlow once and keeps its datasets loaded, so a job starts at once, as
 with the local worker processes. A job runs in the actor through the same
 `mnistlab.worker.run_job` as everywhere else; its events are kept in the actor and
-the server fetches the new ones a few times a second. Stop is an actor call that
-sets the job's cancel event. When a PC is switched off (or its process dies), the
+the server fetches the new ones a few times a second. Stop (and snapshot) is an actor
+call that reaches the job's controls. When a PC is switched off (or its process dies), the
 fetch fails: the job fails with a message naming the PC, the other jobs go on, and
 the pool of actors is topped up from what the cluster has left. PCs that join later
 add actors. Nothing in MNIST Lab imports Ray unless this backend is chosen.
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import ray
 
-from mnistlab.worker import TERMINAL_EVENTS, JobEvent, JobFailed, JobSpec, WorkerStarted, run_job, where_am_i
+from mnistlab.worker import TERMINAL_EVENTS, JobControls, JobEvent, JobFailed, JobSpec, WorkerStarted, run_job, where_am_i
 
 Report = Callable[[JobEvent], None]
 # How often the server fetches a running job's new events, and how long it waits for an answer.
@@ -49,10 +49,10 @@ class TrainingActor:
 
         self._lock = threading.Lock()
         self._events: list[JobEvent] = []
-        self._events_of: int | None = None  # the run the kept events belong to
-        self._cancel = threading.Event()
+        self._events_of: int | None = None  # the job the kept events belong to
+        self._controls: JobControls | None = None
         self._current: int | None = None
-        self._cancelled: set[int] = set()
+        self._early: list[tuple[int, int, str]] = []  # controls that overtook their job
 
     def where(self) -> tuple[int, str]:
         """This actor's process id and where it runs ("process 1234 on lab-pc-07")."""
@@ -61,31 +61,33 @@ class TrainingActor:
         return os.getpid(), where_am_i()
 
     def train(self, spec: JobSpec) -> None:
+        controls = JobControls(len(spec.networks))
         with self._lock:
-            self._events, self._events_of = [], spec.run_id
-            self._current = spec.run_id
-            self._cancel.clear()
-            if spec.run_id in self._cancelled:
-                self._cancel.set()
-        run_job(spec, self._emit, self._cancel)
+            self._events, self._events_of = [], spec.job_id
+            self._current, self._controls = spec.job_id, controls
+            for job_id, network, action in self._early:
+                if job_id == spec.job_id:
+                    controls.request(network, action)
+            self._early = [early for early in self._early if early[0] != spec.job_id]
+        run_job(spec, self._emit, controls)
         with self._lock:
-            self._current = None
-            self._cancelled.discard(spec.run_id)
+            self._current, self._controls = None, None
 
     def _emit(self, event: JobEvent) -> None:
         with self._lock:
             self._events.append(event)
 
-    def events(self, run_id: int, start: int) -> list[JobEvent]:
-        """Run `run_id`'s events from number `start` on (none yet if its job has not started here)."""
+    def events(self, job_id: int, start: int) -> list[JobEvent]:
+        """Job `job_id`'s events from number `start` on (none yet if it has not started here)."""
         with self._lock:
-            return self._events[start:] if self._events_of == run_id else []
+            return self._events[start:] if self._events_of == job_id else []
 
-    def cancel(self, run_id: int) -> None:
+    def control(self, job_id: int, network: int, action: str) -> None:
         with self._lock:
-            self._cancelled.add(run_id)
-            if self._current == run_id:
-                self._cancel.set()
+            if self._current == job_id and self._controls is not None:
+                self._controls.request(network, action)
+            else:
+                self._early = [*self._early[-50:], (job_id, network, action)]
 
 
 class _Place:
@@ -94,7 +96,7 @@ class _Place:
     def __init__(self, actor, identity: tuple[int, str]):
         self.actor = actor
         self.pid, self.where = identity
-        self.run_id: int | None = None
+        self.job_id: int | None = None
         self.dead = False
 
 
@@ -163,7 +165,7 @@ class RayBackend:
     def _check_idle_places(self) -> None:
         """An idle place whose PC was switched off is found here, before a student's run is sent to it."""
         with self._lock:
-            idle = [place for place in self._places if not place.dead and place.run_id is None]
+            idle = [place for place in self._places if not place.dead and place.job_id is None]
         for place in idle:
             try:
                 ray.get(place.actor.where.remote(), timeout=10)
@@ -198,11 +200,11 @@ class RayBackend:
 
     def start(self, spec: JobSpec, report: Report) -> None:
         with self._lock:
-            place = next((place for place in self._places if not place.dead and place.run_id is None), None)
+            place = next((place for place in self._places if not place.dead and place.job_id is None), None)
             if place is None:
                 raise RuntimeError("No training place is free on the Ray cluster.")
-            place.run_id = spec.run_id
-        threading.Thread(target=self._follow, args=(place, spec, report), name=f"mnistlab-ray-run-{spec.run_id}", daemon=True).start()
+            place.job_id = spec.job_id
+        threading.Thread(target=self._follow, args=(place, spec, report), name=f"mnistlab-ray-job-{spec.job_id}", daemon=True).start()
 
     def _follow(self, place: _Place, spec: JobSpec, report: Report) -> None:
         """Start the job in its actor and pass its events on until it ends, or its PC does."""
@@ -211,7 +213,7 @@ class RayBackend:
             report(WorkerStarted(f"Ray, {place.where}"))
             seen = 0
             while True:
-                events = ray.get(place.actor.events.remote(spec.run_id, seen), timeout=ANSWER_TIMEOUT)
+                events = ray.get(place.actor.events.remote(spec.job_id, seen), timeout=ANSWER_TIMEOUT)
                 seen += len(events)
                 for event in events:
                     if isinstance(event, WorkerStarted):
@@ -238,13 +240,14 @@ class RayBackend:
                 pass
         finally:
             with self._lock:
-                place.run_id = None
+                place.job_id = None
 
-    def cancel(self, run_id: int) -> None:
+    def control(self, job_id: int, network: int, action: str) -> None:
+        """Stop or snapshot one network of a running job (after its current batch)."""
         with self._lock:
-            place = next((place for place in self._places if place.run_id == run_id), None)
+            place = next((place for place in self._places if place.job_id == job_id), None)
         if place is not None:
-            place.actor.cancel.remote(run_id)
+            place.actor.control.remote(job_id, network, action)
 
     def worker_pids(self) -> list[int]:
         """The process ids of the pool's actors (they are on this machine when the cluster is: tests)."""
@@ -252,9 +255,9 @@ class RayBackend:
             return [place.pid for place in self._places if not place.dead]
 
     def places(self) -> list[tuple[str, int | None]]:
-        """Where each training place is, and the run it trains."""
+        """Where each training place is, and the job it trains."""
         with self._lock:
-            return [(place.where, place.run_id) for place in self._places if not place.dead]
+            return [(place.where, place.job_id) for place in self._places if not place.dead]
 
     def describe(self) -> str:
         resources = ray.cluster_resources()

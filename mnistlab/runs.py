@@ -11,14 +11,15 @@ run that a restart cut off is marked "interrupted" with its curve so far.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from mnistlab.database import Database, runs
-from mnistlab.events import BatchProgress, EpochRecord, TrainingResult
+from mnistlab.database import Database, runs, servers
+from mnistlab.events import BatchProgress, EpochRecord, StopPoint, TrainingResult
 from mnistlab.i18n import N_
 from mnistlab.settings import TrainingSettings
 
@@ -114,6 +115,13 @@ class RunSnapshot:
     shared_key: str | None = None
     queue_position: int | None = None
     worker: str | None = None
+    training_key: str | None = None
+    shared_from: int | None = None  # the finished run whose result this one took at once (same settings and seed)
+    watchers: int = 1  # runs (students) following the same training now
+    wait_seconds: float | None = None  # an estimate of the wait in the queue
+    saving_delayed: bool = False  # the database was busy: this run's latest state is not saved yet (it will be)
+    stopping: bool = False  # Stop was pressed; the training stops after its batch
+    stopped_at: StopPoint | None = None  # where a Stop was honoured (before the model is scored)
 
     @property
     def is_done(self) -> bool:
@@ -135,6 +143,16 @@ class RunSnapshot:
         return f"{self.settings.arch} on {self.settings.dataset}"
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class RunStore:
     """Reads and writes runs in the database; model files live under `data_home`."""
 
@@ -151,7 +169,14 @@ class RunStore:
 
     # Writing
 
-    def create(self, owner: str, settings: TrainingSettings, server: str, shared_key: str | None = None) -> int:
+    def create(
+        self,
+        owner: str,
+        settings: TrainingSettings,
+        server: str,
+        shared_key: str | None = None,
+        training_key: str | None = None,
+    ) -> int:
         now = time.time()
         with self._engine.begin() as connection:
             inserted = connection.execute(
@@ -166,11 +191,34 @@ class RunStore:
                     curve=[],
                     epochs=[],
                     shared_key=shared_key,
+                    training_key=training_key,
                     created_at=now,
                     heartbeat_at=now,
                 )
             )
             return int(inserted.inserted_primary_key[0])
+
+    def save_state(self, snapshot: RunSnapshot) -> None:
+        """Write the whole state of a run in one statement (what the job manager knows of it now)."""
+        model_file = snapshot.model_path
+        relative = str(Path(model_file).resolve().relative_to(self.data_home.resolve())) if model_file else None
+        values = dict(
+            status=snapshot.status,
+            phase=snapshot.phase,
+            plan=snapshot.plan,
+            latest=encode_progress(snapshot.latest_batch) if snapshot.latest_batch else None,
+            curve=[encode_progress(point) for point in snapshot.curve],
+            epochs=[encode_epoch(record) for record in snapshot.epochs],
+            result=encode_result(snapshot.result) if snapshot.result is not None else None,
+            error=snapshot.error,
+            model_file=relative,
+            worker=snapshot.worker,
+            started_at=snapshot.started_at,
+            ended_at=snapshot.ended_at,
+            shared_from=snapshot.shared_from,
+            heartbeat_at=time.time(),
+        )
+        self._update(snapshot.run_id, **values)
 
     def _update(self, run_id: int, **values) -> None:
         with self._engine.begin() as connection:
@@ -223,11 +271,48 @@ class RunStore:
             with self._engine.begin() as connection:
                 connection.execute(runs.update().where(runs.c.id.in_(run_ids)).values(heartbeat_at=time.time()))
 
-    def interrupt_unfinished(self, server: str) -> list[int]:
-        """Mark this server's queued and running runs as interrupted (called when the server starts)."""
-        return self._interrupt(
-            sa.and_(runs.c.server == server, runs.c.status.in_(ACTIVE)), "The server restarted while this run was waiting or training."
+    def register_server(self, server_id: str, host: str, pid: int) -> None:
+        """This server process joins the database's list of servers (its runs carry its id)."""
+        now = time.time()
+        with self._engine.begin() as connection:
+            connection.execute(servers.delete().where(servers.c.id == server_id))
+            connection.execute(
+                servers.insert().values(id=server_id, host=host, pid=pid, data_home=str(self.data_home), started_at=now, heartbeat_at=now)
+            )
+
+    def forget_server(self, server_id: str, reason: str | None = None) -> list[int]:
+        """A server stops: its waiting and training runs end as interrupted, and it leaves the list of servers."""
+        interrupted = self._interrupt(
+            sa.and_(runs.c.server == server_id, runs.c.status.in_(ACTIVE)), reason or "The server stopped while this run was waiting or training."
         )
+        with self._engine.begin() as connection:
+            connection.execute(servers.delete().where(servers.c.id == server_id))
+        return interrupted
+
+    def server_heartbeat(self, server_id: str) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(servers.update().where(servers.c.id == server_id).values(heartbeat_at=time.time()))
+
+    def interrupt_dead_servers(self, me: str, host: str, stale_after: float, alive=None) -> list[int]:
+        """Mark the queued and running runs of servers that are gone as interrupted (called when a server starts).
+
+        Gone: a server process of this machine that no longer runs; a server of any machine whose heartbeat is
+        older than `stale_after` seconds; a server no longer in the table (it stopped, or it was an older version
+        without an id). A live replica's runs are never touched (two servers may share one data home and one database)."""
+        now = time.time()
+        alive = alive or _process_alive
+        with self._engine.connect() as connection:
+            rows = connection.execute(sa.select(servers)).all()
+        dead = [row.id for row in rows if row.id != me and ((row.host == host and not alive(row.pid)) or now - row.heartbeat_at > stale_after)]
+        living = [row.id for row in rows if row.id not in dead]
+        reason = "The server restarted while this run was waiting or training."
+        # A run's server is gone when it is dead, or no longer in the table (it stopped, or it is an older version's).
+        condition = sa.and_(runs.c.status.in_(ACTIVE), runs.c.server.not_in([*living, me]))
+        interrupted = self._interrupt(condition, reason)
+        if dead:
+            with self._engine.begin() as connection:
+                connection.execute(servers.delete().where(servers.c.id.in_(dead)))
+        return interrupted
 
     def interrupt_stale(self, older_than: float) -> list[int]:
         """Mark active runs of any server whose last heartbeat is older than `older_than` seconds as interrupted."""
@@ -267,6 +352,8 @@ class RunStore:
             ended_at=row.ended_at,
             shared_key=row.shared_key,
             worker=row.worker,
+            training_key=row.training_key,
+            shared_from=row.shared_from,
         )
 
     def get(self, run_id: int) -> RunSnapshot | None:
@@ -292,3 +379,44 @@ class RunStore:
             return usable[0]
         active = [snapshot for snapshot in snapshots if snapshot.status in ACTIVE]
         return active[0] if active else None
+
+    def finished_with_key(self, training_key: str) -> RunSnapshot | None:
+        """The newest run that finished training with this training key and still has its files (a result to share)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(runs).where(runs.c.training_key == training_key, runs.c.status == FINISHED).order_by(runs.c.id.desc()).limit(20)
+            ).all()
+        for row in rows:
+            snapshot = self._snapshot(row)
+            if snapshot.has_model and snapshot.model_path.is_file() and snapshot.result.stop_reason != "cancelled":
+                return snapshot
+        return None
+
+    def training_seconds_by_owner(self, since: float) -> dict[str, float]:
+        """Seconds each owner's runs have trained since `since` (the fair queue serves who trained least first)."""
+        query = (
+            sa.select(runs.c.owner, sa.func.sum(runs.c.ended_at - runs.c.started_at))
+            .where(runs.c.started_at >= since, runs.c.ended_at.is_not(None), runs.c.shared_from.is_(None))
+            .group_by(runs.c.owner)
+        )
+        with self._engine.connect() as connection:
+            return {row[0]: float(row[1] or 0.0) for row in connection.execute(query).all()}
+
+    def recorded_runs(self, limit: int = 200) -> list[RunSnapshot]:
+        """The newest runs that trained to their end on this database (how long this server takes)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(runs)
+                .where(runs.c.status == FINISHED, runs.c.shared_from.is_(None), runs.c.started_at.is_not(None))
+                .order_by(runs.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [self._snapshot(row) for row in rows]
+
+    def active_of_owners(self, owners: list[str]) -> list[RunSnapshot]:
+        """The runs of these owners that are waiting or training (any server)."""
+        if not owners:
+            return []
+        with self._engine.connect() as connection:
+            rows = connection.execute(sa.select(runs).where(runs.c.owner.in_(owners), runs.c.status.in_(ACTIVE)).order_by(runs.c.id)).all()
+        return [self._snapshot(row) for row in rows]

@@ -58,6 +58,7 @@ def _core_key(config: ServerConfig) -> tuple:
         config.server_id,
         config.abandon_after,
         config.worker_nice,
+        config.limits,
     )
 
 
@@ -79,7 +80,8 @@ def services(config: ServerConfig | None = None) -> Services:
         if key not in _cores:
             database = open_database(config.database_url)
             runs = RunStore(database, config.data_home)
-            _cores[key] = _Core(database, runs, JobManager(runs, make_backend(config), config.server_id, abandon_after=config.abandon_after))
+            jobs = JobManager(runs, make_backend(config), config.server_id, abandon_after=config.abandon_after, limits=config.limits)
+            _cores[key] = _Core(database, runs, jobs)
         core = _cores[key]
         models = ModelStore(config.models_dir)
         if models.root not in _cleaned_stores:
