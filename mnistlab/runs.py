@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from mnistlab.database import Database, runs, servers
 from mnistlab.events import BatchProgress, EpochRecord, StopPoint, TrainingResult
-from mnistlab.i18n import N_
+from mnistlab.i18n import N_, _
 from mnistlab.settings import TrainingSettings
 
 QUEUED = N_("queued")
@@ -31,6 +31,23 @@ FAILED = N_("failed")
 INTERRUPTED = N_("interrupted")  # cut off by a server restart
 ACTIVE = (QUEUED, RUNNING)
 DONE = (FINISHED, CANCELLED, FAILED, INTERRUPTED)
+
+
+def run_title(settings: TrainingSettings) -> str:
+    """What a run trains, in the current language (the one way every page names it)."""
+    from mnistlab.datasets import DATASETS
+    from mnistlab.models import PRESETS, network_text
+
+    if settings.arch in PRESETS:
+        network = _(PRESETS[settings.arch].title)
+    else:
+        network = _("your network {layers}").format(layers=network_text(settings.model_config)) if settings.model_config else _("your network")
+    return _("{network} on {dataset}").format(network=network, dataset=_(DATASETS[settings.dataset].title))
+
+
+def run_name(run_id: int, settings: TrainingSettings) -> str:
+    """A run's name on every page: "Run 8: Classic dense network on MNIST digits"."""
+    return _("Run {run}: {title}").format(run=run_id, title=run_title(settings))
 
 
 def _number(value: float | None) -> float | None:
@@ -140,7 +157,13 @@ class RunSnapshot:
 
     @property
     def title(self) -> str:
-        return f"{self.settings.arch} on {self.settings.dataset}"
+        """What it trains, in the current language: "Classic dense network on MNIST digits"."""
+        return run_title(self.settings)
+
+    @property
+    def name(self) -> str:
+        """How pages name the run, in the current language: "Run 8: Classic dense network on MNIST digits"."""
+        return run_name(self.run_id, self.settings)
 
 
 def _process_alive(pid: int) -> bool:

@@ -21,7 +21,7 @@ from mnistlab.i18n import _, percent
 from mnistlab.pictures import to_grey
 from mnistlab.runs import RunSnapshot
 from mnistlab_ui.identity import browser_owner
-from mnistlab_ui.models import ModelChoice, load_choice, model_choices
+from mnistlab_ui.models import ModelChoice, class_model_key, load_choice, model_choices, run_choice
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import CLASS_MEMBER, TEACHER_KEYS, TEACHING
 
@@ -94,7 +94,7 @@ def class_model_choice(info: ClassInfo) -> ModelChoice | None:
     """The teacher's class model as a page model choice (None if none is set or it is gone or unusable)."""
     if not info.model_name:
         return None
-    return next((choice for choice in model_choices() if choice.key == f"saved-{info.model_name}" and choice.usable), None)
+    return next((choice for choice in model_choices() if choice.key == class_model_key(info.model_name) and choice.usable), None)
 
 
 def digit_model_names() -> list[str]:
@@ -291,9 +291,7 @@ def run_class_accuracy(snapshot: RunSnapshot, data: ClassDrawings, version: tupl
     if snapshot.settings.dataset != "mnist" or not snapshot.has_model or not snapshot.model_path.is_file():
         return None
     test = data.split("test")
-    choice = ModelChoice(
-        f"run-{snapshot.run_id}", "", "run", snapshot.model_path, "mnist", DATASETS["mnist"].class_names, snapshot.settings.normalization
-    )
+    choice = run_choice(snapshot)
     try:
         return _run_on_class(snapshot.run_id, version, choice.file_key, choice, test)
     except ValueError:
@@ -311,12 +309,7 @@ def compare_runs(info: ClassInfo) -> None:
     table = compare_table(info, shared, accuracy)
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(_("Click a column's name to sort by it. Accuracy on our drawings is measured on the class's test half."))
-    labels = {
-        snapshot.run_id: _("run {run}: {arch} on {dataset}").format(
-            run=snapshot.run_id, arch=snapshot.settings.arch, dataset=_(DATASETS[snapshot.settings.dataset].title)
-        )
-        for snapshot, _nickname in shared
-    }
+    labels = {snapshot.run_id: snapshot.name for snapshot, _nickname in shared}
     chosen = st.multiselect(_("Accuracy curves of"), list(labels), default=list(labels)[:4], format_func=labels.get)
     curves = []
     for snapshot, _nickname in shared:
@@ -349,9 +342,7 @@ def share_panel(info: ClassInfo, student: Student) -> None:
     run_id = st.selectbox(
         _("Share one of your runs with the class"),
         list(by_id),
-        format_func=lambda run: _("run {run}: {arch} on {dataset}").format(
-            run=run, arch=by_id[run].settings.arch, dataset=_(DATASETS[by_id[run].settings.dataset].title)
-        ),
+        format_func=lambda run: by_id[run].name,
     )
     if st.button(_("Share with the class")):
         lab().classes.share_run(info.class_id, run_id, student.student_id)

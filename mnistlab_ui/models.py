@@ -59,18 +59,40 @@ def _accuracy_text(accuracy) -> str:
     return _("test accuracy {accuracy}").format(accuracy=percent(accuracy)) if isinstance(accuracy, (int, float)) else ""
 
 
-def _run_choice(snapshot: RunSnapshot, kind: str) -> ModelChoice:
+RUN, QUICK, SAVED = "run", "quick", "saved"
+
+
+def choice_key(kind: str, name: str | int) -> str:
+    """The one spelling of a model choice's key: "run-8", "quick-3", "saved-digits-cnn"."""
+    return f"{kind}-{name}"
+
+
+QUICK_CLASS_MODEL = "quick:"  # a class model that is a quick model: "quick:RUN" (a saved model's name has no colon)
+
+
+def class_model_key(model_name: str | None) -> str | None:
+    """The choice key of a class's model (a saved model, or a server's quick model)."""
+    if not model_name:
+        return None
+    if model_name.startswith(QUICK_CLASS_MODEL):
+        return choice_key(QUICK, model_name.removeprefix(QUICK_CLASS_MODEL))
+    return choice_key(SAVED, model_name)
+
+
+def run_choice(snapshot: RunSnapshot, kind: str = RUN) -> ModelChoice:
+    """A run's model as a choice (a run of this browser, or the server's quick model)."""
     result, settings = snapshot.result, snapshot.settings
     dataset = settings.dataset
-    if kind == "quick":
+    accuracy = _accuracy_text(result.test_accuracy) if result is not None else ""
+    if kind == QUICK:
         label = _("Quick model for {dataset}, trained on this server for everyone ({accuracy})").format(
-            dataset=DATASETS[dataset].title, accuracy=_accuracy_text(result.test_accuracy)
+            dataset=_(DATASETS[dataset].title), accuracy=accuracy
         )
     else:
-        label = _("Your run {run}: {arch} on {dataset} ({accuracy})").format(
-            run=snapshot.run_id, arch=settings.arch, dataset=DATASETS[dataset].title, accuracy=_accuracy_text(result.test_accuracy)
-        )
-    return ModelChoice(f"{kind}-{snapshot.run_id}", label, kind, snapshot.model_path, dataset, DATASETS[dataset].class_names, settings.normalization)
+        label = _("Your run {run}: {title} ({accuracy})").format(run=snapshot.run_id, title=snapshot.title, accuracy=accuracy)
+    return ModelChoice(
+        choice_key(kind, snapshot.run_id), label, kind, snapshot.model_path, dataset, DATASETS[dataset].class_names, settings.normalization
+    )
 
 
 def model_choices() -> list[ModelChoice]:
@@ -79,15 +101,17 @@ def model_choices() -> list[ModelChoice]:
     choices = []
     for snapshot in services.jobs.runs_of(browser_owner()):
         if snapshot.has_model and snapshot.model_path.is_file():
-            choices.append(_run_choice(snapshot, "run"))
+            choices.append(run_choice(snapshot, RUN))
     for dataset in DATASETS:
         quick = services.runs.latest_shared(recipe_key(quick_model_settings(dataset)))
         if quick is not None and quick.has_model and quick.model_path.is_file():
-            choices.append(_run_choice(quick, "quick"))
+            choices.append(run_choice(quick, QUICK))
     for stored in services.models.list():
         label = _("Saved: {description}").format(description=stored.describe())
         choices.append(
-            ModelChoice(f"saved-{stored.name}", label, "saved", stored.path, stored.dataset, stored.class_names, stored.normalization, stored.problem)
+            ModelChoice(
+                choice_key(SAVED, stored.name), label, SAVED, stored.path, stored.dataset, stored.class_names, stored.normalization, stored.problem
+            )
         )
     with _problems_lock:
         return [

@@ -13,6 +13,7 @@ import streamlit as st
 from mnistlab.datasets import DATASETS
 from mnistlab.i18n import _
 from mnistlab.settings import quick_model_settings, recipe_key
+from mnistlab_ui.models import QUICK, choice_key
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import QUICK_RUN, SELECTED_MODEL
 
@@ -33,7 +34,7 @@ def _progress(run_id: int) -> None:
     if snapshot.is_done:
         QUICK_RUN.clear()
         if snapshot.has_model:
-            SELECTED_MODEL.set(f"quick-{run_id}")
+            SELECTED_MODEL.set(choice_key(QUICK, run_id))
         else:
             st.error(snapshot.error or _("The quick model did not finish."))
         st.rerun()

@@ -16,7 +16,7 @@ import streamlit as st
 from mnistlab.datasets import DATASETS
 from mnistlab.evaluation import Evaluation, evaluation_from_probabilities
 from mnistlab.glossary import explain
-from mnistlab.i18n import _, number, percent
+from mnistlab.i18n import N_, _, number, percent, seconds
 from mnistlab.jobs import PREDICTIONS_FILE
 from mnistlab.runs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RunSnapshot
 from mnistlab.settings import MONITORS, TrainingSettings
@@ -24,12 +24,17 @@ from mnistlab.store import ModelExistsError, metadata_for_result
 from mnistlab_ui.data import dataset_or_error, image_grid
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
-from mnistlab_ui.session import SAVE_CONFIRM, SHOWN_DONE, VIEWED_RUN
+from mnistlab_ui.session import SAVE_CONFIRM, SHOWN_STATUS, VIEWED_RUN
 
 
-def start_run(settings: TrainingSettings, **extra) -> int:
-    """Queue a training for this browser and show it on the Train page."""
-    run_id = lab().jobs.submit(settings, browser_owner(), **extra)
+def start_run(settings: TrainingSettings, **extra) -> int | None:
+    """Queue a training for this browser (or join the same one) and show it on the Train page; None, with the
+    reason on the page, when it cannot start (a run already going, a network too big, a busy database)."""
+    try:
+        run_id = lab().jobs.submit(settings, browser_owner(), **extra)
+    except ValueError as problem:
+        st.error(str(problem))
+        return None
     VIEWED_RUN.set(run_id)
     return run_id
 
@@ -82,15 +87,27 @@ def _progress(snapshot: RunSnapshot) -> None:
 
 
 def _status(snapshot: RunSnapshot) -> None:
-    jobs = lab().jobs
     if snapshot.status == QUEUED:
+        wait = snapshot.wait_seconds
+        estimate = _(" Your turn comes in about {wait}.").format(wait=seconds(wait)) if wait else ""
         st.info(
-            _("Waiting for a free place: you are number {place} in the queue ({running} training(s) running on this server).").format(
-                place=snapshot.queue_position, running=jobs.running
-            )
+            _("Waiting for a free place: you are number {place} in the queue.").format(place=snapshot.queue_position)
+            + estimate
+            + " "
+            + _("The next place goes to whoever has trained least today.")
         )
     elif not snapshot.is_done:
-        st.write(_("Run {run}: **{phase}**, {seconds:.0f} s").format(run=snapshot.run_id, phase=_(snapshot.phase), seconds=snapshot.elapsed))
+        st.write(_("Run {run}: **{phase}**, {seconds}").format(run=snapshot.run_id, phase=_(snapshot.phase), seconds=seconds(snapshot.elapsed)))
+    if snapshot.watchers > 1 and not snapshot.is_done:
+        st.info(
+            _(
+                "You and {count} classmate(s) are watching the same training: the same settings and seed give the same network, "
+                "so the server trains it once for all of you. Each of you keeps your own run."
+            ).format(count=snapshot.watchers - 1),
+            icon=":material/group:",
+        )
+    if snapshot.saving_delayed:
+        st.warning(_("Saving this run is delayed: the runs database is busy. Nothing is lost; it is saved as soon as the database answers."))
     if snapshot.status == FAILED:
         st.error(_("Training failed: {reason}").format(reason=snapshot.error))
     elif snapshot.status == INTERRUPTED:
@@ -101,6 +118,14 @@ def _status(snapshot: RunSnapshot) -> None:
             st.caption(snapshot.error)
     elif snapshot.status == CANCELLED:
         st.info(snapshot.error or _("Cancelled before it started."))
+    if snapshot.shared_from is not None:
+        st.info(
+            _(
+                "These settings were trained on this server before (run {run}): the same settings and seed give the same "
+                "network, so here is its result at once."
+            ).format(run=snapshot.shared_from),
+            icon=":material/bolt:",
+        )
 
 
 def epoch_table_number_columns() -> list[str]:
@@ -131,7 +156,16 @@ def live_view(run_id: int) -> None:
         return
     _status(snapshot)
     _progress(snapshot)
-    if not snapshot.is_done and st.button(_("Stop"), key=f"stop-{run_id}", type="primary", help=_("Stop after this batch and keep the model.")):
+    if snapshot.stopping:
+        where = snapshot.stopped_at
+        st.info(
+            _("Stopped at batch {batch} of epoch {epoch}: scoring the model on the test images...").format(
+                batch=number(where.batch), epoch=where.epoch
+            )
+            if where is not None
+            else _("Stopping after this batch...")
+        )
+    elif not snapshot.is_done and st.button(_("Stop"), key=f"stop-{run_id}", type="primary", help=_("Stop after this batch and keep the model.")):
         lab().jobs.cancel(run_id, owner=browser_owner())
         st.toast(_("Stopping after this batch..."))
     if snapshot.curve:
@@ -145,11 +179,12 @@ def live_view(run_id: int) -> None:
             st.markdown(f"**{accuracy_curves}**: {explain('accuracy')} {explain('overfitting')}")
     if snapshot.epochs:
         st.table(epoch_table(snapshot).style.format(precision=4, na_rep="", subset=epoch_table_number_columns()), hide_index=True)
-    shown = SHOWN_DONE.get()
-    if snapshot.is_done and run_id not in shown:
-        # One full rerun to show the results below and stop polling.
-        shown.add(run_id)
+    seen = SHOWN_STATUS.get()
+    if seen.get(run_id, snapshot.status) != snapshot.status:
+        # The run started or ended: one full rerun, so "Your runs" names it right, the results show and polling stops.
+        seen[run_id] = snapshot.status
         st.rerun()
+    seen[run_id] = snapshot.status
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -283,6 +318,24 @@ def results_view(snapshot: RunSnapshot) -> None:
     keep_model(snapshot)
 
 
+def train_again_with_a_new_seed(snapshot: RunSnapshot) -> None:
+    """A run that took a classmate's result at once: the student may train a network of their own."""
+    import secrets
+    from dataclasses import replace
+
+    def again() -> None:
+        seed = secrets.randbelow(2**31 - 1)
+        st.session_state["train.seed"] = seed
+        start_run(replace(snapshot.settings, seed=seed))
+
+    st.button(
+        _("Train again with a new seed"),
+        key=f"again-{snapshot.run_id}",
+        on_click=again,
+        help=_("Another seed starts from other random weights and reads the images in another order: a network of your own."),
+    )
+
+
 def keep_model(snapshot: RunSnapshot) -> None:
     """Save the run's model to the shared store (asking before replacing one) or download it."""
     st.subheader(_("Keep this model"))
@@ -315,6 +368,42 @@ def keep_model(snapshot: RunSnapshot) -> None:
         )
 
 
+def size_panel(settings: TrainingSettings) -> str | None:
+    """The network's parameters and its estimated time per epoch on this server, before Train; the reason it is
+    refused (shown, and returned) when it is over the server's limits."""
+    from mnistlab.datasets import DATASETS as ALL_DATASETS
+    from mnistlab.precision import describe
+    from mnistlab.sizing import epoch_seconds, parameter_count
+
+    jobs = lab().jobs
+    dataset, _error = dataset_or_error(settings.dataset)
+    images = settings.train_size or int(
+        (len(dataset.y_train) if dataset is not None else ALL_DATASETS[settings.dataset].published_train_size) * (1 - settings.validation_split)
+    )
+    recipe = settings.recipe_for(images)
+    estimate = epoch_seconds(settings.config, images, recipe.batch_size, jobs.speed())
+    st.caption(
+        _("{parameters} parameters · about {seconds} per epoch on this server · computed in {precision}").format(
+            parameters=number(parameter_count(settings.config)), seconds=seconds(max(1.0, estimate)), precision=_(describe_precision(settings))
+        ),
+        help=_("The estimate comes from the network's arithmetic and this server's own recorded epochs; the server uses {policy}.").format(
+            policy=_(describe())
+        ),
+    )
+    try:
+        jobs.check(settings, images)
+    except ValueError as problem:
+        st.error(str(problem))
+        return str(problem)
+    return None
+
+
+def describe_precision(settings: TrainingSettings) -> str:
+    from mnistlab.precision import MIXED_BFLOAT16
+
+    return N_("bfloat16 (this CPU computes it fast)") if lab().jobs.precision(settings) == MIXED_BFLOAT16 else N_("float32")
+
+
 LOAD_EVERY = 5.0  # seconds between refreshes of the server's load panel
 
 
@@ -335,15 +424,20 @@ def server_load_panel() -> None:
                 who = _("the quick model for everyone")
             else:
                 who = _("a classmate's run")
+            if place.networks > 1:
+                who += " · " + _("{count} networks in one pass").format(count=place.networks)
+            if place.watchers > 1:
+                who += " · " + _("{count} students watching").format(count=place.watchers)
             rows.append({_("where"): place.where, _("training"): who})
         if rows:
             st.table(pd.DataFrame(rows), hide_index=True)
 
 
 def run_label(snapshot: RunSnapshot) -> str:
-    return _("Run {run}: {arch} on {dataset} ({status})").format(
-        run=snapshot.run_id, arch=snapshot.settings.arch, dataset=DATASETS[snapshot.settings.dataset].title, status=_(snapshot.status)
-    )
+    """A run in the "Your runs" list: its name and how it ended (an active run is shown live below the list)."""
+    if snapshot.is_done:
+        return _("{name} ({status})").format(name=snapshot.name, status=_(snapshot.status))
+    return _("{name} (now)").format(name=snapshot.name)
 
 
 def target_text(settings: TrainingSettings) -> str:

@@ -52,7 +52,9 @@ DRAWING: SessionKey[object] = SessionKey(
 )
 CANVAS_VERSION: SessionKey[int] = SessionKey("mnistlab.canvas_version", lambda: 0, "Bumped by Clear: a new canvas widget starts empty.")
 QUICK_RUN: SessionKey[int | None] = SessionKey("mnistlab.quick_run", lambda: None, "The shared quick model's run that this session waits for.")
-SHOWN_DONE: SessionKey[set] = SessionKey("mnistlab.shown_done", set, "Runs whose end this session has already shown with a full rerun.")
+SHOWN_STATUS: SessionKey[dict] = SessionKey(
+    "mnistlab.shown_status", dict, "Run id -> the status this session last showed (a change reruns the whole Train page once)."
+)
 TRAIN_FORM: SessionKey[dict] = SessionKey(
     "mnistlab.train_form", dict, "The Train form's values, kept while other pages run (Streamlit forgets unseen widgets)."
 )
@@ -89,7 +91,7 @@ ALL_KEYS = (
     DRAWING,
     CANVAS_VERSION,
     QUICK_RUN,
-    SHOWN_DONE,
+    SHOWN_STATUS,
     TRAIN_FORM,
     SAVE_CONFIRM,
     CLASS_MEMBER,

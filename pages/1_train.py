@@ -10,7 +10,8 @@ from mnistlab.settings import DEFAULT_SETTINGS, link_of, settings_from_link
 from mnistlab_ui.classroom import class_data_options
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.links import apply_link, share_link
-from mnistlab_ui.run_views import live_view, results_view, run_label, server_load_panel, start_run
+from mnistlab_ui.models import RUN, choice_key
+from mnistlab_ui.run_views import live_view, results_view, run_label, server_load_panel, size_panel, start_run, train_again_with_a_new_seed
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import SELECTED_MODEL, VIEWED_RUN
 from mnistlab_ui.shell import leave_pages_folder_mode
@@ -34,9 +35,12 @@ settings = choose_settings()
 if settings is not None:
     share_link("train", link_of(settings))
 class_data = class_data_options(settings.dataset) if settings is not None else {}
-if st.button(_("Train"), type="primary", disabled=settings is None):
-    viewed = lab().jobs.snapshot(start_run(settings, **class_data))
-    runs.insert(0, viewed)
+refused = size_panel(settings) if settings is not None else None
+if st.button(_("Train"), type="primary", disabled=settings is None or refused is not None):
+    started = start_run(settings, **class_data)
+    if started is not None:
+        viewed = lab().jobs.snapshot(started)
+        runs.insert(0, viewed)
 
 server_load_panel()
 if runs:
@@ -48,6 +52,8 @@ if runs:
         viewed = next(run for run in runs if run.run_id == chosen)
     polling = None if viewed.is_done else 1.0
     st.fragment(live_view, run_every=polling)(viewed.run_id)
+    if viewed.shared_from is not None:
+        train_again_with_a_new_seed(viewed)
     if viewed.status in (FINISHED, CANCELLED) and viewed.has_model:
-        SELECTED_MODEL.get() or SELECTED_MODEL.set(f"run-{viewed.run_id}")
+        SELECTED_MODEL.get() or SELECTED_MODEL.set(choice_key(RUN, viewed.run_id))
         results_view(viewed)

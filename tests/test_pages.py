@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import re
 import subprocess
@@ -21,6 +22,7 @@ from mnistlab.models import ConvBlock, ModelConfig
 from mnistlab.settings import TrainingSettings
 from mnistlab.store import ModelStore, metadata_for
 from mnistlab.training import train
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -115,9 +117,15 @@ def test_home_imports_no_tensorflow():
 # Train
 
 
-def start_training(at, target=0.8, images=1000, arch=None):
+SEEDS = itertools.count(1000)
+
+
+def start_training(at, target=0.8, images=1000, arch=None, seed=None):
+    """Fill the Train form and press Train. Each call trains with a seed of its own: the same settings as an
+    earlier test's run would take that run's result at once instead of training."""
     by_label(at.selectbox, "Dataset").set_value("mnist")
     at.run()
+    by_label(at.number_input, "Seed").set_value(next(SEEDS) if seed is None else seed)
     if arch:
         by_label(at.selectbox, "Architecture").set_value(arch)
         at.run()
@@ -497,11 +505,12 @@ def test_convolutions_page_custom_kernel(empty_store):
 def test_a_busy_server_shows_the_place_in_the_queue(empty_store):
     from mnistlab_ui.server import lab
 
-    blocker = lab().jobs.submit(TrainingSettings(dataset="mnist", arch="dense", target_accuracy=None, max_epochs=200), "browser:someone-else")
+    blocker = lab().jobs.submit(TrainingSettings(dataset="mnist", arch="cnn", target_accuracy=None, max_epochs=200), "browser:someone-else")
+    assert wait_until(lambda: lab().jobs.snapshot(blocker).status == "running", 30)
     try:
         at = start_training(page("pages/1_train.py").run())
         assert not at.exception
-        assert any("number 1 in the queue" in info.value for info in at.info)
+        assert any("number 1 in the queue" in info.value for info in at.info), texts(at)
     finally:
         lab().jobs.cancel(blocker)
     at = wait_for(at, reached)
