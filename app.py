@@ -17,6 +17,7 @@ from mnistlab_ui.language import language_picker
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import APP_RAN
 from mnistlab_ui.shell import PAGES, mark_app_run, page_link
+from mnistlab_ui.text import plain
 
 # The sidebar (the language choice) starts collapsed: a 1024-pixel projector keeps its whole width for the page.
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/school:", layout="wide", initial_sidebar_state="collapsed")
@@ -60,7 +61,7 @@ def home() -> None:
         st.subheader(_(info.title))
         st.caption(_(info.description))
         if dataset is None:
-            st.warning(error)
+            st.warning(plain(error))
             continue
         kind = _("a sample") if dataset.source.is_sample else _("the full set")
         st.write(

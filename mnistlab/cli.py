@@ -203,12 +203,13 @@ def _load_with_metadata(path: str, dataset_option: str | None):
     model = load_model_file(path)
     metadata, problem = read_metadata(Path(path).with_suffix(".json"))
     if problem and not dataset_option:
-        raise ValueError(f"{Path(path).with_suffix('.json')}: {problem}")
+        raise ValueError(f"{Path(path).with_suffix('.json')}: {problem} (or name the dataset with --dataset to use the model anyway)")
+    if problem:
+        metadata = {}  # wrong metadata is ignored, not half used
     dataset = dataset_option or metadata.get("dataset") or "mnist"
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}. Choose one of: {', '.join(DATASETS)}.")
-    normalization = metadata.get("normalization", "divide_255") if not problem else "divide_255"
-    return model, dataset, normalization
+    return model, dataset, metadata.get("normalization", "divide_255")
 
 
 def command_evaluate(arguments) -> int:

@@ -13,6 +13,7 @@ loading uses Keras' safe mode and checks that the model takes 28x28 images and g
 from __future__ import annotations
 
 import datetime as _datetime
+import functools
 import json
 import os
 import re
@@ -23,9 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnistlab.datasets import DATASETS, NORMALIZATIONS
-from mnistlab.i18n import _, percent
+from mnistlab.i18n import N_, _, percent
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
+# A .keras archive is refused when its members would unpack to more than this (a "zip bomb" costs every page
+# that lists it memory and time): config.json holds the layer list, the weights file the numbers.
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
+MAX_ARCHIVE_BYTES = 300 * 1024 * 1024
 # Temporary files older than this are leftovers of an interrupted save.
 STALE_TEMPORARY_SECONDS = 600
 # Layers whose configuration carries Python code, or that load files: never in a shared model.
@@ -90,13 +95,31 @@ def archive_problem(path: str | os.PathLike) -> str | None:
     if not path.is_file():
         return _("The file is missing.")
     try:
+        stat = path.stat()
+        return _archive_problem(str(path), stat.st_mtime_ns, stat.st_size)
+    except OSError as error:
+        return _("The model's file cannot be read ({error}).").format(error=error.strerror or error)
+
+
+@functools.lru_cache(maxsize=256)
+def _archive_problem(path: str, modified_ns: int, size: int) -> str | None:
+    """`archive_problem` for one version of a file (pages list the store often; a file is read once per change)."""
+    try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
+            members = archive.infolist()
+            names = {member.filename for member in members}
             if "config.json" not in names:
                 return _("This is a zip archive but not a Keras model (it has no config.json).")
             if not any(name.endswith(".weights.h5") or name.endswith(".weights.npz") for name in names):
                 return _("The archive has no weights.")
-            config = json.loads(archive.read("config.json"))
+            config_size = next(member.file_size for member in members if member.filename == "config.json")
+            total = sum(member.file_size for member in members)
+            if config_size > MAX_CONFIG_BYTES or total > MAX_ARCHIVE_BYTES:
+                return _(
+                    "It would unpack to {size} MB (its description alone to {config} MB): far more than a model of this app, so it is not opened."
+                ).format(size=total // (1024 * 1024), config=config_size // (1024 * 1024))
+            with archive.open("config.json") as member:
+                config = json.loads(member.read(MAX_CONFIG_BYTES + 1))
     except zipfile.BadZipFile:
         return _("The file is not a complete .keras archive: it is damaged or was cut off while being written.")
     except (OSError, ValueError, KeyError) as error:
@@ -153,31 +176,56 @@ def model_to_bytes(model) -> bytes:
         return path.read_bytes()
 
 
+# What each metadata field must be: a JSON type, or a check. Anything else is kept as it is.
+_NUMBER_FIELDS = ("train_accuracy", "val_accuracy", "test_accuracy", "test_loss")
+_WHOLE_FIELDS = ("parameters", "epochs_run")
+_TEXT_FIELDS = ("arch", "name", "stop_reason", "data_source", "trained_on", "saved_at")
+
+
 def metadata_problems(metadata) -> tuple[dict, str | None]:
     """Clean metadata and the reason it makes a model unusable (None when it is fine).
 
-    Metadata is a JSON object; "dataset" must name a known dataset, "class_names" must be
-    ten names, "normalization" a known method. Anything else is kept as it is.
+    Metadata is a JSON object; "dataset" must name a known dataset, "class_names" must be ten names,
+    "normalization" a known method, the accuracies and losses numbers, the counts whole numbers, the
+    other descriptions text. A model with wrong metadata is listed as unusable, with the field that is wrong.
     """
     if not isinstance(metadata, dict):
         return {}, f"Its metadata is a JSON {type(metadata).__name__}, not an object."
     dataset = metadata.get("dataset")
     if dataset is not None and (not isinstance(dataset, str) or dataset not in DATASETS):
-        return metadata, f"Its metadata names an unknown dataset ({dataset!r})."
+        return metadata, f"Its metadata names an unknown dataset ({str(dataset)[:40]!r})."
     names = metadata.get("class_names")
     if names is not None and (not isinstance(names, list) or len(names) != 10 or not all(isinstance(name, str) for name in names)):
         count = len(names) if isinstance(names, list) else "no list of"
         return metadata, f"Its metadata has {count} class names; a model here needs 10."
     normalization = metadata.get("normalization")
-    if normalization is not None and normalization not in NORMALIZATIONS:
-        return metadata, f"Its metadata names an unknown normalisation ({normalization!r})."
+    if normalization is not None and (not isinstance(normalization, str) or normalization not in NORMALIZATIONS):
+        return metadata, f"Its metadata names an unknown normalisation ({str(normalization)[:40]!r})."
+    for key in _NUMBER_FIELDS:
+        value = metadata.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return metadata, f"Its metadata's {key} is not a number ({str(value)[:40]!r})."
+    for key in _WHOLE_FIELDS:
+        value = metadata.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return metadata, f"Its metadata's {key} is not a whole number ({str(value)[:40]!r})."
+    for key in _TEXT_FIELDS:
+        value = metadata.get(key)
+        if value is not None and not isinstance(value, str):
+            return metadata, f"Its metadata's {key} is not text ({str(value)[:40]!r})."
     return metadata, None
 
 
-def read_metadata(metadata_path: Path) -> tuple[dict, str | None]:
-    """The metadata next to a model (empty when there is none) and the reason it is unusable, if any."""
+MISSING_METADATA = N_(
+    "Its description file ({name}.json, what it was trained on) is missing: the save was cut off. Save the model again from its run, or delete it."
+)
+
+
+def read_metadata(metadata_path: Path, required: bool = False) -> tuple[dict, str | None]:
+    """The metadata next to a model and the reason it is unusable, if any. Without a metadata file: empty metadata,
+    and, when `required` (a model of the store), the reason that makes it unusable."""
     if not metadata_path.is_file():
-        return {}, None
+        return {}, (_(MISSING_METADATA).format(name=metadata_path.stem) if required else None)
     try:
         metadata = json.loads(metadata_path.read_text())
     except (OSError, ValueError) as error:
@@ -199,24 +247,39 @@ class StoredModel:
         return self.problem is None
 
     @property
+    def _checked(self) -> dict:
+        """The metadata when it is valid, else nothing of it (a wrong field is never half used)."""
+        return self.metadata if self.problem is None else {}
+
+    @property
     def dataset(self) -> str | None:
-        return self.metadata.get("dataset")
+        return self._checked.get("dataset")
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        names = self.metadata.get("class_names")
+        names = self._checked.get("class_names")
         if names:
             return tuple(names)
         return DATASETS[self.dataset].class_names if self.dataset in DATASETS else tuple(str(digit) for digit in range(10))
 
     @property
     def normalization(self) -> str:
-        return self.metadata.get("normalization", "divide_255")
+        return self._checked.get("normalization", "divide_255")
 
     def describe(self) -> str:
-        accuracy = self.metadata.get("test_accuracy")
-        accuracy_text = ", " + _("test accuracy {accuracy}").format(accuracy=percent(accuracy)) if isinstance(accuracy, (int, float)) else ""
-        return f"{self.name} ({self.metadata.get('dataset', '?')}, {self.metadata.get('arch', '?')}{accuracy_text})"
+        """The model in a list: its name, what it was trained on, its test accuracy."""
+        from mnistlab.models import PRESETS
+
+        metadata = self._checked
+        accuracy = metadata.get("test_accuracy")
+        parts = []
+        if metadata.get("dataset") in DATASETS:
+            parts.append(_(DATASETS[metadata["dataset"]].title))
+        if metadata.get("arch") in PRESETS:
+            parts.append(_(PRESETS[metadata["arch"]].title))
+        if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool):
+            parts.append(_("test accuracy {accuracy}").format(accuracy=percent(accuracy)))
+        return f"{self.name} ({', '.join(parts)})" if parts else self.name
 
 
 class ModelStore:
@@ -260,8 +323,10 @@ class ModelStore:
         self.check_writable()
         model = portable_model(model)
         metadata = dict(metadata, name=model_path.stem, saved_at=_datetime.datetime.now(_datetime.UTC).isoformat(timespec="seconds"))
-        _atomic_replace(model_path, model.save)
+        # The description first, then the model: a save cut off in between leaves a description without a model,
+        # which nobody lists, never a model without its description.
         _atomic_replace(metadata_path, lambda path: path.write_text(json.dumps(metadata, indent=2, default=str)))
+        _atomic_replace(model_path, model.save)
         return StoredModel(model_path.stem, model_path, metadata)
 
     def save_file(self, name: str, model_file: Path, metadata: dict, overwrite: bool = False) -> StoredModel:
@@ -272,8 +337,8 @@ class ModelStore:
         self.check_writable()
         data = Path(model_file).read_bytes()
         metadata = dict(metadata, name=model_path.stem, saved_at=_datetime.datetime.now(_datetime.UTC).isoformat(timespec="seconds"))
-        _atomic_replace(model_path, lambda path: path.write_bytes(data))
         _atomic_replace(metadata_path, lambda path: path.write_text(json.dumps(metadata, indent=2, default=str)))
+        _atomic_replace(model_path, lambda path: path.write_bytes(data))
         return StoredModel(model_path.stem, model_path, metadata)
 
     def list(self) -> list[StoredModel]:
@@ -288,7 +353,7 @@ class ModelStore:
                 modified = model_path.stat().st_mtime
             except OSError:
                 continue
-            metadata, problem = read_metadata(model_path.with_suffix(".json"))
+            metadata, problem = read_metadata(model_path.with_suffix(".json"), required=True)
             problem = problem or archive_problem(model_path)
             models.append((modified, StoredModel(model_path.stem, model_path, metadata, problem)))
         return [stored for _age, stored in sorted(models, key=lambda item: item[0], reverse=True)]
@@ -297,7 +362,7 @@ class ModelStore:
         model_path, metadata_path = self._paths(name)
         if not model_path.is_file():
             raise ValueError(f"No saved model called {name!r} in {self.root}.")
-        metadata, problem = read_metadata(metadata_path)
+        metadata, problem = read_metadata(metadata_path, required=True)
         return StoredModel(model_path.stem, model_path, metadata, problem or archive_problem(model_path))
 
     def load(self, name: str):

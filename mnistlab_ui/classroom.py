@@ -8,7 +8,6 @@ and draws the class's figures.
 from __future__ import annotations
 
 import io
-import re
 
 import altair as alt
 import numpy as np
@@ -21,16 +20,13 @@ from mnistlab.i18n import _, percent
 from mnistlab.pictures import to_grey
 from mnistlab.runs import RunSnapshot
 from mnistlab_ui.identity import browser_owner
-from mnistlab_ui.models import ModelChoice, class_model_key, load_choice, model_choices, run_choice
+from mnistlab_ui.models import QUICK, QUICK_CLASS_MODEL, ModelChoice, class_model_key, load_choice, model_choices, run_choice
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import CLASS_MEMBER, TEACHER_KEYS, TEACHING
+from mnistlab_ui.text import plain
+from mnistlab_ui.text import problem as problem_text
 
 DASHBOARD_EVERY = 15.0  # seconds: "a few times a minute"
-
-
-def plain(text: str) -> str:
-    """Text typed by a user, shown in Markdown as exactly those characters (no links, emphasis or HTML)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])", r"\\\1", str(text))
 
 
 # Who this session is in a class
@@ -97,9 +93,17 @@ def class_model_choice(info: ClassInfo) -> ModelChoice | None:
     return next((choice for choice in model_choices() if choice.key == class_model_key(info.model_name) and choice.usable), None)
 
 
-def digit_model_names() -> list[str]:
-    """Saved digits models that load (the class model is one of these)."""
-    return [stored.name for stored in lab().models.list() if stored.problem is None and stored.dataset == "mnist"]
+def class_model_options() -> dict[str, str]:
+    """The models a teacher can make the class model: this server's quick digits model and the saved digits models
+    that load. {value kept in the class: label}."""
+    options = {}
+    for choice in model_choices():
+        if choice.usable and choice.dataset == "mnist" and choice.kind == QUICK:
+            options[QUICK_CLASS_MODEL + choice.key.removeprefix(f"{QUICK}-")] = choice.label
+    for stored in lab().models.list():
+        if stored.problem is None and stored.dataset == "mnist":
+            options[stored.name] = _("Saved: {description}").format(description=stored.describe())
+    return options
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -133,11 +137,15 @@ def class_exports(class_id: int, version: tuple, slug: str) -> tuple[bytes, byte
 
 
 def recorded_test_accuracy(info: ClassInfo) -> float | None:
+    """The class model's accuracy on its own test set, as recorded when it was trained."""
+    if info.model_name and info.model_name.startswith(QUICK_CLASS_MODEL):
+        run = lab().runs.get(int(info.model_name.removeprefix(QUICK_CLASS_MODEL)))
+        return run.result.test_accuracy if run is not None and run.result is not None else None
     try:
         value = lab().models.get(info.model_name).metadata.get("test_accuracy")
     except (ValueError, FileNotFoundError, KeyError):
         return None
-    return float(value) if isinstance(value, (int, float)) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 # Figures
@@ -406,10 +414,10 @@ def class_drawing_controls(membership: tuple[Student, ClassInfo]):
                 png=_png_of(canvas_rgba),
             )
         except ClassLimitError as problem:
-            st.warning(str(problem))
+            st.warning(problem_text(problem))
             return
         except ValueError as problem:
-            st.error(str(problem))
+            st.error(problem_text(problem))
             return
         CLASS_NOTE.set(_("Saved your {digit}. Thank you!").format(digit=int(drawn)))
         CLASS_PROMPT.set(classes.next_prompt(student.student_id))
@@ -440,15 +448,15 @@ def class_data_options(dataset: str) -> dict:
     data, _version = class_drawings(info)
     train_half, test_half = data.split("train"), data.split("test")
     name = info.name
-    with st.expander(_("Our class's drawings ({name}: {count})").format(name=name, count=len(data)), expanded=False):
+    with st.expander(_("Our class's drawings ({name}: {count})").format(name=plain(name), count=len(data)), expanded=False):
         test = st.checkbox(
-            _("Test also on {name}'s drawings").format(name=name),
+            _("Test also on {name}'s drawings").format(name=plain(name)),
             value=False,
             disabled=not len(test_half),
             help=_("After training, the model is also scored on the class's test half ({count} drawings).").format(count=len(test_half)),
         )
         add = st.checkbox(
-            _("Add {name}'s drawings to the training data").format(name=name),
+            _("Add {name}'s drawings to the training data").format(name=plain(name)),
             value=False,
             disabled=not len(train_half),
             help=_("Trains with the class's training half ({count} drawings); the test half stays out, so the score is fair.").format(

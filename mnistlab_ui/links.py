@@ -10,6 +10,7 @@ import streamlit as st
 from mnistlab.i18n import _, current_language
 from mnistlab.links import LinkSettings, read_link
 from mnistlab_ui.session import LINK_APPLIED
+from mnistlab_ui.text import plain
 
 
 def apply_link(page: str, apply: Callable[[dict], None]) -> LinkSettings:
@@ -18,7 +19,7 @@ def apply_link(page: str, apply: Callable[[dict], None]) -> LinkSettings:
     query = {key: st.query_params.get(key) for key in st.query_params}
     link = read_link(page, query)
     for note in link.notes:
-        st.warning(note, icon=":material/link_off:")
+        st.warning(plain(note), icon=":material/link_off:")
     applied = LINK_APPLIED.get()
     signature = repr(sorted(query.items()))
     if link.values and applied.get(page) != signature:

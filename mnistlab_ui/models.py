@@ -23,6 +23,7 @@ from mnistlab.settings import quick_model_settings, recipe_key
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import SELECTED_MODEL
+from mnistlab_ui.text import plain
 
 # Problems found when a model was loaded: {(path, modified_ns): reason}. Shared: a file that
 # cannot be loaded cannot be loaded for anyone.
@@ -176,5 +177,5 @@ def loaded_or_warning(choice: ModelChoice) -> LoadedModel | None:
     try:
         return load_choice(choice)
     except ValueError as problem:
-        st.warning(_("This model cannot be used: {problem}").format(problem=str(problem)))
+        st.warning(_("This model cannot be used: {problem}").format(problem=plain(problem)))
         return None

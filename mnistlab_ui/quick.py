@@ -16,6 +16,7 @@ from mnistlab.settings import quick_model_settings, recipe_key
 from mnistlab_ui.models import QUICK, choice_key
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import QUICK_RUN, SELECTED_MODEL
+from mnistlab_ui.text import plain
 
 
 def _progress(run_id: int) -> None:
@@ -36,7 +37,7 @@ def _progress(run_id: int) -> None:
         if snapshot.has_model:
             SELECTED_MODEL.set(choice_key(QUICK, run_id))
         else:
-            st.error(snapshot.error or _("The quick model did not finish."))
+            st.error(plain(snapshot.error) if snapshot.error else _("The quick model did not finish."))
         st.rerun()
 
 

@@ -8,6 +8,8 @@ its worker computed and the .keras file it saved.
 
 from __future__ import annotations
 
+import zipfile
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -25,6 +27,8 @@ from mnistlab_ui.data import dataset_or_error, image_grid
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import SAVE_CONFIRM, SHOWN_STATUS, VIEWED_RUN
+from mnistlab_ui.text import plain
+from mnistlab_ui.text import problem as problem_text
 
 
 def start_run(settings: TrainingSettings, **extra) -> int | None:
@@ -33,7 +37,7 @@ def start_run(settings: TrainingSettings, **extra) -> int | None:
     try:
         run_id = lab().jobs.submit(settings, browser_owner(), **extra)
     except ValueError as problem:
-        st.error(str(problem))
+        st.error(problem_text(problem))
         return None
     VIEWED_RUN.set(run_id)
     return run_id
@@ -109,15 +113,17 @@ def _status(snapshot: RunSnapshot) -> None:
     if snapshot.saving_delayed:
         st.warning(_("Saving this run is delayed: the runs database is busy. Nothing is lost; it is saved as soon as the database answers."))
     if snapshot.status == FAILED:
-        st.error(_("Training failed: {reason}").format(reason=snapshot.error))
+        st.error(_("Training failed: {reason}").format(reason=plain(snapshot.error)))
     elif snapshot.status == INTERRUPTED:
-        st.warning(_("This run was interrupted: {reason} Its curve so far is kept below; train again to finish it.").format(reason=snapshot.error))
+        st.warning(
+            _("This run was interrupted: {reason} Its curve so far is kept below; train again to finish it.").format(reason=plain(snapshot.error))
+        )
     elif snapshot.result is not None and snapshot.is_done:
         (st.success if snapshot.result.target_reached else st.info)(snapshot.result.describe_stop() + ".")
         if snapshot.error:
-            st.caption(snapshot.error)
+            st.caption(plain(snapshot.error))
     elif snapshot.status == CANCELLED:
-        st.info(snapshot.error or _("Cancelled before it started."))
+        st.info(plain(snapshot.error) if snapshot.error else _("Cancelled before it started."))
     if snapshot.shared_from is not None:
         st.info(
             _(
@@ -200,9 +206,15 @@ def run_evaluation(snapshot: RunSnapshot) -> tuple[Evaluation, np.ndarray] | Non
     dataset, error = dataset_or_error(snapshot.settings.dataset)
     path = snapshot.model_path.parent / PREDICTIONS_FILE
     if dataset is None or not path.is_file():
-        st.error(error or _("This run's test results are missing from {folder}.").format(folder=path.parent))
+        st.error(plain(error) if error else _("This run's test results are missing from {folder}.").format(folder=plain(path.parent)))
         return None
-    evaluation, images = _evaluation(str(path), path.stat().st_mtime_ns, dataset.class_names)
+    try:
+        evaluation, images = _evaluation(str(path), path.stat().st_mtime_ns, dataset.class_names)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as problem:
+        st.error(
+            _("This run's test results in {folder} cannot be read ({problem}); train again to get them.").format(folder=path.parent, problem=problem)
+        )
+        return None
     return evaluation, (images if images is not None else dataset.x_test)
 
 
@@ -273,7 +285,7 @@ def results_view(snapshot: RunSnapshot) -> None:
     columns[1].metric(_("Test images"), number(len(evaluation.labels)))
     columns[2].metric(_("Mistakes"), number(int((evaluation.predicted != evaluation.labels).sum())))
     for name, value in (snapshot.result.extra_test_accuracy or {}).items():
-        st.metric(_("Accuracy on {name}").format(name=name), percent(value, 2))
+        st.metric(_("Accuracy on {name}").format(name=plain(name)), percent(value, 2))
 
     st.subheader(_("Confusion matrix"))
     st.caption(_("Each row is the true class, each column the network's answer; the diagonal is right. Click a cell to see those images."))
@@ -339,13 +351,23 @@ def train_again_with_a_new_seed(snapshot: RunSnapshot) -> None:
 def keep_model(snapshot: RunSnapshot) -> None:
     """Save the run's model to the shared store (asking before replacing one) or download it."""
     st.subheader(_("Keep this model"))
+    if not snapshot.model_path.is_file():
+        st.warning(
+            _(
+                "This run's model file is missing from {folder} (it was deleted or moved), so it cannot be saved or downloaded. "
+                "Its results above are kept; train again to get a model."
+            ).format(folder=snapshot.model_path.parent)
+        )
+        return
     run_id, settings, result = snapshot.run_id, snapshot.settings, snapshot.result
     left, right = st.columns(2)
     with left:
         name = st.text_input(_("Name"), f"{settings.dataset}-{settings.arch}-run{run_id}", key=f"name-{run_id}")
         replace = SAVE_CONFIRM.get() == name
         if replace:
-            st.warning(_("A model called {name} is already saved. Press the button again to replace it, or choose another name.").format(name=name))
+            st.warning(
+                _("A model called {name} is already saved. Press the button again to replace it, or choose another name.").format(name=plain(name))
+            )
         if st.button(_("Replace it") if replace else _("Save to the model store"), key=f"save-{run_id}"):
             metadata = metadata_for_result(result, DATASETS[settings.dataset].class_names)
             try:
@@ -354,18 +376,23 @@ def keep_model(snapshot: RunSnapshot) -> None:
                 SAVE_CONFIRM.set(name)
                 st.rerun()
             except (ValueError, OSError) as problem:
-                st.error(str(problem))
+                st.error(problem_text(problem))
             else:
                 SAVE_CONFIRM.clear()
-                st.success(_("Saved as {name}: every page (and every user of this server) can now pick it.").format(name=stored.name))
+                st.success(_("Saved as {name}: every page (and every user of this server) can now pick it.").format(name=plain(stored.name)))
     with right:
-        st.download_button(
-            _("Download .keras"),
-            snapshot.model_path.read_bytes(),
-            file_name=f"{settings.dataset}-{settings.arch}-run{run_id}.keras",
-            mime="application/octet-stream",
-            key=f"download-{run_id}",
-        )
+        try:
+            model_bytes = snapshot.model_path.read_bytes()
+        except OSError:
+            model_bytes = None
+        if model_bytes is not None:
+            st.download_button(
+                _("Download .keras"),
+                model_bytes,
+                file_name=f"{settings.dataset}-{settings.arch}-run{run_id}.keras",
+                mime="application/octet-stream",
+                key=f"download-{run_id}",
+            )
 
 
 def size_panel(settings: TrainingSettings) -> str | None:
@@ -393,7 +420,7 @@ def size_panel(settings: TrainingSettings) -> str | None:
     try:
         jobs.check(settings, images)
     except ValueError as problem:
-        st.error(str(problem))
+        st.error(problem_text(problem))
         return str(problem)
     return None
 

@@ -28,6 +28,7 @@ from mnistlab.settings import CUSTOM, CUSTOM_RECIPE, MONITORS, SETTING, Setting,
 from mnistlab.sizing import layer_sizes
 from mnistlab_ui.data import dataset_or_error
 from mnistlab_ui.session import TRAIN_FORM
+from mnistlab_ui.text import plain
 
 ALL = 0  # a select box's value for "all" (Streamlit shows None as no choice)
 FILTERS = (8, 16, 32, 64, 128)
@@ -282,7 +283,7 @@ def _form() -> TrainingSettings | None:
         dataset_name = setting_widget("dataset", on_change=_apply_recipe)
         dataset, error = dataset_or_error(dataset_name)
         if dataset is None:
-            st.error(error)
+            st.error(plain(error))
             problems.append(error)
         else:
             sample = _(" (a sample; the Home page says how to get the full set)") if dataset.source.is_sample else ""
@@ -295,7 +296,7 @@ def _form() -> TrainingSettings | None:
         if arch == CUSTOM:
             config, problem = custom_network()
             if problem:
-                st.error(problem)
+                st.error(plain(problem))
                 problems.append(problem)
         else:
             config = get_preset(arch).config_for(dataset_name)
@@ -331,5 +332,5 @@ def _form() -> TrainingSettings | None:
             **more,
         )
     except ValueError as problem:
-        st.error(str(problem))
+        st.error(plain(problem))
         return None

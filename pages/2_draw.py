@@ -11,11 +11,13 @@ from mnistlab.i18n import _
 from mnistlab.pictures import fit_square, to_grey
 from mnistlab.preprocessing import load_image_bytes, preprocess
 from mnistlab_ui.canvas import drawing_canvas
-from mnistlab_ui.classroom import class_drawing_controls, class_model_choice, member, plain
+from mnistlab_ui.classroom import class_drawing_controls, class_model_choice, member
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.session import CANVAS_VERSION, DRAWING
 from mnistlab_ui.shell import leave_pages_folder_mode
+from mnistlab_ui.text import plain
+from mnistlab_ui.text import problem as problem_text
 
 leave_pages_folder_mode()
 st.title(_("Draw"))
@@ -32,7 +34,7 @@ if membership is not None:
     )
 choice = class_choice or model_picker(_("Model"), prefer_dataset="mnist")
 if class_choice is not None:
-    st.caption(_("The class model answers: {model}").format(model=class_choice.label))
+    st.caption(_("The class model answers: {model}").format(model=plain(class_choice.label)))
 if choice is None or choice.dataset != "mnist":
     st.info(_("There is no digits model yet. Train one on the Train page, or use the quick digits model (about a minute)."))
     quick_model_panel("mnist")
@@ -48,7 +50,7 @@ def show_prediction(prediction) -> None:
 
 
 def show_probabilities(prediction) -> None:
-    st.caption(_("Answered by: {model}").format(model=choice.label))
+    st.caption(_("Answered by: {model}").format(model=plain(choice.label)))
     chart = pd.DataFrame({"class": [_(name) for name in prediction.class_names], "probability": prediction.probabilities})
     st.bar_chart(chart, x="class", y="probability", sort=False, height=220, x_label=_("class"), y_label=_("probability"))
 
@@ -118,7 +120,7 @@ def upload_panel() -> None:
     try:
         preprocessed = preprocess(load_image_bytes(upload.getvalue()))
     except ValueError as problem:
-        st.error(str(problem))
+        st.error(problem_text(problem))
         return
     if hint(preprocessed):
         prediction = loaded.predictor.predict_preprocessed(preprocessed)

@@ -17,6 +17,7 @@ from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.session import DRAWING
 from mnistlab_ui.shell import leave_pages_folder_mode
+from mnistlab_ui.text import plain
 
 leave_pages_folder_mode()
 st.title(_("Convolutions"))
@@ -39,7 +40,7 @@ def choose_image() -> tuple[np.ndarray, str]:
     name = left.selectbox(_("Dataset"), list(DATASETS), format_func=lambda key: _(DATASETS[key].title), key="conv.dataset")
     dataset, error = dataset_or_error(name)
     if dataset is None:
-        st.error(error)
+        st.error(plain(error))
         st.stop()
     last = len(dataset.y_test) - 1
     if st.session_state.get("conv.image", 0) > last:

@@ -11,12 +11,11 @@ from mnistlab_ui.classroom import (
     become_teacher,
     class_drawings,
     class_exports,
+    class_model_options,
     compare_runs,
     dashboard,
-    digit_model_names,
     join_url,
     member,
-    plain,
     qr_png,
     share_panel,
     teacher_key,
@@ -26,6 +25,8 @@ from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, TEACHER_KEYS, TEACHING
 from mnistlab_ui.shell import leave_pages_folder_mode, page_link
+from mnistlab_ui.text import plain
+from mnistlab_ui.text import problem as problem_text
 
 leave_pages_folder_mode()
 st.title(_("Class"))
@@ -57,7 +58,7 @@ def start_class() -> None:
             try:
                 info, key = classes.create_class(name)
             except ValueError as problem:
-                st.error(str(problem))
+                st.error(problem_text(problem))
                 return
             become_teacher(info, key)
             st.session_state["mnistlab.new_teacher_link"] = f"{join_url(info).split('?')[0]}?class={info.code}&teacher={key}"
@@ -76,7 +77,7 @@ def join_class() -> None:
             try:
                 student = classes.join(code, nickname, browser_owner())
             except ValueError as problem:
-                st.error(str(problem))
+                st.error(problem_text(problem))
                 return
             CLASS_MEMBER.set(student)
             CLASS_PROMPT.clear()
@@ -96,21 +97,31 @@ def teacher_view(info) -> None:
     with code_column:
         st.markdown(_("Join code"))
         st.markdown(f"<div style='font-size:4rem;font-weight:700;letter-spacing:0.3rem;line-height:1.1'>{info.code}</div>", unsafe_allow_html=True)
-        st.markdown(_("or open **{url}**").format(url=url))
+        st.markdown(_("or open **{url}**").format(url=plain(url)))
         if not info.is_open:
             st.warning(_("The class is closed: no new drawings are saved."))
     with qr_column:
         st.image(qr_png(url), width=260, caption=_("Scan to join"))
 
     with st.expander(_("Class settings"), expanded=info.model_name is None):
-        names = digit_model_names()
-        options = [None, *names]
+        labels = class_model_options()
+        options = [None, *labels]
+        if info.model_name and info.model_name not in labels:
+            # Missing for now (a file moved away): it stays the class model until the teacher chooses another.
+            options.append(info.model_name)
+            st.warning(
+                _("The class model {name} cannot be found or loaded now: put its file back, or choose another.").format(name=plain(info.model_name))
+            )
         chosen = st.selectbox(
             _("Class model"),
             options,
             index=options.index(info.model_name) if info.model_name in options else 0,
-            format_func=lambda name: _("(none yet: save a digits model on the Train page)") if name is None else name,
-            help=_("The saved digits model that answers the students' drawings and is measured on them."),
+            format_func=lambda name: (
+                _("(none yet: train the quick digits model, or save a digits model on the Train page)")
+                if name is None
+                else labels.get(name, _("{name} (missing)").format(name=name))
+            ),
+            help=_("The digits model that answers the students' drawings and is measured on them: a saved model, or this server's quick model."),
         )
         is_open = st.toggle(_("Open to new drawings"), value=info.is_open)
         show_names = st.toggle(_("Show nicknames"), value=info.show_names, help=_("Off: the gallery and the runs table show no names."))
@@ -120,7 +131,7 @@ def teacher_view(info) -> None:
                 classes.set_open(info.class_id, key, is_open)
                 classes.set_show_names(info.class_id, key, show_names)
             except TeacherKeyError as problem:
-                st.error(str(problem))
+                st.error(problem_text(problem))
             st.rerun()
 
     st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)
@@ -144,7 +155,7 @@ def teacher_view(info) -> None:
 
     with st.expander(_("End the class")):
         st.write(_("Deleting the class deletes all its drawings and nicknames for good. Runs stay with the students who trained them."))
-        sure = st.checkbox(_("Yes, delete {name} and its drawings").format(name=info.name))
+        sure = st.checkbox(_("Yes, delete {name} and its drawings").format(name=plain(info.name)))
         if st.button(_("Delete the class"), disabled=not sure):
             classes.delete_class(info.class_id, key)
             TEACHER_KEYS.get().pop(info.class_id, None)
@@ -191,7 +202,7 @@ else:
     mine = [info for info in mine if info is not None]
     st.subheader(_("Teach a class"))
     for info in mine:
-        if st.button(_("Open the dashboard of {name} ({code})").format(name=info.name, code=info.code), key=f"teach-{info.class_id}"):
+        if st.button(_("Open the dashboard of {name} ({code})").format(name=plain(info.name), code=info.code), key=f"teach-{info.class_id}"):
             TEACHING.set(info.class_id)
             st.rerun()
     start_class()

@@ -22,6 +22,7 @@ from mnistlab.models import ConvBlock, ModelConfig
 from mnistlab.settings import TrainingSettings
 from mnistlab.store import ModelStore, metadata_for
 from mnistlab.training import train
+from mnistlab_ui.text import shown
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +69,16 @@ def page(path: str) -> AppTest:
 
 
 def by_label(elements, label):
-    matches = [element for element in elements if element.label == label]
+    """The element whose label reads `label` as a user sees it (escaped user text shown as written)."""
+    matches = [element for element in elements if shown(element.label) == label]
     assert matches, f"no element labelled {label!r}: {[element.label for element in elements]}"
     return matches[0]
 
 
 def texts(at) -> str:
+    """The page's text as a user reads it."""
     parts = [element.value for kind in ("markdown", "info", "success", "error", "warning", "caption") for element in getattr(at, kind)]
-    return "\n".join(str(part) for part in parts)
+    return "\n".join(shown(str(part)) for part in parts)
 
 
 def wait_for(at, condition, seconds=120):
@@ -89,7 +92,7 @@ def wait_for(at, condition, seconds=120):
 
 
 def reached(at) -> bool:
-    return any("Reached" in success.value for success in at.success)
+    return any("Reached" in shown(success.value) for success in at.success)
 
 
 # Home
@@ -153,7 +156,7 @@ def test_a_short_training_reaches_its_target_in_a_worker_not_in_the_server(empty
     at = start_training(page("pages/1_train.py").run())
     assert not at.exception
     at = wait_for(at, reached)
-    message = next(success.value for success in at.success if "Reached" in success.value)
+    message = next(success.value for success in at.success if "Reached" in shown(success.value))
     assert "validation accuracy at epoch" in message and "batch" in message
     assert not at.exception
     mnistlab.training.train.assert_not_called()
@@ -185,10 +188,10 @@ def test_stop_keeps_the_model_and_says_where_it_stopped(empty_store):
     by_label(at.button, "Stop").click()
     started = time.time()
     at.run()
-    at = wait_for(at, lambda at: any("Stopped by you" in info.value for info in at.info), 60)
+    at = wait_for(at, lambda at: any("Stopped by you" in shown(info.value) for info in at.info), 60)
     assert time.time() - started < 30
     assert not at.exception
-    message = next(info.value for info in at.info if "Stopped by you" in info.value)
+    message = next(info.value for info in at.info if "Stopped by you" in shown(info.value))
     assert "at batch" in message and "in epoch" in message
     overall = at.get("progress")[1]
     assert "Overall" in overall.proto.text and "100%" not in overall.proto.text
@@ -227,16 +230,16 @@ def test_saving_over_a_model_asks_first(empty_store):
     by_label(at.text_input, "Name").set_value("shared-name")
     by_label(at.button, "Save to the model store").click()
     at.run()
-    assert any("Saved as shared-name" in success.value for success in at.success)
+    assert any("Saved as shared-name" in shown(success.value) for success in at.success)
     other = wait_for(start_training(page("pages/1_train.py").run(), target=0.5), reached)
     by_label(other.text_input, "Name").set_value("shared-name")
     by_label(other.button, "Save to the model store").click()
     other.run()
-    assert any("already saved" in warning.value for warning in other.warning)
+    assert any("already saved" in shown(warning.value) for warning in other.warning)
     saved = json.loads((empty_store / "shared-name.json").read_text())["saved_at"]
     by_label(other.button, "Replace it").click()
     other.run()
-    assert any("Saved as shared-name" in success.value for success in other.success)
+    assert any("Saved as shared-name" in shown(success.value) for success in other.success)
     assert json.loads((empty_store / "shared-name.json").read_text())["saved_at"] >= saved
 
 
@@ -245,7 +248,7 @@ def test_impossible_settings_show_an_error(empty_store):
     by_label(at.select_slider, "Validation split").set_value(0.0)
     at.run()
     assert not at.exception
-    assert any("needs some validation data" in error.value for error in at.error)
+    assert any("needs some validation data" in shown(error.value) for error in at.error)
     assert by_label(at.button, "Train").disabled
 
 
@@ -256,7 +259,7 @@ def test_bad_custom_layers_show_an_error(empty_store):
     by_label(at.text_input, "Dense layers (units, comma separated)").set_value("128, lots")
     at.run()
     assert not at.exception
-    assert any("whole numbers of units" in error.value for error in at.error)
+    assert any("whole numbers of units" in shown(error.value) for error in at.error)
 
 
 def test_a_typo_in_dense_layers_leaves_every_other_setting_as_it_was(empty_store):
@@ -287,7 +290,7 @@ def test_a_typo_in_dense_layers_leaves_every_other_setting_as_it_was(empty_store
         by_label(at.text_input, "Dense layers (units, comma separated)").set_value(text)
         at.run()
         assert not at.exception
-        assert any("is not." in error.value and "whole numbers of units" in error.value for error in at.error)
+        assert any("is not." in shown(error.value) and "whole numbers of units" in shown(error.value) for error in at.error)
         assert chosen(at) == before  # every setting is still drawn, with its value
         assert by_label(at.button, "Train").disabled
     by_label(at.text_input, "Dense layers (units, comma separated)").set_value("128")
@@ -335,7 +338,7 @@ def test_unavailable_dataset_is_explained(empty_store, monkeypatch):
         by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
         at.run()
         assert not at.exception
-        assert any("apt-get install dataset-fashion-mnist" in error.value for error in at.error)
+        assert any("apt-get install dataset-fashion-mnist" in shown(error.value) for error in at.error)
     finally:
         st.cache_resource.clear()
 
@@ -377,7 +380,7 @@ def test_draw_page_predicts_an_injected_drawing(with_models, digits_sample):
     assert metric.value == str(label)
     # The answer has no change arrow ("100% sure" is not a change), and says which model answered.
     assert not metric.proto.delta
-    assert any("Answered by" in caption.value and "digits-dense" in caption.value for caption in at.caption)
+    assert any("Answered by" in shown(caption.value) and "digits-dense" in shown(caption.value) for caption in at.caption)
     assert "What the network sees" in [sub.value for sub in at.subheader]
 
 
@@ -403,7 +406,7 @@ def test_draw_page_prefers_a_digits_model_and_warns_about_clothes(tmp_path, monk
     assert "digits-dense" in by_label(at.selectbox, "Model").format_func(by_label(at.selectbox, "Model").value)
     assert not at.warning
     at = choose(at, "Model", "clothes")
-    assert any("trained on clothes" in warning.value for warning in at.warning)
+    assert any("trained on clothes" in shown(warning.value) for warning in at.warning)
 
 
 def test_an_unusable_model_is_listed_with_its_reason_and_never_chosen(tmp_path, monkeypatch, model_store):
@@ -415,6 +418,7 @@ def test_an_unusable_model_is_listed_with_its_reason_and_never_chosen(tmp_path, 
     shutil.copy(model_store[0] / "digits-dense.json", folder)
     time.sleep(0.05)
     (folder / "truncated.keras").write_bytes((model_store[0] / "digits-cnn.keras").read_bytes()[:3000])
+    (folder / "truncated.json").write_text(json.dumps({"dataset": "mnist"}))
     (folder / "two-classes.keras").write_bytes((model_store[0] / "digits-cnn.keras").read_bytes())
     (folder / "two-classes.json").write_text(json.dumps({"dataset": "mnist", "class_names": ["a", "b"]}))
     (folder / "listed.keras").write_bytes((model_store[0] / "digits-cnn.keras").read_bytes())
@@ -437,7 +441,7 @@ def test_draw_page_empty_canvas_shows_a_hint(with_models):
     at.run()
     assert not at.exception
     assert not [metric for metric in at.metric if metric.label == "Prediction"]
-    assert any("Draw a digit" in info.value for info in at.info)
+    assert any("Draw a digit" in shown(info.value) for info in at.info)
 
 
 def test_draw_page_without_models_offers_the_shared_quick_model(empty_store):
@@ -460,7 +464,7 @@ def test_draw_page_broken_upload_shows_an_error(with_models):
     with mock.patch("streamlit.file_uploader", return_value=BrokenUpload()):
         at.run()
     assert not at.exception
-    assert any("broken" in error.value or "not an image" in error.value for error in at.error)
+    assert any("broken" in shown(error.value) or "not an image" in shown(error.value) for error in at.error)
 
 
 # Convolutions
@@ -479,7 +483,7 @@ def test_convolutions_page_for_a_cnn(with_models):
 def test_convolutions_page_for_a_dense_model(with_models):
     at = choose(page("pages/3_convolutions.py").run(), "Model", "digits-dense")
     assert not at.exception
-    assert any("no convolutions" in warning.value for warning in at.warning)
+    assert any("no convolutions" in shown(warning.value) for warning in at.warning)
     assert any(button.label.startswith("Train a quick model") for button in at.button)
 
 
@@ -487,7 +491,7 @@ def test_convolutions_page_without_a_model(empty_store):
     at = page("pages/3_convolutions.py").run()
     assert not at.exception
     assert "Kernel playground" in [header.value for header in at.header]
-    assert any("no trained model yet" in info.value for info in at.info)
+    assert any("no trained model yet" in shown(info.value) for info in at.info)
 
 
 def test_convolutions_page_custom_kernel(empty_store):
@@ -510,7 +514,7 @@ def test_a_busy_server_shows_the_place_in_the_queue(empty_store):
     try:
         at = start_training(page("pages/1_train.py").run())
         assert not at.exception
-        assert any("number 1 in the queue" in info.value for info in at.info), texts(at)
+        assert any("number 1 in the queue" in shown(info.value) for info in at.info), texts(at)
     finally:
         lab().jobs.cancel(blocker)
     at = wait_for(at, reached)
@@ -573,7 +577,7 @@ def test_sessions_do_not_see_each_others_models(empty_store):
     # ...and a second browser session has its own state: no model of the first one appears.
     second = page("pages/2_draw.py").run()
     assert not [box for box in second.selectbox if box.label == "Model"]
-    assert any("no digits model yet" in info.value for info in second.info)
+    assert any("no digits model yet" in shown(info.value) for info in second.info)
 
 
 # Class
@@ -603,7 +607,8 @@ def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts
     assert f"?class={info.code}&teacher=" in link
     key = link.split("teacher=")[1]
     assert class_store().is_teacher(info.class_id, key)
-    choose(teacher, "Class model", "digits-dense")
+    by_label(teacher.selectbox, "Class model").set_value("digits-dense")
+    teacher.run()
     assert class_store().get(info.class_id).model_name == "digits-dense"
     assert "teacher=" not in teacher.code[0].value if teacher.code else True
 
@@ -615,7 +620,7 @@ def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts
     by_label(student.text_input, "Nickname").input("<b>Ada</b>")
     student.button[[button.label for button in student.button].index("Join")].click()
     student.run()
-    assert any("nickname may use letters" in error.value for error in student.error)
+    assert any("nickname may use letters" in shown(error.value) for error in student.error)
     by_label(student.text_input, "Nickname").input("Ada")
     student.button[[button.label for button in student.button].index("Join")].click()
     student.run()
@@ -656,7 +661,7 @@ def test_a_wrong_teacher_link_gives_no_controls(empty_store):
     at.query_params["teacher"] = "not-the-key"
     at.run()
     assert not at.exception
-    assert any("teacher link does not open a class" in error.value for error in at.error)
+    assert any("teacher link does not open a class" in shown(error.value) for error in at.error)
     assert not [toggle for toggle in at.toggle if toggle.label == "Open to new drawings"]
 
 
@@ -674,7 +679,7 @@ def test_a_student_trains_with_the_class_drawings_and_is_tested_on_the_held_out_
     by_label(at.checkbox, "Add 10C's drawings to the training data").check()
     at = start_training(at, target=0.5)
     wait_for(at, reached)
-    metrics = [metric for metric in at.metric if metric.label.startswith("Accuracy on 10C's drawings (test half, 20)")]
+    metrics = [metric for metric in at.metric if shown(metric.label).startswith("Accuracy on 10C's drawings (test half, 20)")]
     assert metrics, [metric.label for metric in at.metric]
     assert metrics[0].value.endswith("%")
 
@@ -774,7 +779,7 @@ def test_a_lesson_link_opens_the_train_page_with_its_settings_and_bad_values_sho
     assert not at.exception
     assert by_label(at.selectbox, "Dataset").value == "fashion_mnist" and by_label(at.selectbox, "Architecture").value == "fast_cnn"
     assert by_label(at.select_slider, "Target accuracy").value == pytest.approx(0.91) and by_label(at.number_input, "Max epochs").value == 15
-    assert any("'colour' is not one this page knows" in warning.value for warning in at.warning)
+    assert any("'colour' is not one this page knows" in shown(warning.value) for warning in at.warning)
     # The student's later changes are kept: the link is applied once, not on every rerun.
     by_label(at.number_input, "Max epochs").set_value(3)
     at.run()

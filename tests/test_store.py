@@ -129,6 +129,7 @@ def test_listing_says_why_a_model_is_unusable(tmp_path, small_model):
     store = ModelStore(tmp_path)
     store.save("good", small_model, {"dataset": "mnist"})
     (tmp_path / "broken.keras").write_bytes(b"PK\x03\x04cut")
+    (tmp_path / "broken.json").write_text("{}")
     store.save("wrong-names", small_model, {"class_names": ["a", "b"]})
     (tmp_path / "bad-dataset.keras").write_bytes((tmp_path / "good.keras").read_bytes())
     (tmp_path / "bad-dataset.json").write_text(json.dumps({"dataset": ["mnist"]}))
@@ -139,3 +140,95 @@ def test_listing_says_why_a_model_is_unusable(tmp_path, small_model):
     assert "unknown dataset" in problems["bad-dataset"]
     with pytest.raises(ValueError, match="2 class names"):
         store.load("wrong-names")
+
+
+@pytest.mark.parametrize(
+    "metadata, reason",
+    [
+        ({"normalization": ["divide_255"]}, "unknown normalisation"),
+        ({"dataset": {"mnist": 1}}, "unknown dataset"),
+        ({"test_accuracy": "high"}, "test_accuracy is not a number"),
+        ({"parameters": 1.5}, "parameters is not a whole number"),
+        ({"arch": ["dense"]}, "arch is not text"),
+        ({"class_names": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}, "10 class names"),
+    ],
+)
+def test_every_metadata_field_is_checked_and_a_wrong_one_is_never_half_used(tmp_path, small_model, metadata, reason):
+    store = ModelStore(tmp_path)
+    store.save("odd", small_model, {})
+    (tmp_path / "odd.json").write_text(json.dumps(metadata))
+    (stored,) = store.list()
+    assert reason in stored.problem
+    assert stored.normalization == "divide_255" and len(stored.class_names) == 10 and stored.dataset is None
+    assert stored.describe() == "odd"
+
+
+def test_a_model_without_its_description_is_listed_as_unusable_with_what_to_do(tmp_path, small_model):
+    store = ModelStore(tmp_path)
+    store.save("cut", small_model, {"dataset": "mnist"})
+    (tmp_path / "cut.json").unlink()
+    (stored,) = store.list()
+    assert "description file (cut.json" in stored.problem and "Save the model again" in stored.problem
+
+
+def test_a_save_killed_midway_never_leaves_a_model_without_its_description(tmp_path, small_model):
+    """kill -9 at any moment of a save: the description is written before the model, so at every moment either both
+    files are there or the model is not listed at all."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    small_model.save(tmp_path / "source.keras")
+    script = (
+        "import sys; from pathlib import Path; from mnistlab.store import ModelStore; "
+        "store = ModelStore(sys.argv[1]); "
+        "[store.save_file(f'model{i}', Path(sys.argv[2]), {'dataset': 'mnist'}) for i in range(100000)]"
+    )
+    for delay in (0.6, 0.8, 1.0, 1.2, 1.4):
+        folder = tmp_path / f"store-{delay}"
+        worker = subprocess.Popen([sys.executable, "-c", script, str(folder), str(tmp_path / "source.keras")])
+        time.sleep(delay)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        listed = ModelStore(folder).list()
+        assert listed, "the save never started"
+        assert all(stored.problem is None for stored in listed), [stored.problem for stored in listed if stored.problem]
+
+
+def test_an_archive_that_would_unpack_to_hundreds_of_megabytes_is_refused_without_unpacking(tmp_path, small_model):
+    import zipfile
+
+    store = ModelStore(tmp_path)
+    store.save("bomb", small_model, {"dataset": "mnist"})
+    with zipfile.ZipFile(tmp_path / "bomb.keras", "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("padding.bin", b"\0" * (310 * 1024 * 1024))
+    assert (tmp_path / "bomb.keras").stat().st_size < 2 * 1024 * 1024
+    (stored,) = store.list()
+    assert "would unpack to 3" in stored.problem
+    with pytest.raises(ValueError, match="would unpack"):
+        store.load("bomb")
+
+
+@pytest.mark.parametrize("method", ["save", "save_file"])
+def test_a_save_cut_off_after_its_first_file_lists_no_model(tmp_path, small_model, monkeypatch, method):
+    """The deterministic form of the kill test above: the process dies right after the first file of a save."""
+    from mnistlab import store as store_module
+
+    small_model.save(tmp_path / "source.keras")
+    original, written = store_module._atomic_replace, []
+
+    def die_after_the_first_file(target, write):
+        if written:
+            raise KeyboardInterrupt("the process was killed here")
+        written.append(target.suffix)
+        original(target, write)
+
+    monkeypatch.setattr(store_module, "_atomic_replace", die_after_the_first_file)
+    store = ModelStore(tmp_path / "store")
+    with pytest.raises(KeyboardInterrupt):
+        if method == "save":
+            store.save("half", small_model, {"dataset": "mnist"})
+        else:
+            store.save_file("half", tmp_path / "source.keras", {"dataset": "mnist"})
+    assert written == [".json"] and store.list() == []
