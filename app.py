@@ -6,6 +6,7 @@ The home page imports no TensorFlow, so it opens fast; the other pages load it w
 they need it.
 """
 
+import sqlalchemy as sa
 import streamlit as st
 
 from mnistlab.datasets import DATASETS
@@ -14,7 +15,7 @@ from mnistlab.lessons import LESSONS
 from mnistlab_ui.data import dataset_or_error, example_grid
 from mnistlab_ui.identity import browser_owner, remember_browser
 from mnistlab_ui.language import language_picker
-from mnistlab_ui.server import lab
+from mnistlab_ui.server import lab_or_problem
 from mnistlab_ui.session import APP_RAN
 from mnistlab_ui.shell import PAGES, mark_app_run, page_link
 from mnistlab_ui.text import plain
@@ -94,7 +95,8 @@ def lessons_section() -> None:
 
 def trainings_panel() -> None:
     """This browser's trainings, on every page; asking about them also keeps them from being abandoned."""
-    active = lab().jobs.touch(browser_owner())
+    services, _problem = lab_or_problem()
+    active = services.jobs.touch(browser_owner()) if services is not None else []
     if not active:
         return
     lines = []
@@ -121,5 +123,12 @@ navigation = st.navigation(
     position="top",
 )
 # Poll only while something trains; an idle class costs the server nothing.
-st.fragment(trainings_panel, run_every=3.0 if lab().jobs.touch(browser_owner()) else None)()
-navigation.run()
+services, _problem = lab_or_problem()
+st.fragment(trainings_panel, run_every=3.0 if services is not None and services.jobs.touch(browser_owner()) else None)()
+try:
+    navigation.run()
+except sa.exc.DBAPIError as problem:
+    # The database failed in the middle of a page (a full disk, a server that went away): one clear message.
+    from mnistlab.database import describe_problem
+
+    st.error(plain(describe_problem(problem, services.database.url if services else "")), icon=":material/database:")

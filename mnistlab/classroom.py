@@ -37,9 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import sqlalchemy as sa
 
-from mnistlab.database import Database, class_runs, classes, drawings, students
+from mnistlab.database import Database, class_runs, classes, drawings, meta, students
 from mnistlab.i18n import _, number
 from mnistlab.idx import write_idx
+from mnistlab.nicknames import mixed_scripts, nickname_key
 
 # Join codes avoid letters and digits that look alike on a projector (0/O, 1/I/L).
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -52,6 +53,9 @@ CLASS_NAME_LENGTH = (1, 60)
 # Letters of any alphabet (Turkish ç, ğ, ı, ö, ş, ü too), digits, spaces and - _ . only.
 NICKNAME_PATTERN = re.compile(r"[^\W_]+(?:[ ._-]?[^\W_]+)*\.?")
 DIGITS = tuple(range(10))
+# A teacher's browser keeps a signed token (not the key) so a reload keeps the dashboard, for a school day.
+TOKEN_PREFIX = "teach1."  # noqa: S105 (a format marker, not a secret)
+TOKEN_LIFETIME = 12 * 3600
 
 
 class TeacherKeyError(PermissionError):
@@ -71,6 +75,8 @@ class ClassInfo:
     is_open: bool
     show_names: bool
     created_at: float
+    max_epochs: int | None = None  # the lesson's budget for the class's trainings (None: the server's limits)
+    train_images: int | None = None
 
     @property
     def join_path(self) -> str:
@@ -82,6 +88,21 @@ class Student:
     student_id: int
     class_id: int
     nickname: str
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """A student as the teacher's list shows them."""
+
+    student_id: int
+    nickname: str
+    drawings: int
+    joined_at: float
+    last_drawing_at: float | None
+
+    @property
+    def last_active(self) -> float:
+        return max(self.joined_at, self.last_drawing_at or 0.0)
 
 
 @dataclass(frozen=True)
@@ -147,7 +168,13 @@ def check_nickname(nickname: str) -> str:
         raise ValueError(_("A nickname has {low} to {high} characters (this one has {count}).").format(low=low, high=high, count=len(cleaned)))
     if not NICKNAME_PATTERN.fullmatch(cleaned):
         raise ValueError(_("A nickname may use letters, digits, spaces and - _ . between them; no other signs."))
+    if mixed_scripts(cleaned):
+        raise ValueError(_("A nickname uses the letters of one alphabet (this one mixes alphabets, which can make it look like another name)."))
     return cleaned
+
+
+class UnknownCodeError(ValueError):
+    """No class has this join code."""
 
 
 def check_class_name(name: str) -> str:
@@ -211,9 +238,61 @@ class ClassStore:
         return _class_info(row) if row else None
 
     def is_teacher(self, class_id: int, key: str | None) -> bool:
+        """Whether `key` is the class's teacher key, or a teacher token this server signed for it and still valid."""
         with self._engine.connect() as connection:
             stored = connection.execute(sa.select(classes.c.teacher_key_hash).where(classes.c.id == class_id)).scalar()
-        return bool(stored and key) and hmac.compare_digest(stored, _hash_key(key))
+        if not (stored and key):
+            return False
+        if key.startswith(TOKEN_PREFIX):
+            return self._token_valid(class_id, key, stored)
+        return hmac.compare_digest(stored, _hash_key(key))
+
+    # Teacher tokens: what a teacher's browser keeps (in a cookie) so a reload keeps the dashboard, never the key itself
+
+    def _secret(self) -> bytes:
+        """This database's signing secret for teacher tokens (made once, shared by every replica)."""
+        with self._engine.begin() as connection:
+            value = connection.execute(sa.select(meta.c.value).where(meta.c.key == "token_secret")).scalar()
+            if value is None:
+                value = secrets.token_hex(32)
+                try:
+                    with connection.begin_nested():
+                        connection.execute(meta.insert().values(key="token_secret", value=value))
+                except sa.exc.IntegrityError:
+                    value = connection.execute(sa.select(meta.c.value).where(meta.c.key == "token_secret")).scalar()
+        return bytes.fromhex(value)
+
+    def _signature(self, class_id: int, expires: int, key_hash: str) -> str:
+        message = f"{class_id}.{expires}.{key_hash}".encode()
+        return hmac.new(self._secret(), message, hashlib.sha256).hexdigest()[:40]
+
+    def teacher_token(self, class_id: int, key: str, lifetime: float = TOKEN_LIFETIME) -> str:
+        """A signed token that opens the class's controls for `lifetime` seconds, for the teacher's browser to keep."""
+        if not self.is_teacher(class_id, key):
+            raise TeacherKeyError(_("Only the class's teacher can do this (the teacher key is missing or wrong)."))
+        with self._engine.connect() as connection:
+            key_hash = connection.execute(sa.select(classes.c.teacher_key_hash).where(classes.c.id == class_id)).scalar()
+        expires = int(self.clock() + lifetime)
+        return f"{TOKEN_PREFIX}{class_id}.{expires}.{self._signature(class_id, expires, key_hash)}"
+
+    def _token_valid(self, class_id: int, token: str, key_hash: str) -> bool:
+        try:
+            token_class, expires, signature = token.removeprefix(TOKEN_PREFIX).split(".")
+            token_class, expires = int(token_class), int(expires)
+        except ValueError:
+            return False
+        if token_class != class_id or expires < self.clock():
+            return False
+        return hmac.compare_digest(signature, self._signature(class_id, expires, key_hash))
+
+    def class_of_token(self, token: str) -> ClassInfo | None:
+        """The class a valid teacher token opens, or None."""
+        try:
+            class_id = int(token.removeprefix(TOKEN_PREFIX).split(".")[0]) if token.startswith(TOKEN_PREFIX) else -1
+        except ValueError:
+            return None
+        info = self.get(class_id) if class_id > 0 else None
+        return info if info is not None and self.is_teacher(class_id, token) else None
 
     def _require_teacher(self, class_id: int, key: str | None) -> None:
         if not self.is_teacher(class_id, key):
@@ -233,6 +312,14 @@ class ClassStore:
 
     def set_show_names(self, class_id: int, key: str | None, show_names: bool) -> ClassInfo:
         return self._update_class(class_id, key, show_names=bool(show_names))
+
+    def set_budget(self, class_id: int, key: str | None, max_epochs: int | None, train_images: int | None) -> ClassInfo:
+        """A lesson's budget for every training of the class: at most this many epochs and training images (None: no limit)."""
+        from mnistlab.settings import SETTING
+
+        max_epochs = SETTING["max_epochs"].check(max_epochs)
+        train_images = SETTING["train_size"].check(train_images)
+        return self._update_class(class_id, key, max_epochs=max_epochs, train_images=train_images)
 
     def hide_drawing(self, class_id: int, key: str | None, drawing_id: int, hidden: bool = True) -> None:
         self._require_teacher(class_id, key)
@@ -254,62 +341,116 @@ class ClassStore:
     # Students
 
     def join(self, code: str, nickname: str, owner: str) -> Student:
-        """Join the class with this code; the same browser joining again with its nickname gets its place back."""
+        """Join the class with this code. The same browser joining again with its nickname gets its place back (also
+        after leaving); a nickname another browser has (compared as a class reads it: "Ömer" is "ÖMER") is refused."""
         info = self.by_code(code)
         if info is None:
-            raise ValueError(_("There is no class with this code. Check the code on the teacher's screen."))
+            raise UnknownCodeError(_("There is no class with this code. Check the code on the teacher's screen."))
         nickname = check_nickname(nickname)
-        with self._engine.begin() as connection:
-            row = connection.execute(
-                sa.select(students).where(students.c.class_id == info.class_id, sa.func.lower(students.c.nickname) == nickname.lower())
-            ).first()
-            if row is not None:
-                if row.owner != owner:
-                    raise ValueError(_("Someone in this class is already called {nickname}; pick another nickname.").format(nickname=nickname))
-                return Student(row.id, info.class_id, row.nickname)
-            student_id = connection.execute(
-                students.insert().values(class_id=info.class_id, nickname=nickname, owner=owner, joined_at=self.clock())
-            ).inserted_primary_key[0]
+        key = nickname_key(nickname)
+        taken = _("Someone in this class is already called {nickname}; pick another nickname.").format(nickname=nickname)
+        try:
+            with self._engine.begin() as connection:
+                row = connection.execute(sa.select(students).where(students.c.class_id == info.class_id, students.c.nickname_key == key)).first()
+                if row is not None:
+                    if row.owner != owner:
+                        raise ValueError(taken)
+                    connection.execute(students.update().where(students.c.id == row.id).values(left_at=None))
+                    return Student(row.id, info.class_id, row.nickname)
+                student_id = connection.execute(
+                    students.insert().values(class_id=info.class_id, nickname=nickname, nickname_key=key, owner=owner, joined_at=self.clock())
+                ).inserted_primary_key[0]
+        except sa.exc.IntegrityError:
+            raise ValueError(taken) from None  # another browser took it in the same moment
         return Student(student_id, info.class_id, nickname)
 
+    def leave(self, student_id: int, owner: str) -> None:
+        """The student leaves the class (their drawings stay the class's); a reload does not put them back in."""
+        with self._engine.begin() as connection:
+            connection.execute(students.update().where(students.c.id == student_id, students.c.owner == owner).values(left_at=self.clock()))
+
+    def remove_student(self, class_id: int, key: str | None, student_id: int) -> None:
+        """The teacher removes a student who joined and went (their drawings stay the class's)."""
+        self._require_teacher(class_id, key)
+        with self._engine.begin() as connection:
+            connection.execute(students.update().where(students.c.id == student_id, students.c.class_id == class_id).values(left_at=self.clock()))
+
     def student_of(self, class_id: int, owner: str) -> Student | None:
-        """The student this browser joined the class as (a reload finds its place again)."""
+        """The student this browser is in the class as (a reload finds its place again); None after it left."""
         with self._engine.connect() as connection:
             row = connection.execute(
-                sa.select(students).where(students.c.class_id == class_id, students.c.owner == owner).order_by(students.c.id.desc())
+                sa.select(students)
+                .where(students.c.class_id == class_id, students.c.owner == owner, students.c.left_at.is_(None))
+                .order_by(students.c.id.desc())
             ).first()
         return Student(row.id, row.class_id, row.nickname) if row else None
 
     def latest_student_of(self, owner: str) -> Student | None:
-        """The class place this browser joined last (a reload of any page finds it again)."""
+        """The class place this browser joined last and has not left (a reload of any page finds it again)."""
         with self._engine.connect() as connection:
-            row = connection.execute(sa.select(students).where(students.c.owner == owner).order_by(students.c.id.desc())).first()
+            row = connection.execute(
+                sa.select(students).where(students.c.owner == owner, students.c.left_at.is_(None)).order_by(students.c.id.desc())
+            ).first()
         return Student(row.id, row.class_id, row.nickname) if row else None
 
     def student(self, student_id: int) -> Student | None:
+        """A student who is in a class (None once they left or were removed)."""
         with self._engine.connect() as connection:
-            row = connection.execute(sa.select(students).where(students.c.id == student_id)).first()
+            row = connection.execute(sa.select(students).where(students.c.id == student_id, students.c.left_at.is_(None))).first()
         return Student(row.id, row.class_id, row.nickname) if row else None
 
     def students(self, class_id: int) -> list[Student]:
+        """The students in the class now (not those who left or were removed)."""
         with self._engine.connect() as connection:
-            rows = connection.execute(sa.select(students).where(students.c.class_id == class_id).order_by(students.c.id)).all()
+            rows = connection.execute(
+                sa.select(students).where(students.c.class_id == class_id, students.c.left_at.is_(None)).order_by(students.c.id)
+            ).all()
         return [Student(row.id, row.class_id, row.nickname) for row in rows]
+
+    def owners(self, class_id: int) -> dict[str, str]:
+        """The browsers of the class's students and their nicknames (whose runs belong to the class's race)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(students.c.owner, students.c.nickname).where(students.c.class_id == class_id, students.c.left_at.is_(None))
+            ).all()
+        return {row.owner: row.nickname for row in rows}
+
+    def hidden(self, class_id: int) -> list[Drawing]:
+        """The drawings the teacher hid, newest first (they can be shown again)."""
+        return [drawing for drawing in self.drawings(class_id, include_hidden=True) if drawing.hidden]
+
+    def roster(self, class_id: int) -> list[RosterRow]:
+        """The teacher's list: every student in the class, with their drawings and when they were last active."""
+        counts = (
+            sa.select(drawings.c.student_id, sa.func.count().label("drawings"))
+            .where(drawings.c.class_id == class_id)
+            .group_by(drawings.c.student_id)
+            .subquery()
+        )
+        query = (
+            sa.select(students.c.id, students.c.nickname, students.c.joined_at, students.c.last_drawing_at, counts.c.drawings)
+            .select_from(students.outerjoin(counts, counts.c.student_id == students.c.id))
+            .where(students.c.class_id == class_id, students.c.left_at.is_(None))
+            .order_by(students.c.id)
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [RosterRow(row.id, row.nickname, int(row.drawings or 0), row.joined_at, row.last_drawing_at) for row in rows]
 
     # Drawings
 
     def tally(self, student_id: int) -> dict[int, int]:
-        """How many drawings of each digit this student has saved (hidden ones too: they drew them)."""
+        """How many drawings of each digit this student has saved, by the digit they drew (hidden ones too: they drew them)."""
         with self._engine.connect() as connection:
             rows = connection.execute(
-                sa.select(drawings.c.prompt, sa.func.count()).where(drawings.c.student_id == student_id).group_by(drawings.c.prompt)
+                sa.select(drawings.c.label, sa.func.count()).where(drawings.c.student_id == student_id).group_by(drawings.c.label)
             ).all()
         counts = dict.fromkeys(DIGITS, 0)
-        counts.update({int(prompt): int(count) for prompt, count in rows})
+        counts.update({int(label): int(count) for label, count in rows})
         return counts
 
     def next_prompt(self, student_id: int, generator: random.Random | None = None) -> int:
-        """The digit to ask for next: one this student has drawn least often, chosen at random among those."""
+        """The digit to ask for next: one this student has drawn least often (by what they drew), at random among those."""
         tally = self.tally(student_id)
         fewest = min(tally.values())
         return (generator or random).choice([digit for digit, count in tally.items() if count == fewest])
@@ -461,7 +602,9 @@ class ClassStore:
 
 
 def _class_info(row) -> ClassInfo:
-    return ClassInfo(row.id, row.code, row.name, row.model_name, bool(row.is_open), bool(row.show_names), row.created_at)
+    return ClassInfo(
+        row.id, row.code, row.name, row.model_name, bool(row.is_open), bool(row.show_names), row.created_at, row.max_epochs, row.train_images
+    )
 
 
 # Figures and exports

@@ -205,7 +205,9 @@ def describe_problem(error: BaseException, url: str) -> str:
             f"The runs database ({where}) is damaged ({text}). What to do: stop MNIST Lab, move that file away (keep it: "
             "it may be repaired with sqlite3's .recover), and start MNIST Lab again; it makes a new, empty database."
         )
-    if "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered or "unable to open" in lowered:
+    if isinstance(error, OSError) or any(
+        words in lowered for words in ("readonly", "read-only", "permission denied", "unable to open", "not a directory")
+    ):
         return (
             f"MNIST Lab cannot write its runs database ({where}): {text}. What to do: give the user running MNIST Lab "
             "permission to write that folder, or set MNISTLAB_DATA_HOME to a folder it can write."

@@ -62,6 +62,32 @@ def _core_key(config: ServerConfig) -> tuple:
     )
 
 
+def check_writable(runs: RunStore, config: ServerConfig) -> None:
+    """Fail now, with what to do, when the data home or the database cannot be written (a read-only folder, a full disk),
+    rather than in the middle of a student's training."""
+    import tempfile
+
+    import sqlalchemy as sa
+
+    from mnistlab.database import DatabaseUnavailableError, describe_problem, meta
+
+    try:
+        config.runs_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=config.runs_dir, prefix=".tmp-check-"):
+            pass
+    except OSError as error:
+        reason = "its disk is full" if error.errno == 28 else (error.strerror or str(error))
+        raise DatabaseUnavailableError(
+            f"MNIST Lab cannot write its data folder {config.data_home} ({reason}). What to do: free some space, or give the user "
+            "running MNIST Lab permission to write there, or set MNISTLAB_DATA_HOME to a folder it can write."
+        ) from error
+    try:
+        with runs.database.engine.begin() as connection:
+            connection.execute(meta.update().where(meta.c.key == "schema_version").values(value=meta.c.value))
+    except sa.exc.DBAPIError as error:
+        raise DatabaseUnavailableError(describe_problem(error, runs.database.url)) from error
+
+
 _cores: dict[tuple, _Core] = {}
 _cleaned_stores: set = set()
 _lock = threading.Lock()
@@ -80,6 +106,7 @@ def services(config: ServerConfig | None = None) -> Services:
         if key not in _cores:
             database = open_database(config.database_url)
             runs = RunStore(database, config.data_home)
+            check_writable(runs, config)
             jobs = JobManager(runs, make_backend(config), config.server_id, abandon_after=config.abandon_after, limits=config.limits)
             _cores[key] = _Core(database, runs, jobs)
         core = _cores[key]

@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mnistlab.classroom import ClassDrawings, ClassInfo, ClassScore, Student, export_idx_zip, export_npz, score
+from mnistlab.classroom import TOKEN_LIFETIME, ClassDrawings, ClassInfo, ClassScore, Student, export_idx_zip, export_npz, normalise_code, score
 from mnistlab.datasets import DATASETS
-from mnistlab.i18n import _, percent
+from mnistlab.i18n import _, number, percent, seconds
+from mnistlab.network import StudentUrl, student_url
 from mnistlab.pictures import to_grey
 from mnistlab.runs import RunSnapshot
-from mnistlab_ui.identity import browser_owner
+from mnistlab.settings import TrainingSettings
+from mnistlab_ui.identity import browser_owner, read_cookie, write_cookie
 from mnistlab_ui.models import QUICK, QUICK_CLASS_MODEL, ModelChoice, class_model_key, load_choice, model_choices, run_choice
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import CLASS_MEMBER, TEACHER_KEYS, TEACHING
@@ -47,14 +49,43 @@ def member() -> tuple[Student, ClassInfo] | None:
     return student, info
 
 
+TEACHER_COOKIE = "mnistlab_teacher"
+
+
 def teacher_key(class_id: int) -> str | None:
+    """What this session holds to change the class: the teacher key, or the signed token its browser keeps."""
     return TEACHER_KEYS.get().get(class_id)
 
 
+def _cookie_tokens() -> list[str]:
+    value = read_cookie(TEACHER_COOKIE) or ""
+    return [token for token in value.split("~") if token][:8]
+
+
+def taught_by_this_browser() -> list[ClassInfo]:
+    """The classes this browser may teach: those of this session, and those whose tokens its cookie keeps."""
+    classes = lab().classes
+    found = {class_id: classes.get(class_id) for class_id in TEACHER_KEYS.get()}
+    for token in _cookie_tokens():
+        info = classes.class_of_token(token)
+        if info is not None and info.class_id not in found:
+            TEACHER_KEYS.get()[info.class_id] = token
+            found[info.class_id] = info
+    return [info for info in found.values() if info is not None]
+
+
 def teaching() -> ClassInfo | None:
-    """The class this session teaches (it holds that class's teacher key), if it still exists."""
+    """The class this session teaches, if it still exists. After a reload (a new session) the teacher's browser
+    gets its dashboard back when the address names the class (?class=CODE) and its cookie keeps a token for it."""
     class_id = TEACHING.get()
-    if class_id is None or teacher_key(class_id) is None:
+    if class_id is None:
+        code = normalise_code(st.query_params.get("class", ""))
+        mine = [info for info in taught_by_this_browser() if info.code == code] if code else []
+        if not mine:
+            return None
+        class_id = mine[0].class_id
+        TEACHING.set(class_id)
+    if teacher_key(class_id) is None:
         return None
     info = lab().classes.get(class_id)
     if info is None:
@@ -63,15 +94,26 @@ def teaching() -> ClassInfo | None:
 
 
 def become_teacher(info: ClassInfo, key: str) -> None:
+    """This session teaches the class; the browser keeps a signed token (never the key) so a reload keeps it so."""
     TEACHER_KEYS.get()[info.class_id] = key
     TEACHING.set(info.class_id)
+    tokens = [token for token in _cookie_tokens() if (found := lab().classes.class_of_token(token)) is not None and found.class_id != info.class_id]
+    tokens = [lab().classes.teacher_token(info.class_id, key), *tokens][:8]
+    write_cookie(TEACHER_COOKIE, "~".join(tokens), TOKEN_LIFETIME, same_site="Strict")
+    st.query_params["class"] = info.code
+
+
+def students_url() -> StudentUrl:
+    """The app's address for students: MNISTLAB_PUBLIC_URL, else the address the browser used unless it is a loopback
+    one (localhost), which is replaced by this machine's network address."""
+    from mnistlab_ui.links import app_url
+
+    return student_url(app_url(), lab().config.public_url)
 
 
 def join_url(info: ClassInfo) -> str:
-    """The full join link, as the browser reached this server (the QR code and the projector show it)."""
-    from mnistlab_ui.links import app_url
-
-    return f"{app_url()}{info.join_path}"
+    """The full join link students open (the QR code and the projector show it)."""
+    return f"{students_url().url}{info.join_path}"
 
 
 def qr_png(text: str, scale: int = 10) -> bytes:
@@ -371,13 +413,19 @@ def _png_of(canvas_rgba: np.ndarray | None) -> bytes | None:
 
 
 def class_drawing_controls(membership: tuple[Student, ClassInfo]):
-    """Show the digit asked for (and the student's tally); returns the function that offers to save a drawing."""
+    """Show the digit asked for (and the student's tally); returns the function that offers to save a drawing, or None
+    when the class is closed (the student is told before drawing, not after)."""
+    import sqlalchemy as sa
+
     from mnistlab.classroom import ClassLimitError
     from mnistlab_ui.session import CANVAS_VERSION, CLASS_NOTE, CLASS_PROMPT, DRAWING
     from mnistlab_ui.shell import rerun_fragment
 
     student, info = membership
     classes = lab().classes
+    if not info.is_open:
+        st.warning(_("The teacher has closed this class to new drawings: you can still draw, but nothing is saved for the class."))
+        return None
     if CLASS_PROMPT.get() is None:
         CLASS_PROMPT.set(classes.next_prompt(student.student_id))
     prompt = CLASS_PROMPT.get()
@@ -419,6 +467,19 @@ def class_drawing_controls(membership: tuple[Student, ClassInfo]):
         except ValueError as problem:
             st.error(problem_text(problem))
             return
+        except (sa.exc.DBAPIError, OSError) as error:
+            # The drawing stays on the canvas: nothing is lost, the student presses again.
+            from mnistlab.database import describe_problem, is_busy
+
+            if is_busy(error):
+                st.warning(_("Your drawing was not saved yet: the class's database is busy. It is still here; press Save again in a moment."))
+            else:
+                st.error(
+                    _("Your drawing was not saved: {problem} Your drawing is still here; tell your teacher.").format(
+                        problem=plain(describe_problem(error, lab().database.url))
+                    )
+                )
+            return
         CLASS_NOTE.set(_("Saved your {digit}. Thank you!").format(digit=int(drawn)))
         CLASS_PROMPT.set(classes.next_prompt(student.student_id))
         CANVAS_VERSION.set(CANVAS_VERSION.get() + 1)
@@ -426,6 +487,27 @@ def class_drawing_controls(membership: tuple[Student, ClassInfo]):
         rerun_fragment()
 
     return save
+
+
+def class_budget(settings: TrainingSettings) -> TrainingSettings:
+    """The settings within the class's budget (the teacher's maximum epochs and training images), saying so."""
+    from dataclasses import replace
+
+    info = class_for_training()
+    if info is None or (info.max_epochs is None and info.train_images is None):
+        return settings
+    changes = {}
+    recipe_epochs = settings.max_epochs or settings.base_recipe.max_epochs
+    if info.max_epochs is not None and recipe_epochs > info.max_epochs:
+        changes["max_epochs"] = info.max_epochs
+    if info.train_images is not None and (settings.train_size is None or settings.train_size > info.train_images):
+        changes["train_size"] = info.train_images
+    st.caption(
+        _("Your class's budget for each training: at most {epochs} epochs and {images} training images (set by the teacher).").format(
+            epochs=info.max_epochs or _("any number of"), images=number(info.train_images) if info.train_images else _("all")
+        )
+    )
+    return replace(settings, **changes) if changes else settings
 
 
 # The class's drawings in a training (the Train page)
@@ -471,3 +553,115 @@ def class_data_options(dataset: str) -> dict:
     if add and len(train_half):
         extra["extra_train"] = (train_half.images, train_half.labels)
     return extra
+
+
+# The teacher's lists: who is in the class, and the drawings hidden from its figures
+
+
+def roster(info: ClassInfo, key: str | None) -> None:
+    """Every student in the class, with their drawings and last activity; the teacher removes those who joined and went."""
+    import time
+
+    rows = lab().classes.roster(info.class_id)
+    with st.expander(_("Students in the class ({count})").format(count=len(rows))):
+        if not rows:
+            st.caption(_("Nobody has joined yet."))
+        now = time.time()
+        for row in rows:
+            left, middle, right = st.columns([3, 3, 2], vertical_alignment="center")
+            left.markdown(plain(row.nickname))
+            minutes = int((now - row.last_active) // 60)
+            middle.caption(_("{count} drawing(s), active {minutes} min ago").format(count=row.drawings, minutes=minutes))
+            if key is not None and right.button(
+                _("Remove"), key=f"remove-{row.student_id}", help=_("For a student who joined and left: they no longer count. Their drawings stay.")
+            ):
+                lab().classes.remove_student(info.class_id, key, row.student_id)
+                st.rerun()
+
+
+def hidden_drawings(info: ClassInfo, key: str | None) -> None:
+    """The drawings the teacher hid (scribbles), with a button to show each one again."""
+    hidden = lab().classes.hidden(info.class_id)
+    if not hidden:
+        return
+    with st.expander(_("Hidden drawings ({count})").format(count=len(hidden))):
+        for start in range(0, min(len(hidden), 24), 6):
+            for column, drawing in zip(st.columns(6), hidden[start : start + 6]):
+                with column:
+                    st.image(picture(drawing.image), caption=_("drew {drawn}").format(drawn=drawing.label), width=84)
+                    if key is not None and st.button(_("Show again"), key=f"unhide-{drawing.drawing_id}"):
+                        lab().classes.hide_drawing(info.class_id, key, drawing.drawing_id, hidden=False)
+                        st.rerun()
+
+
+# The class race: every training of the class on one chart, live
+
+
+def race_runs(info: ClassInfo) -> list[tuple[RunSnapshot, str]]:
+    """The class's trainings now and in the last half hour, one per network (classmates sharing a training are one
+    line), each with who trains it."""
+    import time
+
+    owners = lab().classes.owners(info.class_id)
+    if not owners:
+        return []
+    active = [run for run in lab().jobs.active_runs() if run.owner in owners]
+    recent = [
+        run
+        for owner in owners
+        for run in lab().jobs.runs_of(owner, limit=5)
+        if run.is_done and run.started_at and time.time() - (run.ended_at or 0) < 1800 and run.shared_from is None and run.curve
+    ]
+    by_training: dict[str, list[RunSnapshot]] = {}
+    for run in active + recent:
+        by_training.setdefault(run.training_key or str(run.run_id), []).append(run)
+    lines = []
+    for runs in by_training.values():
+        runs = sorted(runs, key=lambda run: run.run_id)
+        names = sorted({owners[run.owner] for run in runs})
+        who = names[0] if len(names) == 1 else _("{name} and {count} more").format(name=names[0], count=len(names) - 1)
+        lines.append((runs[0], who if info.show_names else _("run {run}").format(run=runs[0].run_id)))
+    return lines
+
+
+def race_chart(lines: list[tuple[RunSnapshot, str]]) -> alt.Chart:
+    """Every line's training accuracy against epochs, and each target as a dashed rule."""
+    rows = [
+        {_("who"): who, _("epoch"): point.epoch - 1 + point.batch / point.batches_per_epoch, _("accuracy"): point.accuracy}
+        for run, who in lines
+        for point in run.curve
+    ]
+    frame = pd.DataFrame(rows, columns=[_("who"), _("epoch"), _("accuracy")])
+    chart = (
+        alt.Chart(frame, height=380)
+        .mark_line(strokeWidth=3)
+        .encode(
+            x=alt.X(f"{_('epoch')}:Q", axis=alt.Axis(tickMinStep=1, labelFontSize=15, titleFontSize=16)),
+            y=alt.Y(f"{_('accuracy')}:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%", labelFontSize=15, titleFontSize=16)),
+            color=alt.Color(f"{_('who')}:N", legend=alt.Legend(orient="bottom", columns=3, labelFontSize=15, title=None, labelLimit=220)),
+        )
+    )
+    targets = sorted({run.settings.target_accuracy for run, _who in lines if run.settings.target_accuracy})
+    if targets:
+        rule = alt.Chart(pd.DataFrame({"target": targets})).mark_rule(color="#c0392b", strokeDash=[6, 4], size=2).encode(y="target:Q")
+        chart = chart + rule
+    return chart
+
+
+def race(info: ClassInfo) -> None:
+    """The class race for the projector: every training of the class live, and who reached the target first."""
+    lines = race_runs(info)
+    st.subheader(_("Class race"))
+    if not lines:
+        st.caption(_("When students train (Train page), every training of the class appears here live, on one chart."))
+        return
+    reached = [(run, who) for run, who in lines if run.result is not None and run.result.target_reached is not None and run.ended_at is not None]
+    if reached:
+        run, who = min(reached, key=lambda pair: pair[0].ended_at)
+        st.success(
+            _("First to reach the target: {who} ({title}, {seconds}).").format(
+                who=plain(who), title=run.title, seconds=seconds(run.result.target_reached.seconds)
+            )
+        )
+    st.altair_chart(race_chart(lines), width="stretch")
+    st.caption(_("Each line is one training (classmates with the same settings share one); the dashed line is the target."))

@@ -40,17 +40,44 @@ def browser_key() -> str:
     return key
 
 
+_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_.~-]{0,2000}")
+
+
+def write_cookie(name: str, value: str, max_age: int, same_site: str = "Lax") -> None:
+    """Store a cookie of this site in the browser (a one-line script); the value must be URL-safe characters only,
+    so the script cannot be made to do anything else."""
+    if not _COOKIE_VALUE.fullmatch(value) or not re.fullmatch(r"[a-z_]{1,40}", name) or same_site not in ("Lax", "Strict"):
+        raise ValueError(f"A cookie of MNIST Lab holds URL-safe characters only, not {value[:40]!r}.")
+    st.html(
+        f"<script>document.cookie = '{name}={value}; path=/; max-age={int(max_age)}; SameSite={same_site}';</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def read_cookie(name: str) -> str | None:
+    """A cookie of this site as the browser sent it with this page (None in the test harness or when it has none)."""
+    try:
+        value = st.context.cookies.get(name)
+    except Exception:  # noqa: BLE001 (no request context: the test harness)
+        return None
+    return value if isinstance(value, str) and _COOKIE_VALUE.fullmatch(value) else None
+
+
 def remember_browser() -> None:
     """Write the key into a cookie once per session, unless the browser already sent it."""
     key = browser_key()
     if _cookie_key() == key or st.session_state.get(_COOKIE_SET):
         return
     st.session_state[_COOKIE_SET] = True
-    # The key is ours (URL-safe characters only), so the script cannot be made to do anything else.
-    st.html(
-        f"<script>document.cookie = '{COOKIE}={key}; path=/; max-age=31536000; SameSite=Lax';</script>",
-        unsafe_allow_javascript=True,
-    )
+    write_cookie(COOKIE, key, 31_536_000)
+
+
+def client_address() -> str | None:
+    """The network address this browser's requests come from (None in the test harness)."""
+    try:
+        return st.context.ip_address
+    except Exception:  # noqa: BLE001 (no request context: the test harness)
+        return None
 
 
 def owner_of(key: str) -> str:

@@ -47,8 +47,27 @@ def quiet_keras_reset() -> bool:
 
 
 def lab() -> Services:
-    """This server's database, stores and job manager."""
-    return services()
+    """This server's database, stores and job manager. When the database cannot be used (damaged, read-only, a full
+    disk), the page says what is wrong and what to do, once, and stops there."""
+    found, problem = lab_or_problem()
+    if found is None:
+        import streamlit as st
+
+        from mnistlab_ui.text import plain
+
+        st.error(plain(problem), icon=":material/database:")
+        st.stop()
+    return found
+
+
+def lab_or_problem() -> tuple[Services | None, str | None]:
+    """This server's services, or None and what is wrong with them (pages that can do without the database)."""
+    from mnistlab.database import DatabaseUnavailableError, DatabaseVersionError
+
+    try:
+        return services(), None
+    except (DatabaseUnavailableError, DatabaseVersionError) as problem:
+        return None, str(problem)
 
 
 quiet_keras_reset()

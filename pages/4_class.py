@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnistlab.classroom import TeacherKeyError, normalise_code
-from mnistlab.i18n import _
+from mnistlab.classroom import TeacherKeyError, UnknownCodeError, normalise_code
+from mnistlab.i18n import _, number
+from mnistlab.settings import SETTING
+from mnistlab.throttle import Throttle
 from mnistlab_ui.classroom import (
     DASHBOARD_EVERY,
     become_teacher,
@@ -14,14 +16,19 @@ from mnistlab_ui.classroom import (
     class_model_options,
     compare_runs,
     dashboard,
+    hidden_drawings,
     join_url,
     member,
     qr_png,
+    race,
+    roster,
     share_panel,
+    students_url,
+    taught_by_this_browser,
     teacher_key,
     teaching,
 )
-from mnistlab_ui.identity import browser_owner
+from mnistlab_ui.identity import browser_owner, client_address
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, TEACHER_KEYS, TEACHING
 from mnistlab_ui.shell import leave_pages_folder_mode, page_link
@@ -38,8 +45,15 @@ st.write(
 )
 classes = lab().classes
 
+
+@st.cache_resource(show_spinner=False)
+def join_throttle() -> Throttle:
+    """Wrong join codes, per browser and per network address, shared by every session of this server."""
+    return Throttle(allowed=5, window=60.0, first_wait=10.0)
+
+
 # A teacher's private link (?class=CODE&teacher=KEY) gives this session the class's controls; the key then leaves
-# the address bar, which a projector shows.
+# the address bar, which a projector shows, and the browser keeps a signed token instead (a reload keeps the dashboard).
 parameters = st.query_params
 if "teacher" in parameters:
     found = classes.by_code(parameters.get("class", ""))
@@ -61,11 +75,12 @@ def start_class() -> None:
                 st.error(problem_text(problem))
                 return
             become_teacher(info, key)
-            st.session_state["mnistlab.new_teacher_link"] = f"{join_url(info).split('?')[0]}?class={info.code}&teacher={key}"
+            st.session_state["mnistlab.new_teacher_link"] = f"{students_url().url}/class?class={info.code}&teacher={key}"
             st.rerun()
 
 
 def join_class() -> None:
+    keys = (browser_owner(), client_address())
     with st.form("join-class"):
         code = st.text_input(_("Class code"), value=normalise_code(parameters.get("join", "")), max_chars=12)
         nickname = st.text_input(
@@ -74,35 +89,37 @@ def join_class() -> None:
             help=_("Any name the class will know you by: no real name needed. Letters, digits and spaces."),
         )
         if st.form_submit_button(_("Join"), type="primary"):
+            wait = join_throttle().wait_for(keys)
+            if wait > 0:
+                st.error(
+                    _("Too many wrong codes from here: wait {seconds} s, then check the code on the teacher's screen.").format(seconds=int(wait) + 1)
+                )
+                return
             try:
                 student = classes.join(code, nickname, browser_owner())
+            except UnknownCodeError as problem:
+                join_throttle().failed(keys)
+                st.error(problem_text(problem))
+                return
             except ValueError as problem:
                 st.error(problem_text(problem))
                 return
             CLASS_MEMBER.set(student)
             CLASS_PROMPT.clear()
+            st.query_params.pop("join", None)
             st.rerun()
 
 
-def teacher_view(info) -> None:
-    key = teacher_key(info.class_id)
+def private_link() -> None:
+    """The teacher link, once, folded (the projector shows the page): it opens the class's controls on another computer."""
     link = st.session_state.pop("mnistlab.new_teacher_link", None)
     if link:
-        with st.container(border=True):
-            st.warning(_("Your teacher link, shown only now: keep it private (it opens this page with the class's controls)."))
-            st.code(link, language=None)
-    st.header(plain(info.name))
-    url = join_url(info)
-    code_column, qr_column = st.columns([3, 2])
-    with code_column:
-        st.markdown(_("Join code"))
-        st.markdown(f"<div style='font-size:4rem;font-weight:700;letter-spacing:0.3rem;line-height:1.1'>{info.code}</div>", unsafe_allow_html=True)
-        st.markdown(_("or open **{url}**").format(url=plain(url)))
-        if not info.is_open:
-            st.warning(_("The class is closed: no new drawings are saved."))
-    with qr_column:
-        st.image(qr_png(url), width=260, caption=_("Scan to join"))
+        with st.expander(_("Your private teacher link (shown only now: open it to copy, keep it off the projector)")):
+            st.caption(_("It opens this class's controls on any computer. This browser keeps them anyway, also after a reload."))
+            st.code(link, language=None, wrap_lines=True)
 
+
+def teacher_settings(info, key) -> None:
     with st.expander(_("Class settings"), expanded=info.model_name is None):
         labels = class_model_options()
         options = [None, *labels]
@@ -125,16 +142,66 @@ def teacher_view(info) -> None:
         )
         is_open = st.toggle(_("Open to new drawings"), value=info.is_open)
         show_names = st.toggle(_("Show nicknames"), value=info.show_names, help=_("Off: the gallery and the runs table show no names."))
-        if (chosen, is_open, show_names) != (info.model_name, info.is_open, info.show_names):
+        st.caption(_("A lesson's budget for every training of the class (empty: this server's limits)."))
+        left, right = st.columns(2)
+        epochs_setting = SETTING["max_epochs"]
+        max_epochs = left.number_input(
+            _("Max epochs for the class"), int(epochs_setting.low), int(epochs_setting.high), value=info.max_epochs, placeholder=_("no limit")
+        )
+        images = right.selectbox(
+            _("Training images for the class"),
+            [None, 1_000, 5_000, 10_000, 20_000],
+            index=[None, 1_000, 5_000, 10_000, 20_000].index(info.train_images) if info.train_images in (None, 1_000, 5_000, 10_000, 20_000) else 0,
+            format_func=lambda size: _("all") if size is None else number(size),
+            help=_("Fewer images train faster: a class of 25 gets its results sooner."),
+        )
+        changed = (chosen, is_open, show_names, max_epochs, images) != (
+            info.model_name,
+            info.is_open,
+            info.show_names,
+            info.max_epochs,
+            info.train_images,
+        )
+        if changed:
             try:
                 classes.set_model(info.class_id, key, chosen)
                 classes.set_open(info.class_id, key, is_open)
                 classes.set_show_names(info.class_id, key, show_names)
-            except TeacherKeyError as problem:
+                classes.set_budget(info.class_id, key, None if max_epochs is None else int(max_epochs), images)
+            except (TeacherKeyError, ValueError) as problem:
                 st.error(problem_text(problem))
-            st.rerun()
+            else:
+                st.rerun()
 
+
+def teacher_view(info) -> None:
+    key = teacher_key(info.class_id)
+    private_link()
+    st.header(plain(info.name))
+    address = students_url()
+    url = join_url(info)
+    code_column, qr_column = st.columns([3, 2])
+    with code_column:
+        st.markdown(_("Join code"))
+        st.markdown(f"<div style='font-size:4rem;font-weight:700;letter-spacing:0.3rem;line-height:1.1'>{info.code}</div>", unsafe_allow_html=True)
+        st.markdown(_("or open **{url}**").format(url=plain(url)))
+        if address.loopback_only:
+            st.warning(
+                _(
+                    "This address only works on this computer: no network address was found for it. Connect it to the school's "
+                    "network, or start MNIST Lab with MNISTLAB_PUBLIC_URL set to the address students can open."
+                )
+            )
+        if not info.is_open:
+            st.warning(_("The class is closed: no new drawings are saved."))
+    with qr_column:
+        st.image(qr_png(url), width=260, caption=_("Scan to join"))
+
+    teacher_settings(info, key)
     st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)
+    st.fragment(race, run_every=2.0)(info)
+    roster(info, key)
+    hidden_drawings(info, key)
 
     st.header(_("Compare runs"))
     compare_runs(info)
@@ -160,25 +227,33 @@ def teacher_view(info) -> None:
             classes.delete_class(info.class_id, key)
             TEACHER_KEYS.get().pop(info.class_id, None)
             TEACHING.clear()
+            st.query_params.pop("class", None)
             st.rerun()
     if st.button(_("Leave the dashboard")):
         TEACHING.clear()
+        st.query_params.pop("class", None)
         st.rerun()
 
 
 def student_view(student, info) -> None:
     st.header(plain(info.name))
     st.write(_("You are **{nickname}** in this class.").format(nickname=plain(student.nickname)))
-    page_link("pages/2_draw.py", _("Draw the digits the class needs"), ":material/draw:")
+    if not info.is_open:
+        st.warning(_("The teacher has closed this class to new drawings."))
+    else:
+        page_link("pages/2_draw.py", _("Draw the digits the class needs"), ":material/draw:")
     tally = classes.tally(student.student_id)
     st.caption(_("Your drawings: {total}. ").format(total=sum(tally.values())) + " · ".join(f"{digit}: {count}" for digit, count in tally.items()))
+    st.fragment(race, run_every=2.0)(info)
     st.subheader(_("Share a run"))
     share_panel(info, student)
     st.subheader(_("Compare runs"))
     compare_runs(info)
     if st.button(_("Leave the class")):
-        CLASS_MEMBER.set(False)  # Left: a reload does not put this browser back in the class.
+        classes.leave(student.student_id, browser_owner())  # a reload, or the join link again, does not put this browser back
+        CLASS_MEMBER.set(False)
         CLASS_PROMPT.clear()
+        st.query_params.pop("join", None)
         st.rerun()
 
 
@@ -189,20 +264,12 @@ if taught is not None:
 elif membership is not None:
     student_view(*membership)
 else:
-    # A reload finds this browser's place in the class of the link again.
-    code = parameters.get("join", "")
-    found = classes.by_code(code) if code else None
-    again = classes.student_of(found.class_id, browser_owner()) if found is not None else None
-    if again is not None:
-        CLASS_MEMBER.set(again)
-        st.rerun()
     st.subheader(_("Join a class"))
     join_class()
-    mine = [classes.get(class_id) for class_id in TEACHER_KEYS.get()]
-    mine = [info for info in mine if info is not None]
     st.subheader(_("Teach a class"))
-    for info in mine:
+    for info in taught_by_this_browser():
         if st.button(_("Open the dashboard of {name} ({code})").format(name=plain(info.name), code=info.code), key=f"teach-{info.class_id}"):
             TEACHING.set(info.class_id)
+            st.query_params["class"] = info.code
             st.rerun()
     start_class()

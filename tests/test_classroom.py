@@ -248,3 +248,110 @@ def test_deleting_a_class_deletes_its_drawings_students_and_shares(store, clock)
         assert connection.execute(sa.select(sa.func.count()).select_from(runs)).scalar() == 1  # The run stays its owner's.
     with pytest.raises(ValueError, match="not in a class"):
         store.save_drawing(ada.student_id, 1, image(1))
+
+
+# Names and membership (issue 20): a Turkish class meets these first
+
+
+def test_nicknames_are_compared_as_a_class_reads_them_not_as_sqlite_lowers_them(store):
+    info, _key = store.create_class("Türkçe")
+    store.join(info.code, "Ömer", "browser:1")
+    for same in ("ÖMER", "ömer", "Ömer"):
+        with pytest.raises(ValueError, match="already called"):
+            store.join(info.code, same, "browser:2")
+    store.join(info.code, "Işık", "browser:3")
+    with pytest.raises(ValueError, match="already called"):
+        store.join(info.code, "IŞIK", "browser:4")
+    store.join(info.code, "Ali", "browser:5")
+    for look_alike in ("Ａｌｉ", "ALİ", "Alı"):  # full-width letters, Turkish dotted and dotless I
+        with pytest.raises(ValueError, match="already called"):
+            store.join(info.code, look_alike, "browser:6")
+    assert [student.nickname for student in store.students(info.class_id)] == ["Ömer", "Işık", "Ali"]
+
+
+def test_a_nickname_that_mixes_alphabets_is_refused():
+    with pytest.raises(ValueError, match="mixes alphabets"):
+        check_nickname("Аli")  # a Cyrillic А before Latin letters
+    assert check_nickname("Аня") == "Аня" and check_nickname("Çağla") == "Çağla"
+
+
+def test_the_same_browser_gets_its_turkish_nickname_back_even_after_leaving(store):
+    info, _key = store.create_class("9C")
+    first = store.join(info.code, "Çağla", "browser:cagla")
+    assert store.join(info.code, "ÇAĞLA", "browser:cagla") == first  # the same browser, the same place
+    store.leave(first.student_id, "browser:cagla")
+    assert store.latest_student_of("browser:cagla") is None and store.student_of(info.class_id, "browser:cagla") is None
+    assert store.students(info.class_id) == []
+    again = store.join(info.code, "Çağla", "browser:cagla")
+    assert again.student_id == first.student_id and store.latest_student_of("browser:cagla") == again
+    with pytest.raises(ValueError, match="already called"):
+        store.join(info.code, "Çağla", "browser:someone-else")
+
+
+def test_the_teacher_sees_every_student_and_removes_one_who_left(store, clock):
+    info, key = store.create_class("Roster")
+    present = store.join(info.code, "Ada", "browser:ada")
+    gone = store.join(info.code, "Bora", "browser:bora")
+    clock.tick()
+    store.save_drawing(present.student_id, 3, image(120))
+    assert [(row.nickname, row.drawings) for row in store.roster(info.class_id)] == [("Ada", 1), ("Bora", 0)]
+    with pytest.raises(TeacherKeyError):
+        store.remove_student(info.class_id, "wrong", gone.student_id)
+    store.remove_student(info.class_id, key, gone.student_id)
+    assert [row.nickname for row in store.roster(info.class_id)] == ["Ada"] and len(store.students(info.class_id)) == 1
+
+
+def test_a_tally_counts_what_the_student_drew_not_what_was_asked(store, clock):
+    info, _key = store.create_class("Tally")
+    student = store.join(info.code, "Ada", "browser:tally")
+    clock.tick()
+    store.save_drawing(student.student_id, 3, image(100), label=4)  # asked for a 3, drew a 4 and said so
+    tally = store.tally(student.student_id)
+    assert tally[3] == 0 and tally[4] == 1
+
+
+def test_a_hidden_drawing_can_be_shown_again(store, clock):
+    info, key = store.create_class("Hide")
+    student = store.join(info.code, "Ada", "browser:hide")
+    clock.tick()
+    drawing = store.save_drawing(student.student_id, 1, image(90))
+    store.hide_drawing(info.class_id, key, drawing)
+    assert [hidden.drawing_id for hidden in store.hidden(info.class_id)] == [drawing] and len(store.arrays(info.class_id)) == 0
+    store.hide_drawing(info.class_id, key, drawing, hidden=False)
+    assert store.hidden(info.class_id) == [] and len(store.arrays(info.class_id)) == 1
+
+
+def test_a_teacher_token_opens_the_class_for_a_day_and_nothing_else(store, clock):
+    info, key = store.create_class("Token")
+    other, _other_key = store.create_class("Other")
+    token = store.teacher_token(info.class_id, key)
+    assert key not in token and store.is_teacher(info.class_id, token) and store.class_of_token(token) == info
+    assert not store.is_teacher(other.class_id, token)
+    forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
+    assert not store.is_teacher(info.class_id, forged) and store.class_of_token(forged) is None
+    store.set_open(info.class_id, token, False)  # a token works wherever the key does
+    clock.tick(13 * 3600)
+    assert not store.is_teacher(info.class_id, token) and store.class_of_token(token) is None
+
+
+def test_wrong_join_codes_are_slowed_down_per_browser_and_per_address():
+    from mnistlab.throttle import Throttle
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self):
+            return self.now
+
+    clock = Clock()
+    throttle = Throttle(allowed=5, window=60, first_wait=10, clock=clock)
+    guesser, address, classmate = "browser:guess", "10.0.0.9", "browser:classmate"
+    for _guess in range(5):
+        assert throttle.wait_for([guesser, address]) == 0
+        throttle.failed([guesser, address])
+    assert throttle.wait_for([guesser, address]) == 10  # the sixth try waits
+    assert throttle.wait_for([classmate, address]) == 10  # a second browser at the same address too
+    assert throttle.wait_for([classmate, "10.0.0.10"]) == 0  # a classmate elsewhere does not
+    clock.now += 10
+    throttle.failed([guesser, address])
+    assert throttle.wait_for([guesser]) == 20  # each further wrong code doubles the wait

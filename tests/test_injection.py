@@ -93,7 +93,9 @@ def page(path: str) -> AppTest:
     return AppTest.from_file(str(ROOT / path), default_timeout=120)
 
 
-@pytest.mark.parametrize("path", ["app.py", "pages/1_train.py", "pages/2_draw.py", "pages/3_convolutions.py", "pages/4_class.py", "pages/5_glossary.py"])
+@pytest.mark.parametrize(
+    "path", ["app.py", "pages/1_train.py", "pages/2_draw.py", "pages/3_convolutions.py", "pages/4_class.py", "pages/5_glossary.py"]
+)
 def test_markup_in_a_link_is_shown_as_text_on_every_page(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(tmp_path / "models"))
     for text in LINK_TEXTS:

@@ -843,3 +843,36 @@ def test_the_teachers_private_link_opens_the_dashboard_and_leaves_the_address_ba
     by_label(at.toggle, "Open to new drawings").set_value(False)
     at.run()
     assert not class_store().get(info.class_id).is_open
+
+
+def test_guessing_join_codes_is_slowed_down_after_a_few_wrong_ones(empty_store):
+    at = page("pages/4_class.py").run()
+    for attempt in range(6):
+        by_label(at.text_input, "Class code").input(f"WRONG{attempt}")
+        by_label(at.text_input, "Nickname").input("Guess")
+        at.button[[button.label for button in at.button].index("Join")].click()
+        at.run()
+    assert not at.exception
+    assert "Too many wrong codes from here" in texts(at)
+
+
+def test_leaving_a_class_joined_by_its_link_keeps_the_browser_out_after_a_reload(empty_store):
+    info, _key = class_store().create_class("Leave")
+    at = page("pages/4_class.py")
+    at.query_params["join"] = info.code
+    at.run()
+    by_label(at.text_input, "Nickname").input("Ece")
+    at.button[[button.label for button in at.button].index("Join")].click()
+    at.run()
+    assert "You are **Ece**" in texts(at) and "join" not in at.query_params
+    browser_key = at.session_state["mnistlab.browser_key"]
+    at.button[[button.label for button in at.button].index("Leave the class")].click()
+    at.run()
+    assert "Join a class" in [sub.value for sub in at.subheader]
+    # A reload (a new session of the same browser) with the join link in the address: still out, the form offered.
+    again = page("pages/4_class.py")
+    again.query_params["join"] = info.code
+    again.session_state["mnistlab.browser_key"] = browser_key
+    again.run()
+    assert not again.exception and "Join a class" in [sub.value for sub in again.subheader]
+    assert class_store().students(info.class_id) == []
