@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.browsers import CHROMIUM, CHROMIUM_ARGS, PROJECTOR, ROOT, AppServer, browsers_cpu_seconds
+from tests.drivers import CHROMIUM, CHROMIUM_ARGS, PROJECTOR, ROOT, AppServer, browsers_cpu_seconds
 
 ANSWER_TIMEOUT = 60.0
 # Seconds a student looks at an answer before clearing and drawing the next digit.
@@ -151,7 +151,7 @@ async def _idle(page) -> None:
 
 
 async def _choose(page, label: str, option: str) -> None:
-    """Pick `option` in the select box labelled `label` (see benchmarks.browsers.choose)."""
+    """Pick `option` in the select box labelled `label` (see tests.drivers.choose)."""
     box = page.get_by_role("combobox", name=label)
     await box.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
     await box.click()

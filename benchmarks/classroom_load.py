@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from benchmarks.app_load import ANSWER_TIMEOUT, _idle, _stroke, cli_training, percentile
-from benchmarks.browsers import CHROMIUM, CHROMIUM_ARGS, PROJECTOR, AppServer, browsers_cpu_seconds
+from tests.drivers import CHROMIUM, CHROMIUM_ARGS, PROJECTOR, AppServer, browsers_cpu_seconds
 
 
 def _times(values: list[float]) -> dict:

@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.raycluster import LocalRayCluster
 from mnistlab.database import Database
 from mnistlab.jobs import JobManager
 from mnistlab.runs import FINISHED, RunStore
 from mnistlab.settings import TrainingSettings
+from tests.drivers import LocalRayCluster
 
 LAB_PCS = 25
 

@@ -301,11 +301,15 @@ def write_markdown(report: dict, path: str, plot_path: str | None = None) -> Non
         "",
     ]
     out += goal_lines(report)
-    if "training" in report:
-        out += training_lines(report["training"], path, plot_path)
-    for name, writer in SECTION_WRITERS.items():
-        if name in report:
+    writers = {"training": lambda section: training_lines(section, path, plot_path), **SECTION_WRITERS}
+    for name, writer in writers.items():
+        if name not in report:
+            continue
+        try:
             out += writer(report[name])
+        except (KeyError, TypeError, ValueError) as missing:
+            note = f"(This section's figures are incomplete ({missing!r}): measure it again with `python -m benchmarks {name}`.)"
+            out += [f"## {name}", "", note, ""]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(out))
 

@@ -91,7 +91,7 @@ def ray_cluster():
 
     if importlib.util.find_spec("ray") is None:  # Not imported here: Ray reads its token from the environment once.
         pytest.skip("Ray is not installed (bash scripts/install.sh --cluster)")
-    from benchmarks.raycluster import LocalRayCluster
+    from tests.drivers import LocalRayCluster
 
     cluster = LocalRayCluster(cpus=4).start()
     saved = {name: os.environ.get(name) for name in cluster.environment}

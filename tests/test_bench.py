@@ -55,35 +55,8 @@ def test_training_benchmark_rejects_unknown_names(tmp_path):
     assert completed.returncode == 2 and "Unknown preset 'resnet'" in completed.stderr
 
 
-def test_merge_replaces_only_the_runs_measured_again():
-    from benchmarks.training import merge_reports
-
-    def run(preset, dataset, accuracy):
-        return {"preset": preset, "dataset": dataset, "epochs": [{"epoch": 1, "wall_s": 1.0, "cpu_s": 1.0, "test_accuracy": accuracy}], "reached": {}}
-
-    previous = {
-        "command": "python -m benchmarks training",
-        "total_seconds": 100.0,
-        "drawing_accuracy": {"digits": 10},
-        "runs": [run("dense", "mnist", 0.9), run("fast_cnn", "fashion_mnist", 0.90)],
-        "latency_ms": {"dense/mnist": {"median": 1.0, "p90": 2.0}, "fast_cnn/fashion_mnist": {"median": 5.0, "p90": 6.0}},
-    }
-    new = {
-        "command": "python -m benchmarks training --preset fast_cnn",
-        "total_seconds": 10.0,
-        "runs": [run("fast_cnn", "fashion_mnist", 0.91)],
-        "latency_ms": {"fast_cnn/fashion_mnist": {"median": 4.0, "p90": 4.5}},
-    }
-    merged = merge_reports(previous, new)
-    assert [(r["preset"], r["epochs"][0]["test_accuracy"]) for r in merged["runs"]] == [("dense", 0.9), ("fast_cnn", 0.91)]
-    assert merged["latency_ms"]["fast_cnn/fashion_mnist"]["median"] == 4.0 and merged["latency_ms"]["dense/mnist"]["median"] == 1.0
-    assert merged["drawing_accuracy"] == {"digits": 10}
-    assert "then, to measure again: python -m benchmarks training --preset fast_cnn" in merged["command"]
-    assert merged["total_seconds"] == 110.0
-
-
-def test_goal_verdicts():
-    from benchmarks.report import goal_lines
+def test_goal_verdicts(tmp_path):
+    """The report's goals table, through the benchmark's own command (tests never import the benchmarks)."""
 
     def run(preset, dataset, reached):
         return {"preset": preset, "dataset": dataset, "epochs": [], "reached": reached}
@@ -110,7 +83,11 @@ def test_goal_verdicts():
             "drawing_while_training": {"p50_s": 0.4, "p95_s": 0.9, "drawings": 30, "answered": 29},
         },
     }
-    text = "\n".join(goal_lines(report))
+    results, page = tmp_path / "results.json", tmp_path / "PERFORMANCE.md"
+    results.write_text(json.dumps(report))
+    completed = run_benchmarks("report", "--results", str(results), "--report", str(page), timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    text = page.read_text()
     assert "| 6 | Fashion-MNIST clothes: 91.0% within 60 s (120 CPU-s) | fast_cnn, epoch 4: 64 s (96 CPU-s) | no |" in text
     assert "| 6 | Fashion-MNIST clothes: 93.0% within 300 s (500 CPU-s) | slow, epoch 10: 280 s (450 CPU-s) | yes |" in text
     assert "| 6 | MNIST digits: 98.5% within 60 s | accurate_cnn, epoch 17: 51 s (67 CPU-s) | yes |" in text

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.browsers import CHROMIUM, PHONE, PROJECTOR, AppServer, choose, chromium, draw_stroke, one, seven
+from tests.drivers import CHROMIUM, PHONE, PROJECTOR, AppServer, choose, chromium, draw_stroke, one, seven
 
 pytestmark = [
     pytest.mark.browser,
@@ -330,7 +330,7 @@ def test_a_run_whose_tab_was_closed_is_cancelled_and_frees_the_queue(tmp_path, b
         page.context.close()  # The student closes the tab.
         from mnistlab.database import Database
         from mnistlab.runs import RunStore
-        from tests.helpers import wait_until
+        from tests.drivers import wait_until
 
         store = RunStore(Database(f"sqlite:///{tmp_path / 'data' / 'mnistlab.db'}"), tmp_path / "data")
         assert wait_until(lambda: store.get(1).status == "cancelled", 30), (store.get(1).status, store.get(1).phase, store.get(1).error)

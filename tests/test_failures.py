@@ -104,7 +104,7 @@ def test_a_full_disk_while_a_student_saves_a_drawing_keeps_the_drawing_and_says_
 def test_saving_for_the_class_while_another_program_locks_the_database_keeps_the_drawing(tmp_path, monkeypatch, digits_sample):
     """Two students press Save while the database is locked: each is told to press again, the drawing stays on the
     canvas, and pressing again once the lock is gone saves it."""
-    from tests.test_pages import canvas_value
+    from tests.drivers import canvas_value
 
     monkeypatch.setenv("MNISTLAB_DATA_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(tmp_path / "models"))

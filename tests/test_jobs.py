@@ -19,7 +19,7 @@ from mnistlab.process_backend import ProcessBackend
 from mnistlab.runs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, RunStore
 from mnistlab.settings import TrainingSettings
 from mnistlab.worker import SNAPSHOT, STOP, BatchDone, EpochDone, JobEnded, NetworkDone, NetworkFailed, PhaseChanged, Stopped
-from tests.helpers import wait_until
+from tests.drivers import wait_until
 
 SMALL = dict(dataset="mnist", arch="dense", train_size=1000, test_size=200, target_accuracy=None)
 CNN = dict(dataset="mnist", arch="cnn", target_accuracy=None)  # convolutional: never packed, never waits to gather

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import itertools
 import json
 import re
@@ -23,7 +21,7 @@ from mnistlab.settings import TrainingSettings
 from mnistlab.store import ModelStore, metadata_for
 from mnistlab.training import train
 from mnistlab_ui.text import shown
-from tests.helpers import wait_until
+from tests.drivers import canvas_value, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -344,12 +342,6 @@ def test_unavailable_dataset_is_explained(empty_store, monkeypatch):
 
 
 # Draw
-
-
-def canvas_value(image: np.ndarray) -> dict:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return {"drawing": {"raw": {"objects": []}, "data": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}}
 
 
 def drawn_digit(model, digits) -> tuple[np.ndarray, int]:

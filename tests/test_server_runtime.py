@@ -72,3 +72,28 @@ def test_without_a_ray_address_nothing_imports_ray(tmp_path):
     completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_streamlits_internal_figures_answer_the_server_itself_only(tmp_path):
+    """`/_stcore/metrics` lists Streamlit's caches to anyone; MNIST Lab's server keeps it to requests from this machine."""
+    import urllib.error
+    import urllib.request
+
+    from mnistlab.network import lan_address
+    from tests.drivers import AppServer
+
+    address = lan_address()
+    server = AppServer(tmp_path / "data", tmp_path / "models", tmp_path / "server.log", address="0.0.0.0").start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/_stcore/metrics", timeout=10) as response:
+            assert response.status == 200 and b"# TYPE" in response.read()
+        if address:
+            try:
+                urllib.request.urlopen(f"http://{address}:{server.port}/_stcore/metrics", timeout=10)
+                raise AssertionError("the metrics answered a request from the network")
+            except urllib.error.HTTPError as refused:
+                assert refused.code == 404
+            with urllib.request.urlopen(f"http://{address}:{server.port}/_stcore/health", timeout=10) as response:
+                assert response.status == 200  # the app itself answers the network
+    finally:
+        server.stop()

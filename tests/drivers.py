@@ -1,21 +1,28 @@
-"""The app as a class sees it: a `streamlit run` server and real Chromium pages (Playwright), for tests and benchmarks.
+"""The drivers tests and benchmarks share: the app as a class sees it, and a lab's Ray cluster on this machine.
 
-`AppServer` starts the app on a free port with its own data home and model store and
-stops it again; `chromium()` launches Debian's Chromium with the flags this machine
-needs; `draw_stroke` draws with the mouse or with touch (CDP touch events) on the
-drawing canvas, which lives in an open shadow root.
+`AppServer` starts the app (`streamlit run mnistlab_ui/asgi.py`, as the README does) on
+a free port with its own data home and model store and stops it again; `chromium()`
+launches Debian's Chromium with the flags this machine needs; `draw_stroke` draws with
+the mouse or with touch (CDP touch events) on the drawing canvas, which lives in an open
+shadow root; `choose` picks an option of a select box and waits for the page to take
+it. `LocalRayCluster` starts a Ray head the way a lab's head PC does. The benchmarks
+import these from here; tests never import from the benchmarks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +49,9 @@ def free_port() -> int:
 class AppServer:
     """`streamlit run app.py` on a free port; `stop()` ends it and its worker processes."""
 
-    def __init__(self, data_home: Path, models_dir: Path, log_path: Path, **environment: str):
+    def __init__(self, data_home: Path, models_dir: Path, log_path: Path, address: str = "127.0.0.1", **environment: str):
         self.port = free_port()
+        self.address = address
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.environment = {
@@ -65,11 +73,11 @@ class AppServer:
                 "-m",
                 "streamlit",
                 "run",
-                "app.py",
+                "mnistlab_ui/asgi.py",
                 "--server.port",
                 str(self.port),
                 "--server.address",
-                "127.0.0.1",
+                self.address,
                 "--server.headless",
                 "true",
                 "--browser.gatherUsageStats",
@@ -84,7 +92,7 @@ class AppServer:
         deadline = time.time() + timeout
         while time.time() < deadline:
             with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:  # noqa: S310 (our own http URL)
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
                     if response.status == 200:
                         return self
             if self.process.poll() is not None:
@@ -157,7 +165,14 @@ def choose(page, label: str, option: str) -> None:
         # Right after an expander opens, a click only focuses the box; the arrow key opens its list.
         box.press("ArrowDown")
     wanted.click()
-    page.wait_for_timeout(1200)
+    # The page has taken the choice when the box shows it and the script has run again.
+    page.wait_for_function(
+        '([label, option]) => { const box = document.querySelector(`input[aria-label="${label}"]`);'
+        " return box && (box.value === option || (box.closest('[data-baseweb=select]') || box.parentElement).innerText.includes(option)); }",
+        arg=[label, option],
+        timeout=30_000,
+    )
+    wait_until_idle(page)
 
 
 def canvas(page):
@@ -219,3 +234,103 @@ def seven(steps: int = 20) -> list[tuple[float, float]]:
     top = [(0.3 + 0.4 * step / steps, 0.22) for step in range(steps + 1)]
     down = [(0.7 - 0.25 * step / steps, 0.22 + 0.6 * step / steps) for step in range(1, steps + 1)]
     return top + down
+
+
+# A Ray cluster on this machine, started the way a lab's head PC starts one (`ray start --head`). Token
+# authentication is on: the cluster and every client share a random token (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN).
+
+
+def ray_installed() -> bool:
+    return shutil.which("ray") is not None
+
+
+class LocalRayCluster:
+    """`ray start --head` with `cpus` CPUs on a free port; `environment` is what a client needs to join it."""
+
+    def __init__(self, cpus: int = 2):
+        self.cpus = cpus
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        # Ray's sockets live under its temp folder, whose path must stay short.
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+        self.environment = {
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(32),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+
+    def start(self) -> LocalRayCluster:
+        command = [
+            "ray",
+            "start",
+            "--head",
+            f"--port={self.port}",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={self.cpus}",
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={self.temp_dir}",
+        ]
+        completed = subprocess.run(command, env=dict(os.environ, **self.environment), capture_output=True, text=True, timeout=180)
+        if completed.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
+        return self
+
+    def stop(self) -> None:
+        """Kill this cluster's processes only (`ray stop` would stop every Ray cluster on the machine)."""
+        for pid in self._processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def _processes(self) -> list[int]:
+        """The processes started with this cluster's temp folder in their arguments, and all their descendants."""
+        parents: dict[int, int] = {}
+        ours: set[int] = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                arguments = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if str(self.temp_dir) in arguments:
+                ours.add(int(entry.name))
+        grew = True
+        while grew:
+            children = {pid for pid, parent in parents.items() if parent in ours} - ours
+            grew = bool(children)
+            ours |= children
+        ours.discard(os.getpid())
+        return sorted(ours)
+
+
+# Waiting for a condition (never for a fixed time), and a drawing as the canvas component sends it
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll `condition` until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())
+
+
+def canvas_value(image) -> dict:
+    """What the drawing canvas sends to the server for a picture (AppTest puts it in the canvas's widget state)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return {"drawing": {"raw": {"objects": []}, "data": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}}

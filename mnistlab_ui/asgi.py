@@ -1,0 +1,47 @@
+"""The web server MNIST Lab runs in: Streamlit's own, with one guard in front (`streamlit run mnistlab_ui/asgi.py`).
+
+Streamlit answers `/_stcore/metrics` to anyone: about 240 lines naming its internal
+caches and their sizes, of use to nobody in a classroom but the server's administrator.
+There is no setting to turn it off, so this ASGI app (Streamlit's `st.App`, which runs
+`app.py` exactly as `streamlit run app.py` does) keeps that address to the server
+itself: a request from any other machine gets 404. Everything else passes through.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import streamlit as st
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+
+APP_SCRIPT = Path(__file__).resolve().parent.parent / "app.py"
+PRIVATE_PATHS = ("/_stcore/metrics",)
+
+
+def from_this_machine(client: tuple | None) -> bool:
+    """Whether a request's client address is a loopback one (IPv4, IPv6, or IPv4 mapped into IPv6)."""
+    host = (client or ("", 0))[0]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+class PrivatePaths:
+    """ASGI middleware: the server's internal figures only for requests from the server itself."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") == "http" and scope.get("path", "").rstrip("/").endswith(PRIVATE_PATHS) and not from_this_machine(scope.get("client")):
+            await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+app = st.App(str(APP_SCRIPT), middleware=[Middleware(PrivatePaths)])
