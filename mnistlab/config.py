@@ -4,6 +4,7 @@
 | --- | --- | --- |
 | MNISTLAB_DATA_HOME | ./mnistlab-data | runs' folders and the SQLite database |
 | MNISTLAB_DATABASE_URL | sqlite:///DATA_HOME/mnistlab.db | any SQLAlchemy URL (PostgreSQL for several app replicas) |
+| MNISTLAB_RUNS_DIR | DATA_HOME/runs | the runs' model files; replicas share it (a shared folder) |
 | MNISTLAB_MODELS_DIR | ./models | the shared model store |
 | MNISTLAB_MAX_TRAININGS | 1 | worker processes, i.e. trainings that run at once |
 | MNISTLAB_RAY_ADDRESS | (unset) | train on a Ray cluster instead: auto, host:6379 or ray://host:10001 |
@@ -85,9 +86,11 @@ class ServerConfig:
     def limits(self) -> Limits:
         return Limits(self.max_parameters, self.max_epoch_seconds)
 
+    runs_folder: Path | None = None  # MNISTLAB_RUNS_DIR: the runs' files (shared by replicas); default DATA_HOME/runs
+
     @property
     def runs_dir(self) -> Path:
-        return self.data_home / "runs"
+        return self.runs_folder or self.data_home / "runs"
 
     @property
     def backend_name(self) -> str:
@@ -111,4 +114,5 @@ class ServerConfig:
             max_parameters=_whole_number(environ, "MNISTLAB_MAX_PARAMETERS", MAX_PARAMETERS, 1_000, 1_000_000_000),
             max_epoch_seconds=_seconds(environ, "MNISTLAB_MAX_EPOCH_SECONDS", MAX_EPOCH_SECONDS),
             public_url=_public_url(environ),
+            runs_folder=Path(environ["MNISTLAB_RUNS_DIR"]).resolve() if environ.get("MNISTLAB_RUNS_DIR", "").strip() else None,
         )

@@ -153,6 +153,9 @@ def _add_shared_trainings(connection: Connection) -> None:
     """Version 2 to 3: training keys, class budgets, nickname keys, left students, and the servers table."""
     from mnistlab.nicknames import nickname_key
 
+    inspector = sa.inspect(connection)
+    # Version 2's tables when the upgrade started at version 1 were made by today's definitions (with these columns).
+    existing = {table.name: {column["name"] for column in inspector.get_columns(table.name)} for table in (runs, classes, students)}
     for table, column in (
         (runs, runs.c.training_key),
         (runs, runs.c.shared_from),
@@ -161,6 +164,8 @@ def _add_shared_trainings(connection: Connection) -> None:
         (students, students.c.nickname_key),
         (students, students.c.left_at),
     ):
+        if column.name in existing[table.name]:
+            continue
         kind = column.type.compile(dialect=connection.dialect)
         connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
     seen: set[tuple[int, str]] = set()
@@ -170,9 +175,9 @@ def _add_shared_trainings(connection: Connection) -> None:
             key = f"{key}#{row.id}"  # two names an older version let through as different: both stay, as they were
         seen.add((row.class_id, key))
         connection.execute(students.update().where(students.c.id == row.id).values(nickname_key=key))
-    connection.execute(sa.text("CREATE INDEX ix_runs_training_key ON runs (training_key)"))
-    for index in students.indexes:
-        if index.name == "students_class_nickname_key":
+    indexes = {index["name"] for name in ("runs", "students") for index in inspector.get_indexes(name)}
+    for index in (*runs.indexes, *students.indexes):
+        if index.name in ("ix_runs_training_key", "students_class_nickname_key") and index.name not in indexes:
             index.create(connection)
     metadata.create_all(connection, tables=[servers])
 
@@ -256,6 +261,9 @@ def _set_version(connection: Connection, version: int) -> None:
 def prepare(engine: Engine) -> int:
     """Create the schema on first start, upgrade an older one, or refuse; returns the version found."""
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting at once on a new database: one creates or upgrades the schema, the others wait for it.
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(726278101)"))
         tables = set(sa.inspect(connection).get_table_names())
         if meta.name not in tables:
             ours = tables & set(metadata.tables)

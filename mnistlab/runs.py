@@ -177,18 +177,33 @@ def _process_alive(pid: int) -> bool:
 
 
 class RunStore:
-    """Reads and writes runs in the database; model files live under `data_home`."""
+    """Reads and writes runs in the database; each run's files (model, test predictions) live in `runs_dir`/RUN.
 
-    def __init__(self, database: Database, data_home: Path):
+    Replicas of the app that share a PostgreSQL share `runs_dir` too (MNISTLAB_RUNS_DIR, a shared folder), so a run
+    trained on one opens on another. A record keeps its model file relative to `runs_dir` ("7/model.keras"); records
+    of older versions kept it relative to the data home ("runs/7/model.keras") and are read as before."""
+
+    def __init__(self, database: Database, data_home: Path, runs_dir: Path | None = None):
         self.database = database
         self.data_home = Path(data_home)
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else self.data_home / "runs"
 
     @property
     def _engine(self):
         return self.database.engine
 
+    def _relative(self, model_file: Path | None) -> str | None:
+        return str(Path(model_file).resolve().relative_to(self.runs_dir.resolve())) if model_file else None
+
+    def _resolve(self, relative: str | None) -> Path | None:
+        if not relative:
+            return None
+        if relative.startswith("runs/"):  # an older version's record, relative to the data home
+            return self.runs_dir / relative.removeprefix("runs/")
+        return self.runs_dir / relative
+
     def run_folder(self, run_id: int) -> Path:
-        return self.data_home / "runs" / str(int(run_id))
+        return self.runs_dir / str(int(run_id))
 
     # Writing
 
@@ -224,7 +239,7 @@ class RunStore:
     def save_state(self, snapshot: RunSnapshot) -> None:
         """Write the whole state of a run in one statement (what the job manager knows of it now)."""
         model_file = snapshot.model_path
-        relative = str(Path(model_file).resolve().relative_to(self.data_home.resolve())) if model_file else None
+        relative = self._relative(model_file)
         values = dict(
             status=snapshot.status,
             phase=snapshot.phase,
@@ -246,48 +261,6 @@ class RunStore:
     def _update(self, run_id: int, **values) -> None:
         with self._engine.begin() as connection:
             connection.execute(runs.update().where(runs.c.id == run_id).values(**values))
-
-    def mark_running(self, run_id: int) -> None:
-        now = time.time()
-        self._update(run_id, status=RUNNING, phase=N_("starting"), started_at=now, heartbeat_at=now)
-
-    def save_progress(
-        self,
-        run_id: int,
-        phase: str,
-        plan: dict | None,
-        latest: BatchProgress | None,
-        curve: list[BatchProgress],
-        epochs: list[EpochRecord],
-        worker: str | None = None,
-    ) -> None:
-        self._update(
-            run_id,
-            phase=phase,
-            plan=plan,
-            latest=encode_progress(latest) if latest else None,
-            curve=[encode_progress(point) for point in curve],
-            epochs=[encode_epoch(record) for record in epochs],
-            heartbeat_at=time.time(),
-            worker=worker,
-        )
-
-    def finish(
-        self,
-        run_id: int,
-        status: str,
-        *,
-        result: TrainingResult | None = None,
-        error: str | None = None,
-        model_file: Path | None = None,
-        worker: str | None = None,
-    ) -> None:
-        relative = str(Path(model_file).resolve().relative_to(self.data_home.resolve())) if model_file else None
-        values = dict(status=status, phase=status, ended_at=time.time(), error=error, model_file=relative, worker=worker)
-        if result is not None:
-            values["result"] = encode_result(result)
-            values["epochs"] = [encode_epoch(record) for record in result.history]
-        self._update(run_id, **values)
 
     def heartbeat(self, run_ids: list[int]) -> None:
         if run_ids:
@@ -356,7 +329,7 @@ class RunStore:
     # Reading
 
     def _snapshot(self, row) -> RunSnapshot:
-        model_path = (self.data_home / row.model_file) if row.model_file else None
+        model_path = self._resolve(row.model_file)
         return RunSnapshot(
             run_id=row.id,
             owner=row.owner,

@@ -52,6 +52,7 @@ def _core_key(config: ServerConfig) -> tuple:
     return (
         config.database_url,
         config.data_home,
+        config.runs_dir,
         config.max_trainings,
         config.ray_address,
         config.ray_cpus_per_training,
@@ -105,7 +106,7 @@ def services(config: ServerConfig | None = None) -> Services:
         key = _core_key(config)
         if key not in _cores:
             database = open_database(config.database_url)
-            runs = RunStore(database, config.data_home)
+            runs = RunStore(database, config.data_home, config.runs_dir)
             check_writable(runs, config)
             jobs = JobManager(runs, make_backend(config), config.server_id, abandon_after=config.abandon_after, limits=config.limits)
             _cores[key] = _Core(database, runs, jobs)

@@ -18,7 +18,8 @@ for option in "$@"; do
 done
 
 apt_packages=(dataset-fashion-mnist)
-[ "$dev" = 1 ] && apt_packages+=(chromium)
+# The tests also run the database tests against a real PostgreSQL, and two app servers on one.
+[ "$dev" = 1 ] && apt_packages+=(chromium postgresql)
 if command -v apt-get >/dev/null 2>&1; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"

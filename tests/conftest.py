@@ -108,3 +108,39 @@ def ray_cluster():
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL: the one .ci/run starts (MNISTLAB_TEST_POSTGRES_URL), else a throwaway cluster of Debian's
+    postgresql. Skipped only outside CI when PostgreSQL is not installed; in CI a missing PostgreSQL fails."""
+    url = os.environ.get("MNISTLAB_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    from tests.drivers import PostgresCluster
+
+    if PostgresCluster.binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is needed in CI (bash scripts/install.sh --dev installs it; .ci/run starts it).")
+        pytest.skip("PostgreSQL is not installed (bash scripts/install.sh --dev)")
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """The database URL of one test: a fresh SQLite file, and a fresh PostgreSQL database (tests run on both)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mnistlab.db'}"
+        return
+    from tests.drivers import fresh_postgres_database
+
+    url, drop = fresh_postgres_database(request.getfixturevalue("postgres_server"))
+    try:
+        yield url
+    finally:
+        drop()

@@ -334,3 +334,77 @@ def canvas_value(image) -> dict:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return {"drawing": {"raw": {"objects": []}, "data": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}}
+
+
+# PostgreSQL for the tests: the CI's server (MNISTLAB_TEST_POSTGRES_URL, started by .ci/run), or a throwaway cluster
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster in a temporary folder on a free port (initdb and pg_ctl of Debian's postgresql).
+
+    PostgreSQL refuses to run as root, so as root it runs as the postgres user. `url` is a SQLAlchemy URL of its
+    maintenance database; `fresh_database()` makes an empty database for one test."""
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="mnistlab-pg-"))
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    @staticmethod
+    def binaries() -> Path | None:
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parent.parent.name))
+        return versions[-1].parent if versions else None
+
+    def _as_owner(self, command: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+    def start(self) -> PostgresCluster:
+        binaries = self.binaries()
+        if binaries is None:
+            raise RuntimeError("PostgreSQL is not installed (bash scripts/install.sh --dev installs Debian's postgresql).")
+        data = self.folder / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres")
+        subprocess.run(
+            self._as_owner([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
+            check=True,
+            capture_output=True,
+        )
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        subprocess.run(
+            self._as_owner([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.folder / "log"), "-w", "start"]),
+            check=True,
+            capture_output=True,
+        )
+        return self
+
+    def stop(self) -> None:
+        binaries = self.binaries()
+        if binaries is not None:
+            subprocess.run(
+                self._as_owner([str(binaries / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "stop"]), capture_output=True
+            )
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def fresh_postgres_database(maintenance_url: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty database on the server of `maintenance_url`; returns its URL and a function that drops it."""
+    import sqlalchemy as sa
+
+    name = f"mnistlab_{secrets.token_hex(6)}"
+    engine = sa.create_engine(maintenance_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(maintenance_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        from mnistlab import database as database_module
+
+        known = database_module._databases.pop(url, None)
+        if known is not None:
+            known.dispose()
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
+
+    return url, drop

@@ -24,11 +24,35 @@ def test_first_start_creates_the_schema_in_wal_mode(tmp_path):
     assert Database(database.url).version_found == database_module.SCHEMA_VERSION
 
 
-def test_an_older_database_is_upgraded_keeping_its_runs(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'lab.db'}"
+def downgrade(url: str, to_version: int) -> None:
+    """Turn a current database into one an older MNIST Lab wrote: without the columns, indexes and tables of later versions."""
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP INDEX IF EXISTS students_class_nickname_key")
+        connection.exec_driver_sql("DROP INDEX IF EXISTS ix_runs_training_key")
+        for table, column in (
+            ("runs", "training_key"),
+            ("runs", "shared_from"),
+            ("classes", "max_epochs"),
+            ("classes", "train_images"),
+            ("students", "nickname_key"),
+            ("students", "left_at"),
+        ):
+            connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        connection.exec_driver_sql("DROP TABLE servers")
+        if to_version < 2:
+            for table in ("class_runs", "drawings", "students", "classes"):
+                connection.exec_driver_sql(f"DROP TABLE {table}")
+        connection.execute(sa.text("UPDATE mnistlab_meta SET value = :version"), {"version": str(to_version)})
+    engine.dispose()
+
+
+def test_an_older_database_is_upgraded_keeping_its_runs(database_url, tmp_path, monkeypatch):
+    url = database_url
     old = RunStore(Database(url), tmp_path)
     run_id = old.create("browser:a", TrainingSettings(), "server")
     old.database.dispose()
+    database_module._databases.pop(url, None)
     applied = []
 
     def add_notes(connection):
@@ -44,28 +68,31 @@ def test_an_older_database_is_upgraded_keeping_its_runs(tmp_path, monkeypatch):
         assert "notes" in {column["name"] for column in sa.inspect(connection).get_columns("runs")}
         assert connection.execute(sa.text("SELECT value FROM mnistlab_meta")).scalar() == str(current + 1)
     assert RunStore(upgraded, tmp_path).get(run_id).owner == "browser:a"
+    upgraded.dispose()
 
 
-def test_a_database_from_a_newer_version_is_refused(tmp_path):
-    url = f"sqlite:///{tmp_path / 'lab.db'}"
+def test_a_database_from_a_newer_version_is_refused(database_url):
+    url = database_url
     Database(url).dispose()
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE mnistlab_meta SET value = '999'"))
+    engine.dispose()
     with pytest.raises(DatabaseVersionError, match="newer MNIST Lab"):
         Database(url)
 
 
-def test_tables_without_a_version_are_refused_not_dropped(tmp_path):
-    url = f"sqlite:///{tmp_path / 'lab.db'}"
+def test_tables_without_a_version_are_refused_not_dropped(database_url):
+    url = database_url
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE runs (id INTEGER PRIMARY KEY, owner TEXT)"))
-        connection.execute(sa.text("INSERT INTO runs (owner) VALUES ('someone')"))
+        connection.execute(sa.text("INSERT INTO runs (id, owner) VALUES (1, 'someone')"))
     with pytest.raises(DatabaseVersionError, match="no version record"):
         Database(url)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT owner FROM runs")).scalar() == "someone"
+    engine.dispose()
 
 
 def test_a_missing_upgrade_step_is_refused(tmp_path, monkeypatch):
@@ -76,18 +103,18 @@ def test_a_missing_upgrade_step_is_refused(tmp_path, monkeypatch):
         Database(url)
 
 
-def test_run_ids_are_never_reused(tmp_path):
-    store = RunStore(Database(f"sqlite:///{tmp_path / 'lab.db'}"), tmp_path)
+def test_run_ids_are_never_reused(database_url, tmp_path):
+    store = RunStore(Database(database_url), tmp_path)
     first = store.create("browser:a", TrainingSettings(), "server")
     with store.database.engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM runs"))
     assert store.create("browser:a", TrainingSettings(), "server") > first
 
 
-def test_settings_round_trip_through_the_database(tmp_path):
+def test_settings_round_trip_through_the_database(database_url, tmp_path):
     from mnistlab.models import ConvBlock, ModelConfig
 
-    store = RunStore(Database(f"sqlite:///{tmp_path / 'lab.db'}"), tmp_path)
+    store = RunStore(Database(database_url), tmp_path)
     settings = TrainingSettings(
         dataset="fashion_mnist",
         arch="custom",
@@ -99,25 +126,54 @@ def test_settings_round_trip_through_the_database(tmp_path):
     assert store.get(run_id).settings == settings
 
 
-def test_a_version_1_database_gains_the_class_tables_and_keeps_its_runs(tmp_path):
-    """The real upgrade this version ships: runs written before classroom mode stay, the class tables appear."""
-    import sqlalchemy as sa
-
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_a_version_1_database_gains_the_later_tables_and_keeps_its_runs(database_url):
+    """The real upgrades this version ships: runs written before classroom mode stay, the class tables appear, and so
+    do version 3's columns and servers table."""
+    url = database_url
+    Database(url).dispose()
+    database_module._databases.pop(url, None)
+    downgrade(url, 1)
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        database_module.metadata.create_all(connection, tables=[database_module.meta, database_module.runs])
-        connection.execute(database_module.meta.insert().values(key="schema_version", value="1"))
         connection.execute(
-            database_module.runs.insert().values(
-                owner="browser:old", server="s", status="finished", phase="done", dataset="mnist", arch="dense", settings={}, created_at=1.0
+            sa.text(
+                "INSERT INTO runs (owner, server, status, phase, dataset, arch, settings, created_at) "
+                "VALUES ('browser:old', 's', 'finished', 'done', 'mnist', 'dense', '{}', 1.0)"
             )
         )
     engine.dispose()
     database = Database(url)
     assert database.version_found == 1
     tables = set(sa.inspect(database.engine).get_table_names())
-    assert {"classes", "students", "drawings", "class_runs"} <= tables
+    assert {"classes", "students", "drawings", "class_runs", "servers"} <= tables
     with database.engine.connect() as connection:
         assert connection.execute(sa.select(database_module.runs.c.owner)).scalar_one() == "browser:old"
-    assert Database(url).version_found == database_module.SCHEMA_VERSION == 2
+        assert "training_key" in {column["name"] for column in sa.inspect(connection).get_columns("runs")}
+    database.dispose()
+    database_module._databases.pop(url, None)
+    assert Database(url).version_found == database_module.SCHEMA_VERSION == 3
+
+
+def test_a_version_2_class_keeps_two_names_an_older_version_let_through_and_takes_no_third(database_url):
+    """Version 2 compared nicknames with SQLite's ASCII-only lower(): "Ömer" and "ÖMER" could both join. The upgrade
+    keeps both students (and their drawings), and from then on a third "ömer" is refused."""
+    from mnistlab.classroom import ClassStore
+
+    url = database_url
+    classes = ClassStore(Database(url))
+    info, _key = classes.create_class("Old")
+    classes.database.dispose()
+    database_module._databases.pop(url, None)
+    downgrade(url, 2)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        for number, name in enumerate(("Ömer", "ÖMER")):
+            connection.execute(
+                sa.text("INSERT INTO students (class_id, nickname, owner, joined_at) VALUES (:class_id, :name, :owner, 1.0)"),
+                {"class_id": info.class_id, "name": name, "owner": f"browser:{number}"},
+            )
+    engine.dispose()
+    upgraded = ClassStore(Database(url))
+    assert [student.nickname for student in upgraded.students(info.class_id)] == ["Ömer", "ÖMER"]
+    with pytest.raises(ValueError, match="already called"):
+        upgraded.join(info.code, "ömer", "browser:third")

@@ -99,8 +99,9 @@ class GatedBackend:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return RunStore(Database(f"sqlite:///{tmp_path / 'runs.db'}"), tmp_path)
+def store(database_url, tmp_path):
+    """Runs on a fresh database: the stand-in backend's tests run on SQLite and on a real PostgreSQL."""
+    return RunStore(Database(database_url), tmp_path)
 
 
 def manager(store, backend, abandon_after=60.0, **keywords):
@@ -346,8 +347,8 @@ def test_everyone_shares_one_run_of_a_shared_recipe(store):
     assert len(backend.started) == 1
 
 
-def test_a_stopped_server_marks_its_cut_off_runs_and_a_restart_keeps_finished_ones(tmp_path):
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
+def test_a_stopped_server_marks_its_cut_off_runs_and_a_restart_keeps_finished_ones(database_url, tmp_path):
+    url = database_url
     store = RunStore(Database(url), tmp_path)
     backend = GatedBackend(capacity=1)
     jobs = manager(store, backend)
@@ -372,9 +373,9 @@ def test_a_stopped_server_marks_its_cut_off_runs_and_a_restart_keeps_finished_on
     restarted.shutdown()
 
 
-def test_a_server_that_died_has_its_runs_interrupted_but_a_live_replica_never_does(tmp_path):
+def test_a_server_that_died_has_its_runs_interrupted_but_a_live_replica_never_does(database_url, tmp_path):
     """Two servers on one data home and database (replicas): opening B never marks A's live run interrupted."""
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    url = database_url
     a = JobManager(RunStore(Database(url), tmp_path), GatedBackend(), "replica")
     live_run = a.submit(TrainingSettings(**CNN), "browser:a")
     assert wait_until(lambda: a.snapshot(live_run).status == RUNNING, 5)
