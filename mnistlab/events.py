@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from mnistlab.i18n import N_, _, number, percent
+from mnistlab.i18n import N_, _, ngettext, number, percent, seconds
 from mnistlab.models import Recipe
 from mnistlab.settings import MONITORS, TrainingSettings
 
@@ -147,10 +147,14 @@ class TrainingResult:
                 batch=number(where.batch), batches=number(where.batches_per_epoch), epoch=where.epoch, seconds=self.seconds
             )
         if self.target_accuracy:
-            return _("Trained for the maximum of {epochs} epoch(s) without reaching {target}, in {seconds:.0f} s").format(
-                epochs=self.epochs_run, target=percent(self.target_accuracy), seconds=self.seconds
-            )
-        return _("Trained for the maximum of {epochs} epoch(s), in {seconds:.0f} s").format(epochs=self.epochs_run, seconds=self.seconds)
+            return ngettext(
+                "Trained for the maximum of {epochs} epoch without reaching {target}, in {seconds}",
+                "Trained for the maximum of {epochs} epochs without reaching {target}, in {seconds}",
+                self.epochs_run,
+            ).format(epochs=self.epochs_run, target=percent(self.target_accuracy), seconds=seconds(self.seconds))
+        return ngettext(
+            "Trained for the maximum of {epochs} epoch, in {seconds}", "Trained for the maximum of {epochs} epochs, in {seconds}", self.epochs_run
+        ).format(epochs=self.epochs_run, seconds=seconds(self.seconds))
 
 
 class TrainingListener:

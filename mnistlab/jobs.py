@@ -55,7 +55,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from mnistlab.events import BatchProgress, EpochRecord, StopPoint, TrainingResult
-from mnistlab.i18n import _
+from mnistlab.i18n import _, ngettext
 from mnistlab.packing import MAX_PACK, can_pack, pack_key
 from mnistlab.precision import precision_for
 from mnistlab.runs import ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, RunSnapshot, RunStore
@@ -825,9 +825,12 @@ class JobManager:
             status = CANCELLED if event.result.stop_reason == "cancelled" else FINISHED
             note = live.cancel_note
             if not event.final:
-                note = note or _("You stopped watching: your run keeps the model as it was then. {count} classmate(s) go on training it.").format(
-                    count=len([run for run in network.followers if run != live.run_id])
-                )
+                others = len([run for run in network.followers if run != live.run_id])
+                note = note or ngettext(
+                    "You stopped watching: your run keeps the model as it was then. {count} classmate goes on training it.",
+                    "You stopped watching: your run keeps the model as it was then. {count} classmates go on training it.",
+                    others,
+                ).format(count=others)
                 network.followers.remove(live.run_id)
                 live.network = None
             ended.append((live, status, {"error": note, "model_path": folder / MODEL_FILE}))

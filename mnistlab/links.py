@@ -19,8 +19,9 @@ from mnistlab.i18n import LANGUAGES, _
 from mnistlab.settings import LINK_SETTINGS
 
 MAX_VALUE_LENGTH = 40  # longer values are refused (and shortened in the note); a network's layers may be longer
-# Keys every page accepts: the language, and the keys of other pages' links (a class's join code, a teacher link).
-COMMON_KEYS = {"lang", "join", "class", "teacher"}
+# Keys every page accepts: the language, the keys of other pages' links (a class's join code, a teacher link), and a
+# glossary term whose place on the page to point at.
+COMMON_KEYS = {"lang", "join", "class", "teacher", "see"}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ a whole 280x280 canvas to 28x28 instead makes a digit drawn small or off-centre
 look nothing like the training data. The steps here are:
 
 1. ink map: grey levels with the ink bright and the background dark; a dark digit
-   on light paper is detected (from the border of the image) and inverted;
+   on light paper is detected (from the border of the image) and inverted; what is
+   ink and what is paper is decided by the image's own statistics (Otsu's threshold),
+   so the shading of a photographed sheet is not taken for ink;
 2. crop to the ink's bounding box;
 3. fit into 20x20, keeping the aspect ratio, with anti-aliasing;
 4. centre in 28x28 by the centre of mass.
@@ -119,8 +121,28 @@ def ink_map(image: np.ndarray) -> tuple[np.ndarray, bool]:
     if peak < EMPTY_CONTRAST:
         return np.zeros_like(grey), inverted
     ink = np.clip(ink / peak, 0.0, 1.0)
-    ink[ink < NOISE_FLOOR] = 0.0
+    # Paper in a photo is rarely even: a shadow or a fold is a little darker than the rest, never as dark as the pen.
+    # Among the pixels darker than the paper's border, Otsu's threshold splits the grey levels into their two groups,
+    # shaded paper and ink; the faint edge of a stroke (half the threshold) is kept, anything fainter is paper.
+    candidates = ink[ink >= NOISE_FLOOR]
+    floor = max(NOISE_FLOOR, 0.5 * otsu_threshold(candidates)) if candidates.size else NOISE_FLOOR
+    ink[ink < floor] = 0.0
     return ink.astype(np.float32), inverted
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of values in 0..1: the level that best splits them into two groups (the most variance between)."""
+    histogram, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    weights = histogram.astype(np.float64)
+    if weights.sum() == 0:
+        return 0.0
+    centres = (edges[:-1] + edges[1:]) / 2
+    below = np.cumsum(weights)
+    above = weights.sum() - below
+    mean_below = np.cumsum(weights * centres) / np.maximum(below, 1e-12)
+    mean_above = ((weights * centres).sum() - np.cumsum(weights * centres)) / np.maximum(above, 1e-12)
+    between = below * above * (mean_below - mean_above) ** 2
+    return float(edges[int(np.argmax(between)) + 1])
 
 
 def _resize(values: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -144,8 +166,11 @@ def preprocess(image: np.ndarray) -> Preprocessed:
     if int(mask.sum()) < MIN_INK_PIXELS:
         return Preprocessed(np.zeros((FIELD, FIELD), np.float32), True, inverted, tuple(steps))
 
-    rows = np.flatnonzero(mask.any(axis=1))
-    columns = np.flatnonzero(mask.any(axis=0))
+    # The box is the ink's, by Otsu's threshold: faint shading near a photo's edge does not stretch it.
+    core = ink >= max(NOISE_FLOOR, otsu_threshold(ink[mask]))
+    box = core if int(core.sum()) >= MIN_INK_PIXELS else mask
+    rows = np.flatnonzero(box.any(axis=1))
+    columns = np.flatnonzero(box.any(axis=0))
     cropped = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
     steps.append(Step(N_("Cropped to the ink"), cropped))
 

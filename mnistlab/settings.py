@@ -240,7 +240,11 @@ SETTINGS: tuple[Setting, ...] = (
         link_key="lr",
         cli_flag="--learning-rate",
         widget="selectbox",
-        help=N_("How big each update of the weights is: too big jumps around, too small crawls."),
+        help=N_(
+            "How big each update of the weights is: too big jumps around, too small crawls. The fast and accurate CNNs use "
+            "a one-cycle learning rate: it starts small, rises to this value in the first quarter of training, then falls "
+            "slowly to almost nothing, which lets them learn fast and then settle."
+        ),
     ),
     Setting(
         "check_every_batches",

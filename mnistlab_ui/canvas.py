@@ -1,4 +1,4 @@
-"""The drawing canvas, without the toolbar that covers its top.
+"""The drawing canvas, without the toolbar that covers its top, and each browser's last drawing.
 
 streamlit-drawable-canvas 0.13 floats a toolbar (upload a background, undo, redo,
 edit, delete) over the top right of the canvas: measured in Chromium, it covers the
@@ -11,6 +11,10 @@ checking for new canvases a few times a second.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
+import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -52,3 +56,48 @@ def drawing_canvas(key: str, pen_width: int, size: int = 280):
         return_image_data=True,
         key=key,
     )
+
+
+# The last drawing of each browser, for the pages that look at it (Convolutions, Inside the answer)
+
+_MOST_BROWSERS = 2_000  # the drawings the server keeps (28x28 each: about 6 MB at most)
+
+
+@st.cache_resource(show_spinner=False)
+def _last_drawings() -> tuple[OrderedDict, threading.Lock]:
+    """Browser -> its last drawing's 28x28 input, shared by the server's sessions (a reload finds it again)."""
+    return OrderedDict(), threading.Lock()
+
+
+def remember_drawing(image: np.ndarray | None) -> None:
+    """Keep (or, with None, forget) this browser's last drawing, for this session and after a reload."""
+    from mnistlab_ui.identity import browser_owner
+    from mnistlab_ui.session import DRAWING
+
+    drawings, lock = _last_drawings()
+    owner = browser_owner()
+    with lock:
+        drawings.pop(owner, None)
+        if image is not None:
+            drawings[owner] = np.asarray(image, np.float32).copy()
+            while len(drawings) > _MOST_BROWSERS:
+                drawings.popitem(last=False)
+    if image is None:
+        DRAWING.clear()
+    else:
+        DRAWING.set(image)
+
+
+def last_drawing() -> np.ndarray | None:
+    """This browser's last drawing (the 28x28 input, 0..1), or None when it has drawn nothing yet."""
+    from mnistlab_ui.identity import browser_owner
+    from mnistlab_ui.session import DRAWING
+
+    if DRAWING.get() is not None:
+        return DRAWING.get()
+    drawings, lock = _last_drawings()
+    with lock:
+        found = drawings.get(browser_owner())
+    if found is not None:
+        DRAWING.set(found)
+    return found

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import io
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from mnistlab.classroom import TOKEN_LIFETIME, ClassDrawings, ClassInfo, ClassScore, Student, export_idx_zip, export_npz, normalise_code, score
 from mnistlab.datasets import DATASETS
-from mnistlab.i18n import _, number, percent, seconds
+from mnistlab.i18n import _, ngettext, number, percent, seconds
 from mnistlab.network import StudentUrl, student_url
 from mnistlab.pictures import to_grey
 from mnistlab.runs import RunSnapshot
 from mnistlab.settings import TrainingSettings
+from mnistlab_ui.charts import compare_chart, drawings_confusion_chart, per_digit_chart, race_chart
 from mnistlab_ui.identity import browser_owner, read_cookie, write_cookie
 from mnistlab_ui.models import QUICK, QUICK_CLASS_MODEL, ModelChoice, class_model_key, load_choice, model_choices, run_choice
 from mnistlab_ui.server import lab
@@ -178,6 +178,17 @@ def class_exports(class_id: int, version: tuple, slug: str) -> tuple[bytes, byte
     return export_idx_zip(data, slug), export_npz(data)
 
 
+def test_source(info: ClassInfo) -> str:
+    """Where the class model's recorded test accuracy comes from (the MNIST test set, or the 1,000-digit sample's)."""
+    if info.model_name and info.model_name.startswith(QUICK_CLASS_MODEL):
+        run = lab().runs.get(int(info.model_name.removeprefix(QUICK_CLASS_MODEL)))
+        return run.result.data_source if run is not None and run.result is not None else "?"
+    try:
+        return str(lab().models.get(info.model_name).metadata.get("data_source") or "?")
+    except (ValueError, FileNotFoundError, KeyError):
+        return "?"
+
+
 def recorded_test_accuracy(info: ClassInfo) -> float | None:
     """The class model's accuracy on its own test set, as recorded when it was trained."""
     if info.model_name and info.model_name.startswith(QUICK_CLASS_MODEL):
@@ -191,33 +202,6 @@ def recorded_test_accuracy(info: ClassInfo) -> float | None:
 
 
 # Figures
-
-
-def per_digit_chart(counts: dict[int, int]) -> alt.Chart:
-    frame = pd.DataFrame({_("digit"): [str(digit) for digit in counts], _("drawings"): list(counts.values())})
-    return (
-        alt.Chart(frame, height=220)
-        .mark_bar()
-        .encode(
-            x=alt.X(_("digit") + ":N", sort=None, axis=alt.Axis(labelAngle=0)),
-            # Whole drawings only, and an axis from 0 even before the first drawing.
-            y=alt.Y(_("drawings") + ":Q", axis=alt.Axis(tickMinStep=1, format="d"), scale=alt.Scale(domain=[0, max(1, *counts.values())])),
-            tooltip=[_("digit"), _("drawings")],
-        )
-    )
-
-
-def confusion_heatmap(confusion: np.ndarray) -> alt.Chart:
-    drawn, answered, count = _("drawn"), _("answered"), _("drawings")
-    rows = [{drawn: str(row), answered: str(column), count: int(confusion[row, column])} for row in range(10) for column in range(10)]
-    frame = pd.DataFrame(rows)
-    base = alt.Chart(frame, height=320).encode(x=alt.X(f"{answered}:O", sort=None, axis=alt.Axis(labelAngle=0)), y=alt.Y(f"{drawn}:O", sort=None))
-    cells = base.mark_rect().encode(color=alt.Color(f"{count}:Q", scale=alt.Scale(scheme="blues"), legend=None), tooltip=[drawn, answered, count])
-    text = base.mark_text(fontSize=13).encode(
-        text=alt.condition(f"datum['{count}'] > 0", alt.Text(f"{count}:Q"), alt.value("")),
-        color=alt.condition(f"datum['{count}'] > {max(1, int(confusion.max()) // 2)}", alt.value("white"), alt.value("black")),
-    )
-    return cells + text
 
 
 def picture(image: np.ndarray, size: int = 84) -> np.ndarray:
@@ -241,22 +225,23 @@ def dashboard(info: ClassInfo) -> None:
     columns = st.columns(4)
     columns[0].metric(_("Students"), len(students))
     columns[1].metric(_("Drawings"), len(data))
-    if result is not None and result.accuracy is not None:
-        columns[2].metric(
-            _("Accuracy on our drawings"),
-            percent(result.accuracy),
-            help=_("The class model's answers on the class's drawings (hidden ones left out), against what the students drew."),
-        )
-    else:
-        columns[2].metric(_("Accuracy on our drawings"), "–")
+    ours = result.accuracy if result is not None else None
+    gap = None if ours is None or mnist_accuracy is None else ours - mnist_accuracy
+    columns[2].metric(
+        _("Accuracy on our drawings"),
+        percent(ours) if ours is not None else "–",
+        delta=None if gap is None else _("{gap} against its own test set").format(gap=percent(gap, signed=True)),
+        delta_color="normal",
+        help=_(
+            "The class model's answers on the class's drawings (hidden ones left out), against what the students drew. "
+            "The real-world gap: how much worse (or better) it reads our handwriting than the test images it was scored on."
+        ),
+    )
     if mnist_accuracy is not None:
-        gap = None if result is None or result.accuracy is None else result.accuracy - mnist_accuracy
         columns[3].metric(
-            _("On the MNIST test set"),
+            _("On its own test set"),
             percent(mnist_accuracy),
-            delta=None if gap is None else _("{gap:+.1%} on ours").format(gap=gap),
-            delta_color="normal",
-            help=_("The real-world gap: how much worse (or better) the model reads our handwriting than the MNIST test digits."),
+            help=_("The class model's accuracy on the test images of the data it was trained on: {source}.").format(source=plain(test_source(info))),
         )
     if choice is None:
         st.info(_("Choose a class model above to see how well it reads the class's drawings."))
@@ -268,7 +253,7 @@ def dashboard(info: ClassInfo) -> None:
     with right:
         st.subheader(_("Confusion matrix of our drawings"))
         if result is not None and result.drawings:
-            st.altair_chart(confusion_heatmap(result.confusion), width="stretch")
+            st.altair_chart(drawings_confusion_chart(result.confusion), width="stretch")
             st.caption(_("Rows: the digit drawn. Columns: the model's answer. The diagonal is right."))
         else:
             st.caption(_("It appears once there are drawings and a class model."))
@@ -310,7 +295,7 @@ def compare_table(info: ClassInfo, shared: list[tuple[RunSnapshot, str | None]],
             _("preset"): snapshot.settings.arch,
             _("parameters"): result.parameters if result else None,
             _("epochs"): result.epochs_run if result else None,
-            _("time to target (s)"): round(result.seconds, 1) if reached else None,
+            _("time to target (s)"): round(result.target_reached.seconds, 1) if reached else "–",
             _("test accuracy"): round(100 * result.test_accuracy, 2) if result else None,
             _("accuracy on our drawings"): None if class_accuracy.get(snapshot.run_id) is None else round(100 * class_accuracy[snapshot.run_id], 2),
         }
@@ -367,17 +352,7 @@ def compare_runs(info: ClassInfo) -> None:
             for record in snapshot.epochs:
                 curves.append({_("run"): labels[snapshot.run_id], _("epoch"): record.epoch, _("validation accuracy"): record.val_accuracy})
     if curves:
-        frame = pd.DataFrame(curves)
-        chart = (
-            alt.Chart(frame, height=260)
-            .mark_line(point=True)
-            .encode(
-                x=alt.X(_("epoch") + ":Q", axis=alt.Axis(tickMinStep=1)),
-                y=alt.Y(_("validation accuracy") + ":Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
-                color=alt.Color(_("run") + ":N", legend=alt.Legend(orient="bottom", columns=1)),
-            )
-        )
-        st.altair_chart(chart, width="stretch")
+        st.altair_chart(compare_chart(pd.DataFrame(curves), _("run"), _("epoch"), _("validation accuracy")), width="stretch")
 
 
 def share_panel(info: ClassInfo, student: Student) -> None:
@@ -571,7 +546,8 @@ def roster(info: ClassInfo, key: str | None) -> None:
             left, middle, right = st.columns([3, 3, 2], vertical_alignment="center")
             left.markdown(plain(row.nickname))
             minutes = int((now - row.last_active) // 60)
-            middle.caption(_("{count} drawing(s), active {minutes} min ago").format(count=row.drawings, minutes=minutes))
+            drawn = ngettext("{count} drawing", "{count} drawings", row.drawings).format(count=row.drawings)
+            middle.caption(_("{drawings}, active {minutes} min ago").format(drawings=drawn, minutes=minutes))
             if key is not None and right.button(
                 _("Remove"), key=f"remove-{row.student_id}", help=_("For a student who joined and left: they no longer count. Their drawings stay.")
             ):
@@ -624,28 +600,14 @@ def race_runs(info: ClassInfo) -> list[tuple[RunSnapshot, str]]:
     return lines
 
 
-def race_chart(lines: list[tuple[RunSnapshot, str]]) -> alt.Chart:
-    """Every line's training accuracy against epochs, and each target as a dashed rule."""
+def race_frame(lines: list[tuple[RunSnapshot, str]]) -> pd.DataFrame:
+    """Every line's training accuracy against epochs."""
     rows = [
-        {_("who"): who, _("epoch"): point.epoch - 1 + point.batch / point.batches_per_epoch, _("accuracy"): point.accuracy}
+        {_("who"): who, "epoch": point.epoch - 1 + point.batch / point.batches_per_epoch, "accuracy": point.accuracy}
         for run, who in lines
         for point in run.curve
     ]
-    frame = pd.DataFrame(rows, columns=[_("who"), _("epoch"), _("accuracy")])
-    chart = (
-        alt.Chart(frame, height=380)
-        .mark_line(strokeWidth=3)
-        .encode(
-            x=alt.X(f"{_('epoch')}:Q", axis=alt.Axis(tickMinStep=1, labelFontSize=15, titleFontSize=16)),
-            y=alt.Y(f"{_('accuracy')}:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%", labelFontSize=15, titleFontSize=16)),
-            color=alt.Color(f"{_('who')}:N", legend=alt.Legend(orient="bottom", columns=3, labelFontSize=15, title=None, labelLimit=220)),
-        )
-    )
-    targets = sorted({run.settings.target_accuracy for run, _who in lines if run.settings.target_accuracy})
-    if targets:
-        rule = alt.Chart(pd.DataFrame({"target": targets})).mark_rule(color="#c0392b", strokeDash=[6, 4], size=2).encode(y="target:Q")
-        chart = chart + rule
-    return chart
+    return pd.DataFrame(rows, columns=[_("who"), "epoch", "accuracy"])
 
 
 def race(info: ClassInfo) -> None:
@@ -663,5 +625,6 @@ def race(info: ClassInfo) -> None:
                 who=plain(who), title=run.title, seconds=seconds(run.result.target_reached.seconds)
             )
         )
-    st.altair_chart(race_chart(lines), width="stretch")
+    targets = sorted({run.settings.target_accuracy for run, _who in lines if run.settings.target_accuracy})
+    st.altair_chart(race_chart(race_frame(lines), _("who"), targets), width="stretch")
     st.caption(_("Each line is one training (classmates with the same settings share one); the dashed line is the target."))

@@ -33,14 +33,11 @@ def dataset_or_error(name: str) -> tuple[Dataset | None, str | None]:
 
 
 @st.cache_data(show_spinner=False)
-def example_grid(name: str, per_class: int = 8) -> np.ndarray:
-    """A picture with one row per class and `per_class` examples in each row."""
+def class_strip(name: str, label: int, per_class: int = 8) -> np.ndarray:
+    """`per_class` training examples of one class side by side, enlarged by whole pixels."""
     dataset = cached_dataset(name)
-    rows = []
-    for label in range(len(dataset.class_names)):
-        chosen = np.flatnonzero(dataset.y_train == label)[:per_class]
-        rows.extend(dataset.x_train[chosen])
-    return tile(np.stack(rows), columns=per_class, gap=1, background=60)
+    chosen = np.flatnonzero(dataset.y_train == label)[:per_class]
+    return tile(np.stack([enlarge(image, 2) for image in dataset.x_train[chosen]]), columns=per_class, gap=2, background=60)
 
 
 def image_grid(images: np.ndarray, columns: int, scale: int = 1) -> np.ndarray:

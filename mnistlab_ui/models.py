@@ -16,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from mnistlab.datasets import DATASETS
-from mnistlab.i18n import _, percent
+from mnistlab.i18n import _, ngettext, percent
 from mnistlab.inference import LoadedModel, load_for_inference
 from mnistlab.runs import RunSnapshot
 from mnistlab.settings import quick_model_settings, recipe_key
@@ -166,7 +166,9 @@ def model_picker(label: str, prefer_dataset: str | None = None) -> ModelChoice |
         SELECTED_MODEL.set(key)
         picked = by_key[key]
     if unusable:
-        with st.expander(_("{count} saved model(s) cannot be used").format(count=len(unusable))):
+        with st.expander(
+            ngettext("{count} saved model cannot be used", "{count} saved models cannot be used", len(unusable)).format(count=len(unusable))
+        ):
             for choice in unusable:
                 st.text(f"{choice.label}: {choice.problem}")
     return picked

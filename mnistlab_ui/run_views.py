@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import zipfile
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -18,11 +17,12 @@ import streamlit as st
 from mnistlab.datasets import DATASETS
 from mnistlab.evaluation import Evaluation, evaluation_from_probabilities
 from mnistlab.glossary import explain
-from mnistlab.i18n import N_, _, number, percent, seconds
+from mnistlab.i18n import N_, _, ngettext, number, percent, seconds
 from mnistlab.jobs import PREDICTIONS_FILE
 from mnistlab.runs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RunSnapshot
 from mnistlab.settings import MONITORS, TrainingSettings
 from mnistlab.store import ModelExistsError, metadata_for_result
+from mnistlab_ui.charts import confusion_chart, per_class_chart, run_curves
 from mnistlab_ui.data import dataset_or_error, image_grid
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
@@ -41,39 +41,6 @@ def start_run(settings: TrainingSettings, **extra) -> int | None:
         return None
     VIEWED_RUN.set(run_id)
     return run_id
-
-
-def curves(snapshot: RunSnapshot) -> tuple[alt.Chart, alt.Chart]:
-    """Loss and accuracy against epochs: training (running, per batch) and validation (per epoch)."""
-    training, validation = _("training"), _("validation")
-    rows = []
-    for point in snapshot.curve:
-        x = point.epoch - 1 + point.batch / point.batches_per_epoch
-        rows += [(x, training, "loss", point.loss), (x, training, "accuracy", point.accuracy)]
-    for record in snapshot.epochs:
-        if record.val_accuracy is not None:
-            rows += [(record.epoch, validation, "loss", record.val_loss), (record.epoch, validation, "accuracy", record.val_accuracy)]
-    frame = pd.DataFrame(rows, columns=["epoch", "data", "metric", "value"])
-    titles = {"loss": _("Loss"), "accuracy": _("Accuracy")}
-    charts = []
-    for metric in ("loss", "accuracy"):
-        part = frame[frame.metric == metric]
-        chart = (
-            alt.Chart(part)
-            .mark_line(point=alt.OverlayMarkDef(size=30))
-            .encode(
-                x=alt.X("epoch:Q", title=_("epoch")),
-                y=alt.Y("value:Q", title=titles[metric], scale=alt.Scale(zero=False)),
-                color=alt.Color("data:N", title=None, legend=alt.Legend(orient="bottom")),
-            )
-            .properties(height=240, title=titles[metric])
-        )
-        target = snapshot.settings.target_accuracy
-        if metric == "accuracy" and target is not None:
-            rule = alt.Chart(pd.DataFrame({"target": [target]})).mark_rule(color="#c0392b", strokeDash=[6, 4], size=2).encode(y="target:Q")
-            chart = chart + rule
-        charts.append(chart)
-    return charts[0], charts[1]
 
 
 def _progress(snapshot: RunSnapshot) -> None:
@@ -105,9 +72,14 @@ def _status(snapshot: RunSnapshot) -> None:
     if snapshot.watchers > 1 and not snapshot.is_done:
         st.info(
             _(
-                "You and {count} classmate(s) are watching the same training: the same settings and seed give the same network, "
+                "You and {count} classmates are watching the same training: the same settings and seed give the same network, "
                 "so the server trains it once for all of you. Each of you keeps your own run."
-            ).format(count=snapshot.watchers - 1),
+            ).format(count=snapshot.watchers - 1)
+            if snapshot.watchers > 2
+            else _(
+                "You and a classmate are watching the same training: the same settings and seed give the same network, "
+                "so the server trains it once for both of you. Each of you keeps your own run."
+            ),
             icon=":material/group:",
         )
     if snapshot.saving_delayed:
@@ -134,24 +106,29 @@ def _status(snapshot: RunSnapshot) -> None:
         )
 
 
-def epoch_table_number_columns() -> list[str]:
-    return [_("loss"), _("accuracy"), _("validation loss"), _("validation accuracy")]
-
-
 def epoch_table(snapshot: RunSnapshot) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
+    """One row per epoch, every number written the page's language's way; an epoch a Stop cut short says so."""
+    stopped = snapshot.result.stopped_at if snapshot.result is not None else snapshot.stopped_at
+
+    def value(number_or_none, digits=4):
+        return "" if number_or_none is None or number_or_none != number_or_none else number(number_or_none, digits)
+
+    rows = []
+    for record in snapshot.epochs:
+        label = str(record.epoch)
+        if stopped is not None and stopped.epoch == record.epoch and stopped.batch < stopped.batches_per_epoch:
+            label = _("{epoch} (stopped at batch {batch})").format(epoch=record.epoch, batch=number(stopped.batch))
+        rows.append(
             {
-                _("epoch"): record.epoch,
-                _("loss"): record.loss,
-                _("accuracy"): record.accuracy,
-                _("validation loss"): record.val_loss,
-                _("validation accuracy"): record.val_accuracy,
-                _("seconds"): record.epoch_seconds,
+                _("epoch"): label,
+                _("loss"): value(record.loss),
+                _("accuracy"): value(record.accuracy),
+                _("validation loss"): value(record.val_loss),
+                _("validation accuracy"): value(record.val_accuracy),
+                _("seconds"): value(record.epoch_seconds, 1),
             }
-            for record in snapshot.epochs
-        ]
-    )
+        )
+    return pd.DataFrame(rows)
 
 
 def live_view(run_id: int) -> None:
@@ -175,7 +152,7 @@ def live_view(run_id: int) -> None:
         lab().jobs.cancel(run_id, owner=browser_owner())
         st.toast(_("Stopping after this batch..."))
     if snapshot.curve:
-        loss_chart, accuracy_chart = curves(snapshot)
+        loss_chart, accuracy_chart = run_curves(snapshot)
         left, right = st.columns(2)
         left.altair_chart(loss_chart)
         right.altair_chart(accuracy_chart)
@@ -184,7 +161,7 @@ def live_view(run_id: int) -> None:
             st.markdown(f"**{loss_curves}**: {explain('loss')}")
             st.markdown(f"**{accuracy_curves}**: {explain('accuracy')} {explain('overfitting')}")
     if snapshot.epochs:
-        st.table(epoch_table(snapshot).style.format(precision=4, na_rep="", subset=epoch_table_number_columns()), hide_index=True)
+        st.table(epoch_table(snapshot), hide_index=True)
     seen = SHOWN_STATUS.get()
     if seen.get(run_id, snapshot.status) != snapshot.status:
         # The run started or ended: one full rerun, so "Your runs" names it right, the results show and polling stops.
@@ -226,50 +203,6 @@ def _choose_cell(state_key: str, run_id: int, names: list[str]) -> None:
         st.session_state[f"pred-{run_id}"] = names.index(selection[0]["predicted"])
 
 
-def confusion_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:
-    """The confusion matrix as a heat map with counts; every column fits the page's width."""
-    rows = [
-        {"true": names[true], "predicted": names[predicted], "count": int(evaluation.confusion[true, predicted])}
-        for true in range(len(names))
-        for predicted in range(len(names))
-    ]
-    frame = pd.DataFrame(rows)
-    cell = alt.selection_point(name="cell", fields=["true", "predicted"], on="click")
-    order = alt.Sort(names)
-    base = alt.Chart(frame).encode(
-        x=alt.X("predicted:N", sort=order, title=_("the network's answer"), axis=alt.Axis(labelAngle=-40, labelLimit=90)),
-        y=alt.Y("true:N", sort=order, title=_("true class"), axis=alt.Axis(labelLimit=90)),
-    )
-    heat = (
-        base.mark_rect()
-        .encode(
-            color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", type="symlog"), legend=None),
-            stroke=alt.condition(cell, alt.value("#c0392b"), alt.value(None)),
-            strokeWidth=alt.value(3),
-        )
-        .add_params(cell)
-    )
-    text = base.mark_text(fontSize=11).encode(
-        text="count:Q", color=alt.condition(alt.datum.count > evaluation.confusion.max() / 3, alt.value("white"), alt.value("#111"))
-    )
-    return (heat + text).properties(height=360)
-
-
-def per_class_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:
-    """Accuracy of each class as a bar, in the dataset's class order, every bar labelled."""
-    frame = pd.DataFrame({"class": names, "accuracy": evaluation.per_class_accuracy})
-    return (
-        alt.Chart(frame)
-        .mark_bar()
-        .encode(
-            y=alt.Y("class:N", sort=names, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=140)),
-            x=alt.X("accuracy:Q", title=_("accuracy"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=5)),
-            tooltip=[alt.Tooltip("class:N"), alt.Tooltip("accuracy:Q", format=".1%")],
-        )
-        .properties(height=28 * len(names))
-    )
-
-
 def results_view(snapshot: RunSnapshot) -> None:
     """Test accuracy, confusion matrix, mistakes, per-class accuracy; save and download."""
     found = run_evaluation(snapshot)
@@ -284,6 +217,15 @@ def results_view(snapshot: RunSnapshot) -> None:
     columns[0].metric(_("Test accuracy"), percent(evaluation.accuracy, 2), help=explain("test"))
     columns[1].metric(_("Test images"), number(len(evaluation.labels)))
     columns[2].metric(_("Mistakes"), number(int((evaluation.predicted != evaluation.labels).sum())))
+    reached = snapshot.result.target_reached if snapshot.result is not None else None
+    if reached is not None and snapshot.settings.monitor == "val_accuracy" and evaluation.accuracy < reached.value:
+        st.caption(
+            _(
+                "Why lower than the {value} that met the target? The validation images decided when to stop, so training "
+                "stopped at a moment that suits them; the test images are new to the network, so its score on them is the "
+                "honest one, and usually a little lower."
+            ).format(value=percent(reached.value))
+        )
     for name, value in (snapshot.result.extra_test_accuracy or {}).items():
         st.metric(_("Accuracy on {name}").format(name=plain(name)), percent(value, 2))
 
@@ -304,9 +246,9 @@ def results_view(snapshot: RunSnapshot) -> None:
     if len(chosen):
         st.image(
             image_grid(images[chosen[:40]], columns=10, scale=2),
-            caption=_("{count} test image(s): true {true}, predicted {predicted}").format(
-                count=len(chosen), true=names[true_class], predicted=names[predicted_class]
-            ),
+            caption=ngettext(
+                "{count} test image: true {true}, predicted {predicted}", "{count} test images: true {true}, predicted {predicted}", len(chosen)
+            ).format(count=len(chosen), true=names[true_class], predicted=names[predicted_class]),
         )
     else:
         st.write(_("No test image in this cell."))

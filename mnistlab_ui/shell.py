@@ -56,6 +56,7 @@ def leave_pages_folder_mode() -> None:
     apply_language()
     if APP_RAN.get():
         APP_RAN.clear()
+        point_at_linked_place()
         return
     context = get_script_run_ctx()
     if context is None or Path(context.main_script_path).name != APP_SCRIPT:
@@ -88,3 +89,48 @@ def rerun_fragment() -> None:
         st.rerun(scope="fragment")
     except StreamlitAPIException:
         st.rerun()
+
+
+_POINT_AT = """
+<script>
+(() => {
+  const wanted = %s.map((label) => label.trim().toLowerCase());
+  const selectors = '[data-testid="stWidgetLabel"], [data-testid="stMetricLabel"], summary, h1, h2, h3, h4, strong, label';
+  const matches = (element) => wanted.some((label) => (element.innerText || "").trim().toLowerCase().startsWith(label));
+  let tries = 0;
+  const look = () => {
+    const documentRoot = window.parent.document;
+    const found = [...documentRoot.querySelectorAll(selectors)].find(matches);
+    if (!found) { if (++tries < 60) setTimeout(look, 250); return; }
+    for (let details = found.closest("details"); details; details = details.parentElement.closest("details")) {
+      if (!details.open) details.querySelector("summary").click();
+    }
+    const box = found.closest('[data-testid="stElementContainer"], [data-testid="stExpander"]') || found;
+    setTimeout(() => {
+      box.scrollIntoView({block: "center", behavior: "instant"});
+      box.style.outline = "4px solid #c0392b";
+      box.style.outlineOffset = "4px";
+      box.dataset.mnistlabPointedAt = "true";
+      setTimeout(() => { box.style.outline = ""; }, 6000);
+    }, 300);
+  };
+  look();
+})();
+</script>
+"""
+
+
+def point_at_linked_place() -> None:
+    """A glossary link's "see it at work" (`?see=TERM`): scroll to the control or figure the term names, open the
+    expander it sits in, and outline it for a few seconds."""
+    import json
+
+    from mnistlab.glossary import GLOSSARY
+    from mnistlab.i18n import _
+
+    key = st.query_params.get("see")
+    entry = next((entry for entry in GLOSSARY if entry.key == key), None)
+    if entry is None:
+        return
+    labels = [_(place.label) for place in entry.places]
+    st.html(_POINT_AT % json.dumps(labels), unsafe_allow_javascript=True)

@@ -314,7 +314,13 @@ def _form() -> TrainingSettings | None:
             st.caption(" ".join(_(text) for text in NORMALIZATIONS.values()))
     if config is not None:
         with st.expander(_("Layers, output shapes and parameters"), expanded=arch != CUSTOM):
-            st.caption(explain("flatten") + " " + explain("dense"))
+            st.caption(
+                explain("flatten")
+                + " "
+                + explain("dense")
+                + " "
+                + _("In an output shape, batch stands for however many images the network takes at once.")
+            )
             # A static table wraps on a phone instead of hiding columns behind a sideways scroll.
             st.table(layer_table(config), hide_index=True)
     if problems:

@@ -31,11 +31,14 @@ viewed = by_id.get(VIEWED_RUN.get())
 link = apply_link("train", lambda values: seed(settings_from_link(values), replace=True))
 seed(viewed.settings if viewed is not None else DEFAULT_SETTINGS)
 
-settings = choose_settings()
-if settings is not None:
-    settings = class_budget(settings)
-    share_link("train", link_of(settings))
-class_data = class_data_options(settings.dataset) if settings is not None else {}
+# While a run trains, the form folds away, so the Train button and the live curves fit on a projector's screen.
+training_now = viewed is not None and not viewed.is_done
+with st.expander(_("Settings: dataset, network and training"), expanded=not training_now):
+    settings = choose_settings()
+    if settings is not None:
+        settings = class_budget(settings)
+        share_link("train", link_of(settings))
+    class_data = class_data_options(settings.dataset) if settings is not None else {}
 refused = size_panel(settings) if settings is not None else None
 if st.button(_("Train"), type="primary", disabled=settings is None or refused is not None):
     started = start_run(settings, **class_data)

@@ -10,11 +10,11 @@ from mnistlab.glossary import explain
 from mnistlab.i18n import _
 from mnistlab.pictures import fit_square, to_grey
 from mnistlab.preprocessing import load_image_bytes, preprocess
-from mnistlab_ui.canvas import drawing_canvas
+from mnistlab_ui.canvas import drawing_canvas, remember_drawing
 from mnistlab_ui.classroom import class_drawing_controls, class_model_choice, member
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
-from mnistlab_ui.session import CANVAS_VERSION, DRAWING
+from mnistlab_ui.session import CANVAS_VERSION
 from mnistlab_ui.shell import leave_pages_folder_mode
 from mnistlab_ui.text import plain
 from mnistlab_ui.text import problem as problem_text
@@ -68,7 +68,7 @@ def hint(preprocessed) -> bool:
 
 def show_steps(preprocessed) -> None:
     """Every step from the drawing to the 28x28 input, each at the same size and in its own shape."""
-    DRAWING.set(preprocessed.image)
+    remember_drawing(preprocessed.image)
     st.subheader(_("What the network sees"))
     st.caption(
         _(
@@ -97,7 +97,7 @@ def drawing_panel() -> None:
         with st.container(horizontal=True, vertical_alignment="center", gap="large"):
             if st.button(_("Clear"), help=_("Start a fresh drawing.")):
                 CANVAS_VERSION.set(version + 1)
-                DRAWING.clear()
+                remember_drawing(None)
                 st.rerun(scope="fragment")
             with st.container():
                 ready = hint(preprocessed)

@@ -11,12 +11,12 @@ from mnistlab.datasets import DATASETS, normalize_images
 from mnistlab.glossary import explain, term
 from mnistlab.i18n import _
 from mnistlab.pictures import enlarge, fit_square, maps_grid, to_diverging, to_grey
+from mnistlab_ui.canvas import last_drawing
 from mnistlab_ui.data import dataset_or_error
 from mnistlab_ui.links import apply_link, share_link
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
-from mnistlab_ui.session import DRAWING
-from mnistlab_ui.shell import leave_pages_folder_mode
+from mnistlab_ui.shell import leave_pages_folder_mode, page_link
 from mnistlab_ui.text import plain
 
 leave_pages_folder_mode()
@@ -26,16 +26,24 @@ st.write(_("See what a 3x3 kernel does to an image, what max pooling keeps, and 
 apply_link("convolutions", lambda values: st.session_state.update({f"conv.{key}": value for key, value in values.items()}))
 
 CUSTOM = "custom"
+KERNEL_LIMIT = 100  # a weight of a kernel a student types, at most this far from 0
 
 
 def choose_image() -> tuple[np.ndarray, str]:
-    """A 28x28 image in the 0..255 range: a test image of either dataset, or the user's drawing."""
-    sources = ["test"] + (["drawing"] if DRAWING.get() is not None else [])
+    """A 28x28 image in the 0..255 range: a test image of either dataset, or the user's drawing (kept for the browser)."""
+    drawing = last_drawing()
     source = st.radio(
-        _("Image"), sources, horizontal=True, format_func=lambda key: _("A test image") if key == "test" else _("My drawing (from the Draw page)")
+        _("Image"),
+        ["test", "drawing"],
+        horizontal=True,
+        key="conv.source",
+        format_func=lambda key: _("A test image") if key == "test" else _("My drawing (from the Draw page)"),
     )
     if source == "drawing":
-        return np.asarray(DRAWING.get(), np.float32) * 255.0, _("your drawing")
+        if drawing is not None:
+            return np.asarray(drawing, np.float32) * 255.0, _("your drawing")
+        st.info(_("You have not drawn anything yet: draw a digit on the Draw page, then come back. Here is a test image meanwhile."))
+        page_link("draw", _("Draw a digit"), ":material/draw:")
     left, right = st.columns(2)
     name = left.selectbox(_("Dataset"), list(DATASETS), format_func=lambda key: _(DATASETS[key].title), key="conv.dataset")
     dataset, error = dataset_or_error(name)
@@ -62,9 +70,28 @@ def choose_kernel() -> np.ndarray:
         st.caption(_(KERNELS[name].description))
         st.table(pd.DataFrame(KERNELS[name].array).round(3), hide_index=True, hide_header=True, width="content")
         return KERNELS[name].array
-    st.caption(_("Edit the nine weights: each output pixel is the sum of the 3x3 pixels under the kernel, each times its weight."))
-    edited = st.data_editor(pd.DataFrame(KERNELS["edge"].array, columns=[_("left"), _("middle"), _("right")]), hide_index=True, key="custom-kernel")
-    return edited.to_numpy(dtype=np.float32, na_value=0.0)
+    st.caption(
+        _(
+            "Edit the nine weights (from -{limit} to {limit}): each output pixel is the sum of the 3x3 pixels under the kernel, "
+            "each times its weight."
+        ).format(limit=KERNEL_LIMIT)
+    )
+    columns = [_("left"), _("middle"), _("right")]
+    cell = st.column_config.NumberColumn(min_value=-KERNEL_LIMIT, max_value=KERNEL_LIMIT, step=0.1, format="%.2f")
+    edited = st.data_editor(
+        pd.DataFrame(KERNELS["edge"].array, columns=columns),
+        hide_index=True,
+        key="custom-kernel",
+        num_rows="fixed",
+        column_config=dict.fromkeys(columns, cell),
+    )
+    values = edited.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isnan(values).any():
+        st.info(_("An empty cell counts as 0."))
+    too_big = ~np.isnan(values) & (np.abs(values) > KERNEL_LIMIT)
+    if too_big.any():
+        st.warning(_("A weight is from -{limit} to {limit}; bigger ones count as {limit}.").format(limit=KERNEL_LIMIT))
+    return np.clip(np.nan_to_num(values, nan=0.0), -KERNEL_LIMIT, KERNEL_LIMIT).astype(np.float32)
 
 
 def pixel_picture(picture: np.ndarray, size: int = 224) -> np.ndarray:
@@ -110,7 +137,9 @@ def show_model(image: np.ndarray, description: str) -> None:
     choice = model_picker(_("Model"))
     loaded = loaded_or_warning(choice) if choice is not None else None
     if loaded is None:
-        st.info(_("There is no trained model yet: train a CNN on the Train page, or use the quick CNN, then pick it above."))
+        st.info(
+            _("There is no trained model yet: train a CNN on the Train page, or train the quick CNN with the button below; it then appears here.")
+        )
         quick_model_panel("mnist")
         return
     extractor = loaded.feature_extractor()
@@ -134,7 +163,7 @@ def show_model(image: np.ndarray, description: str) -> None:
     for name in conv_names:
         filters = learned_filters(model, name)
         st.image(
-            maps_grid(filters, columns=16, scale=8, signed=True),
+            maps_grid(filters, columns=8, scale=22, signed=True),
             caption=_("{layer}: {count} filters of {size}").format(layer=name, count=filters.shape[2], size=_size(filters)),
         )
 

@@ -20,4 +20,4 @@ for entry in sorted(GLOSSARY, key=lambda entry: _(entry.term).casefold()):
     st.write(_(entry.explanation))
     st.caption(_("See it at work:"))
     for place in entry.places:
-        page_link(place.page, f"{PAGE_TITLES[place.page]} → {_(place.label)}", None, query)
+        page_link(place.page, f"{PAGE_TITLES[place.page]} → {_(place.label)}", None, {**(query or {}), "see": entry.key})

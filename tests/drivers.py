@@ -175,6 +175,51 @@ def choose(page, label: str, option: str) -> None:
     wait_until_idle(page)
 
 
+def server_has(page, *fragments: str, timeout: float = 60_000) -> None:
+    """Wait until the server has taken a change of the Train page's settings: its "Copy link to these settings" link,
+    which the server writes from the settings it has, contains every fragment ("epochs=150", "target=off")."""
+    page.wait_for_function(
+        "(fragments) => [...document.querySelectorAll('code')].some((code) => fragments.every((part) => code.textContent.includes(part)))",
+        arg=list(fragments),
+        timeout=timeout,
+    )
+    wait_until_idle(page)
+
+
+def target_to_minimum(page) -> None:
+    """Move the target slider to its minimum (10%: any short run reaches it) and wait until the server has it."""
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    slider.press("Home")
+    server_has(page, "target=0.1&")
+
+
+def fill_number(page, label: str, value: int, link_key: str | None = None) -> None:
+    """Type a number into the number box labelled `label`; with `link_key`, wait until the server has taken it."""
+    box = page.get_by_role("spinbutton", name=label)
+    box.fill(str(value))
+    box.press("Enter")
+    if link_key:
+        server_has(page, f"{link_key}={value}")
+
+
+def train_without_target(page, epochs: int = 150) -> None:
+    """Untick "Stop at a target accuracy" and set the maximum epochs, each taken by the server."""
+    page.get_by_role("checkbox", name="Stop at a target accuracy").uncheck(force=True)
+    server_has(page, "target=off")
+    fill_number(page, "Max epochs", epochs, "epochs")
+
+
+def settled(page, timeout: float = 60_000) -> None:
+    """Wait until the page has stopped changing: no script running, every image loaded, every chart drawn."""
+    wait_until_idle(page, timeout)
+    page.wait_for_function(
+        "() => [...document.images].every((image) => image.complete)"
+        " && [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')].every((chart) => chart.querySelector('canvas, svg'))",
+        timeout=timeout,
+    )
+
+
 def canvas(page):
     """The drawing surface of the (newest) canvas."""
     return page.locator("canvas.upper-canvas").last
@@ -202,13 +247,20 @@ def draw_stroke(page, points: list[tuple[float, float]], touch: bool = False) ->
     # The whole canvas on screen (a stroke that leaves the window is lost), and where it is now
     # (after Clear the page gets shorter and may still move).
     surface.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
+    # Wait until the canvas stays where it is for a few frames.
+    surface.evaluate(
+        """(element) => new Promise((resolve) => {
+            let last = null, same = 0;
+            const check = () => {
+                const box = element.getBoundingClientRect(), key = [box.x, box.y, box.width, box.height].join();
+                same = key === last ? same + 1 : 0;
+                last = key;
+                if (same >= 5) resolve(); else requestAnimationFrame(check);
+            };
+            check();
+        })"""
+    )
     box = surface.bounding_box()
-    for _ in range(20):
-        page.wait_for_timeout(100)
-        settled = surface.bounding_box()
-        if settled == box:
-            break
-        box = settled
     coordinates = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
     if not touch:
         page.mouse.move(*coordinates[0])

@@ -191,3 +191,26 @@ def test_a_file_over_the_byte_limit_is_refused_with_its_size(tmp_path):
     path.write_bytes(b"\x89PNG" + b"\x00" * 2_000_000)
     with pytest.raises(ValueError, match="larger than 1 MB"):
         load_image_file(path, max_bytes=1024 * 1024)
+
+
+def test_a_photo_on_unevenly_lit_paper_is_cropped_to_the_ink_not_the_paper():
+    """Issue 19: a dark 7 photographed on grey paper with a shadow across it used to keep the paper when cropping
+    (332x544), leaving the 7 tiny; the image's own statistics (Otsu) now tell paper from ink."""
+    height, width = 600, 400
+    rows, columns = np.mgrid[0:height, 0:width]
+    # Paper from 0.92 (lit) down to 0.55 (in a shadow towards one corner), with a little grain.
+    paper = 0.92 - 0.37 * ((rows / height) ** 2 + (columns / width) ** 2) / 2
+    paper += np.random.default_rng(3).normal(0, 0.01, paper.shape)
+    photo = paper.copy()
+    top, left, size, stroke = 200, 150, 160, 14  # a 7: a bar and a slanted stroke, dark ink
+    photo[top : top + stroke, left : left + size] = 0.12
+    for step in range(size):
+        row, column = top + step, left + size - 10 - step // 2
+        photo[row : row + stroke, column : column + stroke] = 0.12
+    result = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8))
+    assert result.inverted and not result.is_empty
+    cropped = next(step for step in result.steps if step.title == "Cropped to the ink").image
+    assert cropped.shape[0] <= size + 2 * stroke and cropped.shape[1] <= size + 2 * stroke, cropped.shape
+    # The 7 fills its 20x20 box: about 20 pixels tall in the 28x28 input.
+    ink_rows = np.flatnonzero(result.image.max(axis=1) > 0.2)
+    assert ink_rows[-1] - ink_rows[0] + 1 >= 18
