@@ -1,4 +1,4 @@
-"""The command line: `python -m mnistlab datasets | train | evaluate | predict`.
+"""The command line: `python -m mnistlab datasets | train | code | evaluate | predict | explain`.
 
 Every command uses the same core as the web app. Bad input (an unknown dataset, a
 target accuracy outside (0, 1], a missing file) prints one line starting with
@@ -162,6 +162,7 @@ def settings_from_arguments(arguments) -> TrainingSettings:
 
 
 def command_train(arguments) -> int:
+    from mnistlab.precision import precision_for
     from mnistlab.store import ModelStore, check_name, metadata_for
     from mnistlab.training import train
 
@@ -179,7 +180,8 @@ def command_train(arguments) -> int:
     cancel = threading.Event()
     _cancel_on_interrupt(cancel)
     listeners = [] if arguments.quiet else [ProgressBar()]
-    trained = train(settings, listeners=listeners, cancel=cancel)
+    precision = precision_for(settings.arch, settings.config.is_convolutional)
+    trained = train(settings, listeners=listeners, cancel=cancel, precision=precision)
     result = trained.result
     print(result.describe_stop() + ".", file=sys.stderr)
     print(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}", file=sys.stderr)
@@ -193,6 +195,40 @@ def command_train(arguments) -> int:
         payload["saved_to"] = saved_to
         payload["target_reached_at"] = payload.pop("target_reached")
         _print_json(payload)
+    return 0
+
+
+def command_code(arguments) -> int:
+    """The plain Keras code of a network and its training, as a script or a notebook."""
+    from mnistlab.export import keras_code, notebook_text
+
+    run_id = None
+    if arguments.run is not None:
+        from mnistlab.services import services
+
+        snapshot = services().runs.get(arguments.run)
+        if snapshot is None:
+            raise ValueError(f"There is no run {arguments.run} in the runs database (MNISTLAB_DATA_HOME or MNISTLAB_DATABASE_URL).")
+        settings, run_id = snapshot.settings, snapshot.run_id
+    else:
+        settings = settings_from_arguments(arguments)
+    out = Path(arguments.out)
+    if out.suffix not in (".py", ".ipynb"):
+        raise ValueError(f"--out must end in .py or .ipynb, got {arguments.out}.")
+    chosen = arguments.format or out.suffix.lstrip(".")
+    if (chosen == "py" and out.suffix != ".py") or (chosen == "ipynb" and out.suffix != ".ipynb"):
+        raise ValueError(f"--format {chosen} writes a .{chosen} file; --out {out.name} does not end so.")
+    if out.exists() and not arguments.overwrite:
+        raise ValueError(f"{out} already exists; add --overwrite to replace it.")
+    text = keras_code(settings, run_id=run_id) if chosen == "py" else notebook_text(settings, run_id=run_id)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    except OSError as error:
+        raise ValueError(f"{out} cannot be written: {error.strerror or error}.") from None
+    _say(arguments, f"wrote {out}")
+    if arguments.json:
+        _print_json({"out": str(out), "format": chosen, "run": run_id, "settings": settings.to_dict()})
     return 0
 
 
@@ -280,6 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     train.set_defaults(handler=command_train)
+
+    code = commands.add_parser("code", help="write the plain Keras code of a training, as a script or a Jupyter notebook")
+    add_settings_flags(code)
+    code.add_argument("--run", type=int, default=None, help="the code of this run of the runs database (its settings) instead of the flags")
+    code.add_argument("--format", choices=["py", "ipynb"], default=None, help="py (a script) or ipynb (a notebook); default: --out's ending")
+    code.add_argument("--out", required=True, help="the .py or .ipynb file to write")
+    code.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    code.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    code.set_defaults(handler=command_code)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on its test set")
     evaluate.add_argument("--model", required=True, help="a .keras file")

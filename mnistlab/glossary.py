@@ -190,6 +190,82 @@ GLOSSARY: tuple[Entry, ...] = (
         ),
         (Place("train", N_("Normalisation")),),
     ),
+    Entry(
+        "learning_rate",
+        N_("Learning rate"),
+        N_(
+            "After each batch, every weight moves a little against its share of the loss; the learning rate is how big that "
+            "step is. Too big and the loss jumps around, too small and it crawls. A one-cycle schedule starts small, rises to "
+            "the chosen rate and falls to almost nothing by the end, so the network learns fast and then settles."
+        ),
+        (Place("train", N_("Learning rate")),),
+    ),
+    Entry(
+        "dropout",
+        N_("Dropout"),
+        N_(
+            "During training, dropout switches off a random part of a layer's units at every batch, so the network cannot "
+            "lean on any single one and must learn the same thing several ways. When it predicts, every unit is on."
+        ),
+        (Place("train", N_("Dropout")),),
+    ),
+    Entry(
+        "batch_normalisation",
+        N_("Batch normalisation"),
+        N_(
+            "Batch normalisation re-centres and re-scales what a layer passes on, using the mean and spread of each batch; "
+            "the next layer then always gets numbers of a similar size, and training is faster and steadier."
+        ),
+        (Place("train", N_("Batch normalisation")),),
+    ),
+    Entry(
+        "augmentation",
+        N_("Augmentation"),
+        N_(
+            "Augmentation shows the network slightly changed copies of the training images (turned, shifted, zoomed, or "
+            "mirrored when that keeps the class), a new copy at every epoch, so it learns shapes rather than exact pixels."
+        ),
+        (Place("train", N_("Augment: rotate, shift and zoom a little")),),
+    ),
+    Entry(
+        "seed",
+        N_("Seed"),
+        N_(
+            "The seed is the starting number of every random choice of a training: the first weights and the order of the "
+            "images. The same settings and the same seed give the same network again; another seed gives a slightly "
+            "different one."
+        ),
+        (Place("train", N_("Seed")),),
+    ),
+    Entry(
+        "saliency",
+        N_("Saliency map"),
+        N_(
+            "A saliency map colours the pixels of an image by how much they pushed the network towards an answer: warm where "
+            "the ink made it say 7, cool where it spoke against 7. It shows what the network looked at, not what it knows."
+        ),
+        (Place("explain", N_("Why this answer")),),
+    ),
+    Entry(
+        "adversarial",
+        N_("Adversarial example"),
+        N_(
+            "An adversarial example is an image changed on purpose, often by amounts too small to notice, so that a network "
+            "answers something else. It shows that a network that reads digits well can still be fooled in ways a person "
+            "would not be."
+        ),
+        (Place("explain", N_("Fool it")),),
+    ),
+    Entry(
+        "embedding",
+        N_("Embedding"),
+        N_(
+            "The numbers a network's last hidden layer gives an image are its embedding: a point in a space where the "
+            "network keeps images it finds alike close together. Drawn in 2-D, each class forms a cloud; mistakes sit "
+            "between clouds."
+        ),
+        (Place("explain", N_("Where it sits among test images")),),
+    ),
 )
 
 BY_KEY: dict[str, Entry] = {entry.key: entry for entry in GLOSSARY}

@@ -335,6 +335,36 @@ def keep_model(snapshot: RunSnapshot) -> None:
                 mime="application/octet-stream",
                 key=f"download-{run_id}",
             )
+    take_home(snapshot)
+
+
+def take_home(snapshot: RunSnapshot) -> None:
+    """The run as plain Keras code to take home: a Python script and a Jupyter notebook that reproduce it."""
+    from mnistlab.export import keras_code, notebook_text
+
+    st.subheader(_("Take it home"))
+    st.caption(
+        _(
+            "The same network and training in plain Keras, to run at home in Jupyter or Colab (in Colab: File, Upload "
+            "notebook). It gets about the same result: the server may compute in bfloat16 and shuffles in its own way."
+        )
+    )
+    name = f"{snapshot.settings.dataset}-{snapshot.settings.arch}-run{snapshot.run_id}"
+    left, right = st.columns(2)
+    left.download_button(
+        _("Download the notebook (.ipynb)"),
+        notebook_text(snapshot.settings, run_id=snapshot.run_id),
+        file_name=f"{name}.ipynb",
+        mime="application/x-ipynb+json",
+        key=f"notebook-{snapshot.run_id}",
+    )
+    right.download_button(
+        _("Download the script (.py)"),
+        keras_code(snapshot.settings, run_id=snapshot.run_id),
+        file_name=f"{name}.py",
+        mime="text/x-python",
+        key=f"script-{snapshot.run_id}",
+    )
 
 
 def size_panel(settings: TrainingSettings) -> str | None:

@@ -326,7 +326,7 @@ def _form() -> TrainingSettings | None:
     if problems:
         return None
     try:
-        return TrainingSettings(
+        settings = TrainingSettings(
             dataset=dataset_name,
             arch=arch,
             model_config=config if arch == CUSTOM else None,
@@ -340,3 +340,19 @@ def _form() -> TrainingSettings | None:
     except ValueError as problem:
         st.error(plain(problem))
         return None
+    code_view(settings)
+    return settings
+
+
+def code_view(settings: TrainingSettings) -> None:
+    """The plain Keras code of the network and its training, as the lessons write it (it follows the settings)."""
+    from mnistlab.export import keras_code
+
+    with st.expander(_("The Keras code of this network and its training")):
+        st.caption(
+            _(
+                "Plain Keras, as in the lessons: copy it (the button at the top right of the code) into Colab or Jupyter, "
+                "or download a run's notebook below its results."
+            )
+        )
+        st.code(keras_code(settings), language="python", line_numbers=False, wrap_lines=True)

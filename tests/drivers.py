@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -152,13 +153,34 @@ def chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick `option` in the select box labelled `label`, and let the page rerun."""
+def open_expander(page, label, timeout: float = 30.0) -> None:
+    """Open the expander whose label starts with `label` (a text or a pattern) and wait until it stays open: a click
+    that lands while the page is running again can be undone by that run, so it is made again until it holds."""
+    pattern = re.compile(re.escape(label)) if isinstance(label, str) else label
+    summary = page.locator("summary").filter(has_text=pattern).first
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        wait_until_idle(page)
+        if not summary.evaluate("(element) => element.parentElement.open"):
+            summary.click()
+        wait_until_idle(page)
+        if summary.evaluate("(element) => element.parentElement.open"):
+            return
+    raise AssertionError(f"the expander {label!r} did not stay open")
+
+
+def open_settings(page) -> None:
+    """Unfold the Train page's settings (they fold away while a run trains)."""
+    open_expander(page, re.compile("Settings: |Ayarlar: "))
+
+
+def choose(page, label: str, option) -> None:
+    """Pick `option` (a name, or a pattern of it) in the select box labelled `label`, and let the page take it."""
     box = page.get_by_role("combobox", name=label)
     # In the middle of the screen, so its list has room to open below it.
     box.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
     box.click()
-    wanted = page.get_by_role("option", name=option, exact=True)
+    wanted = page.get_by_role("option", name=option, exact=isinstance(option, str))
     try:
         wanted.wait_for(timeout=1500)
     except Exception:  # noqa: BLE001 (Playwright's timeout)
@@ -166,10 +188,12 @@ def choose(page, label: str, option: str) -> None:
         box.press("ArrowDown")
     wanted.click()
     # The page has taken the choice when the box shows it and the script has run again.
+    pattern = re.escape(option) if isinstance(option, str) else option.pattern
     page.wait_for_function(
-        '([label, option]) => { const box = document.querySelector(`input[aria-label="${label}"]`);'
-        " return box && (box.value === option || (box.closest('[data-baseweb=select]') || box.parentElement).innerText.includes(option)); }",
-        arg=[label, option],
+        "([label, pattern]) => { const box = document.querySelector(`input[aria-label=\"${label}\"]`); if (!box) return false;"
+        " const shown = box.value || (box.closest('[data-baseweb=select]') || box.parentElement).innerText;"
+        " return new RegExp(pattern).test(shown); }",
+        arg=[label, pattern],
         timeout=30_000,
     )
     wait_until_idle(page)
