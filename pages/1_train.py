@@ -31,20 +31,21 @@ viewed = by_id.get(VIEWED_RUN.get())
 link = apply_link("train", lambda values: seed(settings_from_link(values), replace=True))
 seed(viewed.settings if viewed is not None else DEFAULT_SETTINGS)
 
-# While a run trains, the form folds away, so the Train button and the live curves fit on a projector's screen.
+# While a run trains, the form steps aside (a switch brings it back), so the live curves are on a projector's screen.
 training_now = viewed is not None and not viewed.is_done
-with st.expander(_("Settings: dataset, network and training"), expanded=not training_now):
+settings, refused, class_data = None, None, {}
+if not training_now or st.toggle(_("Show the settings"), key="train_page.show_settings"):
     settings = choose_settings()
     if settings is not None:
         settings = class_budget(settings)
         share_link("train", link_of(settings))
     class_data = class_data_options(settings.dataset) if settings is not None else {}
-refused = size_panel(settings) if settings is not None else None
-if st.button(_("Train"), type="primary", disabled=settings is None or refused is not None):
-    started = start_run(settings, **class_data)
-    if started is not None:
-        viewed = lab().jobs.snapshot(started)
-        runs.insert(0, viewed)
+    refused = size_panel(settings) if settings is not None else None
+if training_now:
+    st.caption(_("Your run is training: watch it below, or stop it to train another."))
+elif st.button(_("Train"), type="primary", disabled=settings is None or refused is not None):
+    if start_run(settings, **class_data) is not None:
+        st.rerun()
 
 server_load_panel()
 if runs:
