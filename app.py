@@ -26,7 +26,14 @@ mark_app_run()
 
 
 def page_titles() -> dict[str, str]:
-    return {"train": _("Train"), "draw": _("Draw"), "convolutions": _("Convolutions"), "class": _("Class"), "glossary": _("Glossary")}
+    return {
+        "train": _("Train"),
+        "draw": _("Draw"),
+        "convolutions": _("Convolutions"),
+        "class": _("Class"),
+        "glossary": _("Glossary"),
+        "explain": _("Inside the answer"),
+    }
 
 
 def page_lessons() -> dict[str, str]:
@@ -39,6 +46,7 @@ def page_lessons() -> dict[str, str]:
         "convolutions": _("Pass a 3x3 kernel over an image, see what max pooling keeps, and look at the filters and feature maps a CNN has learned."),
         "class": _("Join your class with its code, draw the digits it needs, and see how well a model reads the class's own handwriting."),
         "glossary": _("Every word of the lessons explained in plain words, with a link to where you see it at work."),
+        "explain": _("See why the network gave its answer, fool it with a change you can barely see, and switch parts of it off."),
     }
 
 

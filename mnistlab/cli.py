@@ -206,7 +206,7 @@ def command_code(arguments) -> int:
     if arguments.run is not None:
         from mnistlab.services import services
 
-        snapshot = services().runs.get(arguments.run)
+        snapshot = services().runs.get(_whole(arguments.run, "--run"))
         if snapshot is None:
             raise ValueError(f"There is no run {arguments.run} in the runs database (MNISTLAB_DATA_HOME or MNISTLAB_DATABASE_URL).")
         settings, run_id = snapshot.settings, snapshot.run_id
@@ -295,6 +295,67 @@ def command_predict(arguments) -> int:
     return 0
 
 
+def _whole(text: str, flag: str) -> int:
+    if not str(text).strip().lstrip("-").isdigit():
+        raise ValueError(f"{flag} must be a whole number, not {str(text)[:40]!r}.")
+    return int(text)
+
+
+def _fraction(text: str, flag: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{flag} must be a number from 0 to 1 (0.3 is 30%), not {str(text)[:40]!r}.") from None
+    if not 0 < value <= 1:
+        raise ValueError(f"{flag} must be above 0 and at most 1 (0.3 is 30%), not {value:g}.")
+    return value
+
+
+def command_explain(arguments) -> int:
+    """Why a model answered for an image, and the smallest change that makes it answer another digit."""
+    import numpy as np
+
+    from mnistlab.explain import Inspector
+    from mnistlab.preprocessing import load_image_file, preprocess
+
+    budget = _fraction(arguments.budget, "--budget")
+    chosen = None if arguments.target is None else _whole(arguments.target, "--target")
+    model, dataset_name, normalization = _load_with_metadata(arguments.model, arguments.dataset)
+    prepared = preprocess(load_image_file(arguments.image))
+    if prepared.is_empty:
+        raise ValueError(f"{arguments.image}: the image is empty (no ink found).")
+    inspector = Inspector(model, normalization)
+    probabilities = inspector.probabilities(prepared.image)[0]
+    answer = int(np.argmax(probabilities))
+    target = int(np.argsort(probabilities)[-2]) if chosen is None else chosen
+    if not 0 <= target <= 9:
+        raise ValueError(f"--target is a class number from 0 to 9, not {target}.")
+    names = DATASETS[dataset_name].class_names
+    fooled = inspector.fool(prepared.image, target, budget)
+    saliency = inspector.saliency(prepared.image)
+    _say(arguments, f"{arguments.image}: {names[answer]} ({probabilities[answer]:.1%})")
+    verdict = "fooled" if fooled.reached else "not fooled"
+    _say(
+        arguments,
+        f"towards {names[target]}: {verdict}, it says {names[fooled.new_answer]} ({fooled.new_confidence:.1%}); "
+        f"largest change {fooled.linf:.3f}, {fooled.pixels_changed} pixels changed",
+    )
+    if arguments.json:
+        _print_json(
+            {
+                "model": arguments.model,
+                "image": arguments.image,
+                "answer": answer,
+                "answer_name": names[answer],
+                "probabilities": [round(float(value), 6) for value in probabilities],
+                "saliency": np.round(saliency, 4).tolist(),
+                "saliency_method": "grad-cam" if inspector.is_convolutional else "gradient x input",
+                "fooling": {**fooled.to_dict(), "budget": budget},
+            }
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mnistlab",
@@ -319,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     code = commands.add_parser("code", help="write the plain Keras code of a training, as a script or a Jupyter notebook")
     add_settings_flags(code)
-    code.add_argument("--run", type=int, default=None, help="the code of this run of the runs database (its settings) instead of the flags")
+    code.add_argument("--run", default=None, help="the code of this run of the runs database (its settings) instead of the flags")
     code.add_argument("--format", choices=["py", "ipynb"], default=None, help="py (a script) or ipynb (a notebook); default: --out's ending")
     code.add_argument("--out", required=True, help="the .py or .ipynb file to write")
     code.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -332,6 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", default=None)
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=command_evaluate)
+
+    explain = commands.add_parser("explain", help="why a model answered for an image, and the smallest change that fools it")
+    explain.add_argument("--model", required=True, help="a .keras file")
+    explain.add_argument("image", help="a PNG or JPEG of one digit")
+    explain.add_argument("--target", default=None, help="the digit to make it answer (default: its second choice)")
+    explain.add_argument("--budget", default="0.3", help="how much any pixel may change, 0 to 1 (default: 0.3)")
+    explain.add_argument("--dataset", default=None, help="for class names; default: the one recorded with the model")
+    explain.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    explain.set_defaults(handler=command_explain)
 
     predict = commands.add_parser("predict", help="predict the class of PNG/JPEG images")
     predict.add_argument("--model", required=True, help="a .keras file")

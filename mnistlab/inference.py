@@ -104,6 +104,7 @@ class LoadedModel:
         self.class_names = self.predictor.class_names
         self._extractor = None
         self._extractor_problem: str | None = None
+        self._inspector = None
         self._lock = threading.Lock()
 
     def feature_extractor(self):
@@ -117,6 +118,15 @@ class LoadedModel:
                 except ValueError as problem:
                     self._extractor_problem = str(problem)
             return self._extractor
+
+    def inspector(self):
+        """The model's `mnistlab.explain.Inspector` (why it answered, how to fool it), built on first use."""
+        from mnistlab.explain import Inspector
+
+        with self._lock:
+            if self._inspector is None:
+                self._inspector = Inspector(self.model, self.normalization)
+            return self._inspector
 
 
 def load_for_inference(path, normalization: str = "divide_255", class_names: tuple[str, ...] | None = None) -> LoadedModel:

@@ -80,4 +80,16 @@ LESSONS: tuple[Lesson, ...] = (
             ),
         ),
     ),
+    Lesson(
+        5,
+        N_("Inside the answer"),
+        N_(
+            "Draw a digit, see which pixels made the network answer, fool it with a change you can barely see, find your "
+            "drawing among the test images, and switch parts of the network off."
+        ),
+        (
+            Step(N_("Draw a digit for a CNN"), "draw"),
+            Step(N_("See why it answered, and fool it"), "explain"),
+        ),
+    ),
 )

@@ -83,3 +83,13 @@ def fit_square(picture: np.ndarray, size: int, background: int = 0) -> np.ndarra
     top, left = (size - big.shape[0]) // 2, (size - big.shape[1]) // 2
     square[top : top + big.shape[0], left : left + big.shape[1]] = big
     return square
+
+
+def heat_overlay(image01: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """An RGB picture of a 28x28 input in grey with a heat map over it (dark red to yellow where the heat is high)."""
+    image01 = np.clip(np.asarray(image01, np.float32), 0.0, 1.0)
+    heat = np.clip(np.asarray(heat, np.float32), 0.0, 1.0)
+    grey = np.stack([image01 * 0.55] * 3, axis=-1)
+    colour = np.stack([np.clip(heat * 2.0, 0.0, 1.0), np.clip(heat * 2.0 - 1.0, 0.0, 1.0), np.zeros_like(heat)], axis=-1)
+    alpha = np.clip(heat * 1.3, 0.0, 0.9)[..., None]
+    return (255 * (grey * (1 - alpha) + colour * alpha)).round().astype(np.uint8)

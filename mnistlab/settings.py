@@ -240,11 +240,7 @@ SETTINGS: tuple[Setting, ...] = (
         link_key="lr",
         cli_flag="--learning-rate",
         widget="selectbox",
-        help=N_(
-            "How big each update of the weights is: too big jumps around, too small crawls. The fast and accurate CNNs use "
-            "a one-cycle learning rate: it starts small, rises to this value in the first quarter of training, then falls "
-            "slowly to almost nothing, which lets them learn fast and then settle."
-        ),
+        help="glossary:learning_rate",
     ),
     Setting(
         "check_every_batches",
@@ -310,10 +306,7 @@ SETTINGS: tuple[Setting, ...] = (
         cli_flag="--seed",
         widget="number",
         section="more",
-        help=N_(
-            "The starting point of every random choice: the first weights and the order of the images. The same settings and "
-            "seed train the same network again; another seed trains a slightly different one."
-        ),
+        help="glossary:seed",
     ),
     Setting("test_size", N_("Test images"), "size", low=10, high=1_000_000, optional=True, cli_flag="--test-size"),
     Setting("data_dir", N_("Data folder"), "text", optional=True, cli_flag="--data-dir"),

@@ -42,13 +42,14 @@ _HIDE_TOOLBAR = """
 """
 
 
-def drawing_canvas(key: str, pen_width: int, size: int = 280):
-    """A black square to draw on in white, sending its picture when the pen lifts."""
+def drawing_canvas(key: str, pen_width: int, size: int = 280, background=None):
+    """A black square (or `background`, a picture) to draw on in white, sending its picture when the pen lifts."""
     st.html(_HIDE_TOOLBAR, unsafe_allow_javascript=True)
     return st_canvas(
         stroke_width=pen_width,
         stroke_color="#FFFFFF",
         background_color="#000000",
+        background_image=background,
         width=size,
         height=size,
         drawing_mode="freedraw",

@@ -38,6 +38,7 @@ PAGES = (
     PageFile("pages/3_convolutions.py", "convolutions", ":material/grid_on:"),
     PageFile("pages/4_class.py", "class", ":material/groups:"),
     PageFile("pages/5_glossary.py", "glossary", ":material/menu_book:"),
+    PageFile("pages/6_explain.py", "explain", ":material/psychology:"),
 )
 
 

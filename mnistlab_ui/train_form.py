@@ -182,17 +182,17 @@ def custom_network() -> tuple[ModelConfig | None, str | None]:
         options=SPLITS[:15],
         key=_default(key("dropout"), 0.0),
         format_func=lambda value: percent(value, 0),
-        help=_("During training, switch off this fraction of dense units at random, so the network cannot rely on any one of them."),
+        help=explain("dropout"),
     )
     batch_norm = st.checkbox(
         _("Batch normalisation"),
         key=_default(key("batch_norm"), False),
-        help=_("Re-centre each convolution's outputs during training: faster, steadier learning."),
+        help=explain("batch_normalisation"),
     )
     augmentation = st.checkbox(
         _("Augment: rotate, shift and zoom a little"),
         key=_default(key("augmentation"), False),
-        help=_("Each epoch sees slightly moved copies of the training images, so the network learns shapes, not places."),
+        help=explain("augmentation"),
     )
     mirror = st.checkbox(
         _("Augment: mirror left-right"),

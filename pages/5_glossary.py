@@ -12,7 +12,7 @@ leave_pages_folder_mode()
 st.title(_("Glossary"))
 st.write(_("The words of the lessons in plain words. Each one links to the page where you see it at work."))
 
-PAGE_TITLES = {"train": _("Train"), "draw": _("Draw"), "convolutions": _("Convolutions"), "class": _("Class")}
+PAGE_TITLES = {"train": _("Train"), "draw": _("Draw"), "convolutions": _("Convolutions"), "class": _("Class"), "explain": _("Inside the answer")}
 language = current_language()
 query = {"lang": language} if language != "en" else None
 for entry in sorted(GLOSSARY, key=lambda entry: _(entry.term).casefold()):

@@ -190,7 +190,7 @@ def choose(page, label: str, option) -> None:
     # The page has taken the choice when the box shows it and the script has run again.
     pattern = re.escape(option) if isinstance(option, str) else option.pattern
     page.wait_for_function(
-        "([label, pattern]) => { const box = document.querySelector(`input[aria-label=\"${label}\"]`); if (!box) return false;"
+        '([label, pattern]) => { const box = document.querySelector(`input[aria-label="${label}"]`); if (!box) return false;'
         " const shown = box.value || (box.closest('[data-baseweb=select]') || box.parentElement).innerText;"
         " return new RegExp(pattern).test(shown); }",
         arg=[label, pattern],

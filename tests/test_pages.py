@@ -41,9 +41,8 @@ def model_store(tmp_path_factory, digits_sample):
         arch="custom",
         model_config=ModelConfig(conv_blocks=(ConvBlock(8), ConvBlock(16)), dense_units=(32,)),
         target_accuracy=None,
-        max_epochs=2,
-        train_size=1000,
-        test_size=100,
+        max_epochs=4,
+        test_size=200,
     )
     cnn = train(cnn_settings, dataset=digits_sample)
     store.save("digits-cnn", cnn.model, metadata_for(cnn))
@@ -749,7 +748,15 @@ def all_text(at) -> str:
     return "\n".join(parts)
 
 
-PAGES_FOR_LANGUAGES = ["app.py", "pages/1_train.py", "pages/2_draw.py", "pages/3_convolutions.py", "pages/4_class.py", "pages/5_glossary.py"]
+PAGES_FOR_LANGUAGES = [
+    "app.py",
+    "pages/1_train.py",
+    "pages/2_draw.py",
+    "pages/3_convolutions.py",
+    "pages/4_class.py",
+    "pages/5_glossary.py",
+    "pages/6_explain.py",
+]
 
 
 @pytest.mark.parametrize("language, title", [("en", "Glossary"), ("tr", "Sözlük")])
@@ -763,7 +770,7 @@ def test_every_page_renders_in_both_languages(with_models, path, language, title
         assert at.title[0].value == title
     if language == "tr" and path != "app.py":
         heading = at.title[0].value
-        assert heading in {"Eğit", "Çiz", "Evrişimler", "Sınıf", "Sözlük"}, heading
+        assert heading in {"Eğit", "Çiz", "Evrişimler", "Sınıf", "Sözlük", "Cevabın İçinde"}, heading
 
 
 def test_a_lesson_link_opens_the_train_page_with_its_settings_and_bad_values_show_a_note(empty_store):
@@ -815,7 +822,16 @@ def test_every_glossary_term_is_explained_where_it_is_at_work(with_models, digit
     draw.session_state["canvas-0"] = canvas_value(drawn)
     draw.run()
     convolutions = choose(page("pages/3_convolutions.py").run(), "Model", "digits-cnn")
-    shown = {"train": all_text(train), "draw": all_text(draw), "convolutions": all_text(convolutions)}
+    own = page("pages/1_train.py").run()  # "build your own" shows the custom network's controls
+    by_label(own.selectbox, "Architecture").set_value("custom")
+    own.run()
+    inside = choose(page("pages/6_explain.py").run(), "Model", "digits-cnn")
+    shown = {
+        "train": all_text(train) + all_text(own),
+        "draw": all_text(draw),
+        "convolutions": all_text(convolutions),
+        "explain": all_text(inside),
+    }
     missing = []
     for entry in GLOSSARY:
         for place in entry.places:
@@ -871,3 +887,38 @@ def test_leaving_a_class_joined_by_its_link_keeps_the_browser_out_after_a_reload
     again.run()
     assert not again.exception and "Join a class" in [sub.value for sub in again.subheader]
     assert class_store().students(info.class_id) == []
+
+
+# Inside the answer
+
+
+def test_inside_the_answer_explains_fools_maps_and_breaks_the_students_drawing(with_models, digits_sample):
+    drawn, label = drawn_digit(with_models[2].model, digits_sample)
+    draw = choose(page("pages/2_draw.py").run(), "Model", "digits-cnn")
+    draw.session_state["canvas-0"] = canvas_value(drawn)
+    draw.run()
+    at = page("pages/6_explain.py")
+    at.session_state["mnistlab.drawing"] = draw.session_state["mnistlab.drawing"]
+    at.session_state["mnistlab.selected_model"] = draw.session_state["mnistlab.selected_model"]
+    at.run()
+    assert not at.exception
+    headers = [header.value for header in at.header]
+    assert headers[:5] == ["Why this answer", "Fool it", "Where it sits among test images", "What it imagines", "Break it"]
+    said = by_label(at.metric, "The network says").value
+    assert said == str(label)
+    by_label(at.selectbox, "Explain").set_value((label + 1) % 10)  # "why not ...?"
+    at.run()
+    assert any("pushed it towards" in shown(image.proto.imgs[0].caption) for image in at.get("imgs")) if at.get("imgs") else True
+    by_label(at.button, "Fool it").click()
+    at.run()
+    assert not at.exception
+    assert any("It now says" in shown(success.value) for success in at.success), texts(at)
+    # Break it: every filter of the first convolution off drops to about chance; Reset gives the accuracy back exactly.
+    before = by_label(at.metric, "Test accuracy (1,000 test images)").value
+    by_label(at.toggle, "Switch off all of them").set_value(True)
+    at.run()
+    broken = float(by_label(at.metric, "Test accuracy (1,000 test images)").value.rstrip("%"))
+    assert broken < 25
+    by_label(at.button, "Reset").click()
+    at.run()
+    assert by_label(at.metric, "Test accuracy (1,000 test images)").value == before
