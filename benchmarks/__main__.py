@@ -4,6 +4,7 @@ Sections:
   training    time to accuracy of each preset, latency, progress hooks, batch normalisation, home page, memory
   app         the app as a class uses it: in-app training against the command line, drawing latency (real browsers)
   classroom   25 students drawing in class mode at once
+  class-training  a class pressing Train at once: the same step, a CNN step, own variations, packed against one by one
   ray         trainings per hour with worker processes and with a local Ray cluster
   report      rewrite docs/PERFORMANCE.md from docs/benchmark.json without measuring anything
 
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--repeats", type=int, default=1, help="repeat each training run and report medians")
     training.add_argument("--mnist-test-dir", default=None, help="the official MNIST test set (IDX files) to score digits on")
     training.add_argument("--plot", default=None, help="write the accuracy-against-seconds plot here (PNG)")
+    training.add_argument(
+        "--compare-precision", action="store_true", help="train every preset in float32 and in bfloat16 too (on a CPU that has bfloat16)"
+    )
     training.add_argument("--merge-runs", action="store_true", help="keep the earlier runs of presets not measured now")
 
     app = sections.add_parser("app", help="in-app training against the command line, and drawing latency, with real browsers")
@@ -64,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(classroom)
     classroom.add_argument("--students", type=int, default=25)
     classroom.add_argument("--drawings", type=int, default=8, help="drawings each student makes")
+
+    class_training = sections.add_parser("class-training", help="a class pressing Train at once, through the job manager")
+    common(class_training)
 
     ray = sections.add_parser("ray", help="Ray's overhead per training and trainings per hour")
     common(ray)
@@ -99,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import classroom_load
 
             section = classroom_load.run(arguments)
+        elif arguments.section == "class-training":
+            from benchmarks import class_training
+
+            section = class_training.run(arguments)
         elif arguments.section == "ray":
             from benchmarks import ray_overhead
 

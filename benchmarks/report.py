@@ -116,8 +116,10 @@ def training_lines(report: dict, path: str, plot_path: str | None) -> list[str]:
             last = run["epochs"][-1]
             reached = " | ".join(_reached_text(run["reached"][str(t)]) for t in thresholds)
             timing = f"{last['wall_s']:.0f} s ({last['cpu_s']:.0f} CPU-s)"
-            out.append(f"| {run['preset']} | {last['epoch']} | {last['test_accuracy']:.2%} | {timing} | {reached} |")
+            name = f"{run['preset']} ({run.get('precision', 'float32')})"
+            out.append(f"| {name} | {last['epoch']} | {last['test_accuracy']:.2%} | {timing} | {reached} |")
         out.append("")
+    out += precision_lines(report.get("precision"))
     if plot_path:
         relative = Path(plot_path).name if Path(plot_path).parent == Path(path).parent else plot_path
         out += [f"![Test accuracy against training seconds]({relative})", ""]
@@ -288,7 +290,75 @@ def classroom_lines(section: dict) -> list[str]:
     ]
 
 
-SECTION_WRITERS: dict = {"app": app_lines, "classroom": classroom_lines, "ray": ray_lines}
+def class_training_lines(section: dict) -> list[str]:
+    """A class pressing Train at once, through the job manager."""
+    names = {
+        "lesson1": "lesson 1's step (dense network on clothes to 88%), the same settings",
+        "lesson4": "lesson 4's fast-CNN step (clothes to 89%), the same settings",
+        "variations": "their own variation of lesson 1's network (hidden size x learning rate)",
+    }
+    out = [
+        "## A class pressing Train at once",
+        "",
+        "Measured through the app's job manager with the app's backend (worker processes, "
+        f"{section['training_places']} training place(s)), every student pressing Train in the same second from their own "
+        "thread, each with their own owner id; one run alone is the same training on a quiet server; each measurement has a "
+        "fresh database and a warmed-up worker:",
+        "",
+        "```",
+        section["command"],
+        "```",
+        "",
+        "| students pressing Train | trainings | first result | median | last | one run alone | last / alone |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, scenario in section["scenarios"].items():
+        out.append(
+            f"| {scenario['students']} on {names.get(name, name)} | {scenario['trainings']} | {scenario['first_s']:.0f} s | "
+            f"{scenario['median_s']:.0f} s | {scenario['last_s']:.0f} s | {scenario['alone_s']:.0f} s | {scenario['last_over_alone']:.2f}x |"
+        )
+    packed = section["packed"]
+    out += [
+        "",
+        "Students with the same settings follow one training (trainings are seeded and deterministic); different dense "
+        "networks that read the same batches train packed, one pass over each batch for all of them.",
+        "",
+        f"Packed against one by one, {packed['networks']} different dense networks ({', '.join(section['variations'])}): all "
+        f"results after {packed['packed_s']:.0f} s packed against {packed['one_by_one_s']:.0f} s one after another, "
+        f"**{packed['speed_up']:.1f}x**; test accuracy packed "
+        + ", ".join(f"{value:.2%}" for value in packed["packed_accuracy"])
+        + "; alone "
+        + ", ".join(f"{value:.2%}" for value in packed["alone_accuracy"])
+        + f" (largest gap {packed['largest_gap_points']:.2f} points).",
+        "",
+    ]
+    return out
+
+
+def precision_lines(compared: list[dict] | None) -> list[str]:
+    """float32 against mixed bfloat16, per preset."""
+    if not compared:
+        return []
+    out = [
+        "### bfloat16 against float32",
+        "",
+        "Each preset trained in both number formats with the same seeds, alternating which goes first (medians of "
+        f"{compared[0]['repeats']} runs); the app trains a preset in bfloat16 where it is faster and as accurate:",
+        "",
+        "| preset | data | float32: final test accuracy, s per epoch | bfloat16: final test accuracy, s per epoch | gap | speed-up | the app uses |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in compared:
+        f32, bf16 = entry["float32"], entry["mixed_bfloat16"]
+        out.append(
+            f"| {entry['preset']} | {DATASETS[entry['dataset']].title} | {f32['final_test_accuracy']:.2%}, {f32['epoch_s']} s | "
+            f"{bf16['final_test_accuracy']:.2%}, {bf16['epoch_s']} s | {entry['gap_points']:+.2f} points | {entry['speed_up']:.2f}x | "
+            f"{entry['app_uses']} |"
+        )
+    return [*out, ""]
+
+
+SECTION_WRITERS: dict = {"app": app_lines, "classroom": classroom_lines, "class-training": class_training_lines, "ray": ray_lines}
 
 
 def write_markdown(report: dict, path: str, plot_path: str | None = None) -> None:

@@ -33,6 +33,7 @@ from mnistlab.events import TrainingListener
 from mnistlab.idx import read_idx
 from mnistlab.models import PRESETS, get_preset
 from mnistlab.optimizers import compile_model
+from mnistlab.precision import FLOAT32, MIXED_BFLOAT16, cpu_has_bfloat16, precision_for
 from mnistlab.settings import TrainingSettings
 from mnistlab.training import train
 
@@ -93,24 +94,35 @@ def benchmark_dataset(name: str, mnist_test_dir: str | None, quick: bool) -> Dat
     return dataset
 
 
-def time_to_accuracy(preset: str, dataset: Dataset, quick: bool, repeats: int) -> tuple[dict, object]:
-    """Train `repeats` times; per epoch, the median wall/CPU seconds and test accuracy."""
-    x_test = normalize_images(dataset.x_test)
-    runs, model = [], None
-    for repeat in range(repeats):
-        clock = EpochClock(x_test, dataset.y_test)
-        settings = TrainingSettings(
-            dataset=dataset.name,
-            arch=preset,
-            target_accuracy=None,
-            monitor="accuracy",
-            validation_split=0.0,
-            max_epochs=1 if quick else None,
-            seed=42 + repeat,
-        )
-        trained = train(settings, dataset=dataset, listeners=[clock])
-        runs.append(clock.epochs)
-        model = trained.model
+def _one_training(preset: str, dataset: Dataset, quick: bool, seed: int, precision: str) -> tuple[list[dict], object]:
+    """One training of a preset with no target, in `precision`; its epochs as EpochClock records them."""
+    clock = EpochClock(normalize_images(dataset.x_test), dataset.y_test)
+    settings = TrainingSettings(
+        dataset=dataset.name,
+        arch=preset,
+        target_accuracy=None,
+        monitor="accuracy",
+        validation_split=0.0,
+        max_epochs=1 if quick else None,
+        seed=seed,
+    )
+    trained = train(settings, dataset=dataset, listeners=[clock], precision=precision)
+    return clock.epochs, trained.model
+
+
+def app_precision(preset: str, dataset: Dataset) -> str:
+    """The number format the app trains this preset in on this machine."""
+    return precision_for(preset, get_preset(preset).config_for(dataset.name).is_convolutional)
+
+
+def time_to_accuracy(preset: str, dataset: Dataset, quick: bool, repeats: int, precision: str, runs: list | None = None) -> tuple[dict, object]:
+    """Train `repeats` times in `precision` (or take `runs` already trained); per epoch, the median wall/CPU seconds and test accuracy."""
+    model = None
+    if runs is None:
+        runs = []
+        for repeat in range(repeats):
+            epochs, model = _one_training(preset, dataset, quick, 42 + repeat, precision)
+            runs.append(epochs)
     epochs = []
     for index in range(min(len(run) for run in runs)):
         epochs.append(
@@ -128,6 +140,7 @@ def time_to_accuracy(preset: str, dataset: Dataset, quick: bool, repeats: int) -
     return {
         "preset": preset,
         "dataset": dataset.name,
+        "precision": precision,
         "data_source": dataset.source.describe(),
         "train_images": int(len(dataset.y_train)),
         "test_images": int(len(dataset.y_test)),
@@ -136,6 +149,28 @@ def time_to_accuracy(preset: str, dataset: Dataset, quick: bool, repeats: int) -
         "reached": reached,
         "all_runs": runs,
     }, model
+
+
+def precision_comparison(preset: str, dataset: Dataset, quick: bool, repeats: int) -> tuple[dict, dict[str, list], object]:
+    """The preset trained in float32 and in mixed bfloat16, alternating which goes first (a slow spell of the
+    machine hits both alike), with the same seeds: the median final test accuracy and seconds per epoch of each."""
+    runs: dict[str, list] = {FLOAT32: [], MIXED_BFLOAT16: []}
+    models = {}
+    for repeat in range(repeats):
+        for precision in (FLOAT32, MIXED_BFLOAT16) if repeat % 2 == 0 else (MIXED_BFLOAT16, FLOAT32):
+            epochs, models[precision] = _one_training(preset, dataset, quick, 42 + repeat, precision)
+            runs[precision].append(epochs)
+    entry: dict = {"preset": preset, "dataset": dataset.name, "repeats": repeats, "app_uses": app_precision(preset, dataset)}
+    for precision, trained in runs.items():
+        entry[precision] = {
+            "final_test_accuracy": round(statistics.median(epochs[-1]["test_accuracy"] for epochs in trained), 4),
+            "final_test_accuracies": [epochs[-1]["test_accuracy"] for epochs in trained],
+            "epoch_s": round(statistics.median(epochs[-1]["wall_s"] / len(epochs) for epochs in trained), 2),
+            "epoch_cpu_s": round(statistics.median(epochs[-1]["cpu_s"] / len(epochs) for epochs in trained), 2),
+        }
+    entry["gap_points"] = round(100 * (entry[MIXED_BFLOAT16]["final_test_accuracy"] - entry[FLOAT32]["final_test_accuracy"]), 2)
+    entry["speed_up"] = round(entry[FLOAT32]["epoch_s"] / entry[MIXED_BFLOAT16]["epoch_s"], 2)
+    return entry, runs, models[entry["app_uses"]]
 
 
 def drawn_canvases(images: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -381,6 +416,10 @@ def merge_reports(previous: dict, new: dict) -> dict:
     merged = dict(new, runs=runs, latency_ms={**previous["latency_ms"], **new["latency_ms"]})
     merged["command"] = previous["command"] + "\nthen, to measure again: " + new["command"]
     merged["total_seconds"] = previous["total_seconds"] + new["total_seconds"]
+    if "precision" in previous or "precision" in new:
+        fresh_precision = {(entry["preset"], entry["dataset"]): entry for entry in new.get("precision", [])}
+        kept = [fresh_precision.pop((e["preset"], e["dataset"]), e) for e in previous.get("precision", [])]
+        merged["precision"] = kept + list(fresh_precision.values())
     if "drawing_accuracy" not in new and "drawing_accuracy" in previous:
         merged["drawing_accuracy"] = previous["drawing_accuracy"]
     return merged
@@ -398,8 +437,16 @@ def run(arguments) -> dict:
     for preset, name in plan(arguments):
         if name not in datasets:
             datasets[name] = benchmark_dataset(name, arguments.mnist_test_dir, quick)
-        print(f"training {preset} on {name}...", file=sys.stderr, flush=True)
-        run, model = time_to_accuracy(preset, datasets[name], quick, 1 if quick else arguments.repeats)
+        repeats = 1 if quick else arguments.repeats
+        precision = app_precision(preset, datasets[name])
+        if arguments.compare_precision and cpu_has_bfloat16():
+            print(f"training {preset} on {name} in float32 and in bfloat16...", file=sys.stderr, flush=True)
+            comparison, both, model = precision_comparison(preset, datasets[name], quick, repeats)
+            report.setdefault("precision", []).append(comparison)
+            run, _ = time_to_accuracy(preset, datasets[name], quick, repeats, precision, runs=both[precision])
+        else:
+            print(f"training {preset} on {name} ({precision})...", file=sys.stderr, flush=True)
+            run, model = time_to_accuracy(preset, datasets[name], quick, repeats, precision)
         report["runs"].append(run)
         models[(preset, name)] = model
         last = run["epochs"][-1]

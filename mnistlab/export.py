@@ -316,7 +316,8 @@ def notebook(settings: TrainingSettings, run_id: int | None = None, class_drawin
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     book.cells.append(nbformat.v4.new_markdown_cell(introduction(settings, run_id)))
     for cell in cells(settings, class_drawings, train_images):
-        book.cells.append(nbformat.v4.new_markdown_cell(f"**{_('Step')}.** {cell.explanation}"))
+        step = _("Step")
+        book.cells.append(nbformat.v4.new_markdown_cell(f"**{step}.** {cell.explanation}"))
         book.cells.append(nbformat.v4.new_code_cell(cell.code))
     return book
 

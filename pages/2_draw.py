@@ -15,7 +15,7 @@ from mnistlab_ui.classroom import class_drawing_controls, class_model_choice, me
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.session import CANVAS_VERSION
-from mnistlab_ui.shell import leave_pages_folder_mode
+from mnistlab_ui.shell import leave_pages_folder_mode, page_link
 from mnistlab_ui.text import plain
 from mnistlab_ui.text import problem as problem_text
 
@@ -53,6 +53,7 @@ def show_probabilities(prediction) -> None:
     st.caption(_("Answered by: {model}").format(model=plain(choice.label)))
     chart = pd.DataFrame({"class": [_(name) for name in prediction.class_names], "probability": prediction.probabilities})
     st.bar_chart(chart, x="class", y="probability", sort=False, height=220, x_label=_("class"), y_label=_("probability"))
+    page_link("explain", _("Why this answer? Look inside it, and try to fool it"), ":material/psychology:")
 
 
 def hint(preprocessed) -> bool:

@@ -168,7 +168,7 @@ def trained_browser(browser, server):
 
 @pytest.mark.parametrize("language", ["en", "tr"])
 @pytest.mark.parametrize("viewport", [PROJECTOR, PHONE], ids=["projector", "phone"])
-@pytest.mark.parametrize("slug", ["", "train", "draw", "convolutions", "class", "glossary"])
+@pytest.mark.parametrize("slug", ["", "train", "draw", "convolutions", "class", "glossary", "explain"])
 def test_every_page_is_whole_at_1024_and_on_a_phone(server, browser, trained_browser, slug, viewport, language):
     """In both languages: Turkish words are longer, and a label must still not break inside one."""
     from mnistlab.i18n import _, set_language
@@ -189,6 +189,7 @@ def test_every_page_is_whole_at_1024_and_on_a_phone(server, browser, trained_bro
             "convolutions": _("Kernel playground"),
             "class": _("Join a class"),
             "glossary": _("Softmax"),
+            "explain": _("Why this answer"),
         }.get(slug)
         if slug == "draw":
             draw_stroke(page, one(), touch=viewport is PHONE)
@@ -657,3 +658,144 @@ def test_two_servers_on_one_postgresql_share_runs_classes_and_drawings_and_a_res
         a.stop()
         b.stop()
         drop()
+
+
+# A class at once, the projected join link, and Inside the answer
+
+
+def test_a_teacher_on_localhost_projects_a_link_a_phone_on_the_network_opens_and_f5_keeps_the_dashboard(tmp_path, browser):
+    """The README's start (listening on every interface), the teacher's browser on localhost: the projected join link and
+    QR code carry this machine's network address, a phone opens that very link, and a reload keeps the teacher's
+    dashboard (a signed cookie, nothing secret in the address) with the private link folded away."""
+    from mnistlab.network import lan_address
+
+    address = lan_address()
+    if address is None:
+        pytest.skip("this machine has no network address other than loopback")
+    app = AppServer(tmp_path / "data", tmp_path / "models", tmp_path / "server.log", address="0.0.0.0").start()
+    teacher, student = new_page(browser), new_page(browser, PHONE, touch=True)
+    try:
+        teacher.goto(f"http://localhost:{app.port}/class")
+        teacher.get_by_role("textbox", name="Class name").fill("7B")
+        teacher.get_by_role("button", name="Start a class").click()
+        code_box = teacher.locator("div[style*='letter-spacing']")
+        code_box.wait_for(timeout=60_000)
+        code = code_box.inner_text().strip()
+        projected = teacher.get_by_text(re.compile(r"^or open ")).first
+        projected.wait_for()
+        link = projected.inner_text().removeprefix("or open ").strip()
+        assert link == f"http://{address}:{app.port}/class?join={code}", link
+        assert "localhost" not in teacher.locator('[data-testid="stMain"]').inner_text()
+        # The private teacher link is folded: its address is not on the projected page until the teacher opens it.
+        assert teacher.get_by_text(re.compile("Your private teacher link")).count() == 1
+        assert teacher.get_by_text(re.compile(r"[?&]key=")).count() == 0
+        assert "key=" not in teacher.url
+
+        teacher.reload()
+        code_box.wait_for(timeout=60_000)
+        assert code_box.inner_text().strip() == code
+        assert teacher.get_by_role("button", name="Start a class").count() == 0
+        assert teacher.get_by_role("textbox", name="Nickname").count() == 0
+
+        student.goto(link)
+        assert student.get_by_role("textbox", name="Class code").input_value() == code
+        student.get_by_role("textbox", name="Nickname").fill("Deniz")
+        student.get_by_role("button", name="Join").click()
+        student.get_by_text(re.compile("You are .* in this class")).wait_for(timeout=60_000)
+        teacher.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+            ".some(m => m.innerText.includes('Students') && m.innerText.includes('1'))",
+            timeout=60_000,
+        )
+        assert_no_errors(teacher, "class-lan-teacher")
+        assert_no_errors(student, "class-lan-student")
+    finally:
+        teacher.context.close()
+        student.context.close()
+        app.stop()
+
+
+def test_students_pressing_train_at_once_watch_one_training_and_the_race_shows_it(server, browser):
+    """Three students of a class (one on a phone) press Train on the same lesson step in the same second: each page says
+    they watch one training together, each gets their own run with the same result, and the teacher's race shows it."""
+    from mnistlab.database import Database
+    from mnistlab.runs import FINISHED, RunStore
+
+    teacher = new_page(browser)
+    students = [new_page(browser, PHONE, touch=True) if number == 2 else new_page(browser) for number in range(3)]
+    try:
+        teacher.goto(f"{server.url}/class")
+        teacher.get_by_role("textbox", name="Class name").fill("Race class")
+        teacher.get_by_role("button", name="Start a class").click()
+        code_box = teacher.locator("div[style*='letter-spacing']")
+        code_box.wait_for(timeout=60_000)
+        code = code_box.inner_text().strip()
+        teacher.get_by_text("Class race").wait_for(timeout=60_000)
+        step = "dataset=fashion_mnist&preset=dense&target=0.8&epochs=6&seed=7"
+        for number, student in enumerate(students):
+            student.goto(f"{server.url}/class?join={code}")
+            student.get_by_role("textbox", name="Nickname").fill(["Ada", "Bora", "Cem"][number])
+            student.get_by_role("button", name="Join").click()
+            student.get_by_text(re.compile("You are .* in this class")).wait_for(timeout=60_000)
+            student.goto(f"{server.url}/train?{step}")
+            server_has(student, "seed=7")
+        for student in students:
+            student.get_by_role("button", name="Train", exact=True).click()
+        for student in students:
+            student.get_by_text(re.compile(r"^You and (2 classmates|a classmate) are watching the same training")).wait_for(timeout=120_000)
+        for student in students:
+            student.get_by_text("Confusion matrix").wait_for(timeout=300_000)
+        teacher.get_by_text(re.compile("^First to reach the target")).wait_for(timeout=60_000)
+        assert teacher.locator('[data-testid="stVegaLiteChart"]').count() >= 1
+
+        home = Path(server.environment["MNISTLAB_DATA_HOME"])
+        store = RunStore(Database(f"sqlite:///{home / 'mnistlab.db'}"), home)
+        runs = [run for run in store.recorded_runs(limit=200) if run.settings.seed == 7 and run.settings.target_accuracy == 0.8]
+        assert len(runs) == 3 and len({run.owner for run in runs}) == 3
+        assert {run.status for run in runs} == {FINISHED}
+        assert len({run.training_key for run in runs}) == 1
+        assert len({run.result.test_accuracy for run in runs}) == 1
+        for page in [teacher, *students]:
+            assert_no_errors(page, f"race-{students.index(page) if page in students else 'teacher'}")
+    finally:
+        for page in [teacher, *students]:
+            page.context.close()
+
+
+def test_inside_the_answer_from_a_drawing_heat_map_fool_map_and_break(server, page):
+    """Draw a 7, follow the Draw page's link: the heat map, a fooled answer, the map of test images, and Break it
+    (everything switched off: about one answer in ten right) with an exact Reset."""
+    page.goto(f"{server.url}/draw")
+    draw_stroke(page, seven())
+    page.locator('[data-testid="stMetric"]').filter(has_text="Prediction").wait_for(timeout=60_000)
+    page.get_by_role("link", name=re.compile("^Why this answer")).click()
+    page.get_by_role("heading", name="Why this answer").wait_for(timeout=120_000)
+    page.get_by_text(re.compile("^Warm: the pixels that pushed it towards")).wait_for()
+    answer = metric_value(page, "The network says")
+
+    choose(page, "Make it say", re.compile("^(3|8)$") if answer != "3" else re.compile("^8$"))
+    page.get_by_role("button", name="Fool it", exact=True).click()
+    page.get_by_text(re.compile("^It now says .*: no pixel moved more than")).wait_for(timeout=60_000)
+
+    page.get_by_role("heading", name="Where it sits among test images").wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas')].length >= 1", timeout=60_000)
+
+    page.get_by_role("heading", name="Break it").scroll_into_view_if_needed()
+    before = metric_value(page, "Test accuracy")
+    page.get_by_text("Switch off all of them", exact=True).click()
+    page.wait_for_function(
+        """(before) => [...document.querySelectorAll('[data-testid="stMetric"]')]
+            .some(m => m.innerText.includes('Test accuracy') && !m.innerText.includes(before))""",
+        arg=before,
+        timeout=60_000,
+    )
+    broken = float(metric_value(page, "Test accuracy").rstrip("%"))
+    assert broken <= 25, broken
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.wait_for_function(
+        """(before) => [...document.querySelectorAll('[data-testid="stMetric"]')]
+            .some(m => m.innerText.includes('Test accuracy') && m.innerText.includes(before))""",
+        arg=before,
+        timeout=60_000,
+    )
+    assert_no_errors(page, "explain-flow")

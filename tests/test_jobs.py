@@ -272,7 +272,7 @@ def test_stop_from_one_of_several_watchers_hands_them_the_model_and_the_training
     backend.done(job_id, 0, "cancelled", final=False, accuracy=0.6)  # the worker's snapshot
     assert jobs.wait(leaving, 5)
     left = jobs.snapshot(leaving)
-    assert left.status == CANCELLED and left.model_path.is_file() and "1 classmate(s) go on training it" in left.error
+    assert left.status == CANCELLED and left.model_path.is_file() and "1 classmate goes on training it" in left.error
     assert jobs.snapshot(staying).status == RUNNING and jobs.snapshot(staying).watchers == 1
     # The last watcher's Stop stops the training itself.
     assert jobs.cancel(staying, owner="browser:b")

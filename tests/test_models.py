@@ -78,9 +78,9 @@ def test_custom_config_with_batch_norm_and_dropout():
     "make, message",
     [
         (lambda: ConvBlock(filters=0), "1 to 512 filters"),
-        (lambda: ConvBlock(kernel_size=4), "Kernel size"),
+        (lambda: ConvBlock(kernel_size=4), "A kernel is 1, 3, 5 or 7 pixels wide"),
         (lambda: ModelConfig(dropout=1.0), "Dropout"),
-        (lambda: ModelConfig(activation="swishy"), "Unknown activation"),
+        (lambda: ModelConfig(activation="swishy"), "The activation is one of"),
         (lambda: ModelConfig(dense_units=(0,)), "1 to 4096 units"),
         (lambda: ModelConfig(conv_blocks=(ConvBlock(8, 7),) * 3), "shrink the 28x28 image to nothing"),
         (lambda: get_preset("resnet"), "Unknown architecture 'resnet'"),

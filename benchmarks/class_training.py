@@ -1,0 +1,217 @@
+"""A class pressing Train at once, through the app's job manager: `python -m benchmarks class-training`.
+
+Each scenario is what a class does in a lesson, measured as the app serves it: the
+Train page's settings of the lesson's step (`read_link` and `settings_from_link`, as
+the page reads a lesson's link), submitted by as many students (owners) as the class
+has, from as many threads in the same second, to a `JobManager` with the app's own
+backend (`ProcessBackend` with the server's default number of training places).
+
+- `lesson1`: 25 students on lesson 1's step (the dense network on clothes to 88%).
+- `lesson4`: 8 students on lesson 4's fast-CNN step (to 89%).
+- `variations`: 12 students each with their own variation of lesson 1's network (another
+  learning rate or hidden size), so 12 different networks.
+- `one_by_one`: the same 12 networks trained one after another (each submitted when the
+  one before finished), as the server trained a class before packing.
+
+For each scenario: the seconds from the press to each student's result (first, median,
+last) and the last one over one run alone. "One run alone" is the scenario's first
+network trained by itself on a quiet server; every measurement gets a fresh database
+(so nothing is shared with an earlier finished run) and a warmed-up worker (TensorFlow
+imported and the data loaded, as on a server that has been up for a while). The packed
+against one-by-one figure compares the time to all 12 results and each network's
+test accuracy.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from mnistlab.config import ServerConfig
+from mnistlab.database import Database
+from mnistlab.jobs import JobManager
+from mnistlab.lessons import LESSONS
+from mnistlab.links import read_link
+from mnistlab.process_backend import ProcessBackend
+from mnistlab.runs import FINISHED, RunStore
+from mnistlab.settings import CUSTOM, TrainingSettings, settings_from_link
+
+LEARNING_RATES = (0.0005, 0.001, 0.002, 0.004)
+HIDDEN_SIZES = (64, 128, 256)
+
+
+def lesson_settings(lesson: int, step: int = 0) -> TrainingSettings:
+    """What the Train page trains when a student opens this lesson step's link and presses Train."""
+    link = read_link("train", dict(LESSONS[lesson - 1].steps[step].query))
+    if link.notes:
+        raise ValueError(f"lesson {lesson}'s link does not read cleanly: {link.notes}")
+    return settings_from_link(link.values)
+
+
+def variations(base: TrainingSettings, count: int) -> list[TrainingSettings]:
+    """`count` different dense networks of a lesson: hidden sizes times learning rates."""
+    networks = []
+    for units in HIDDEN_SIZES:
+        for rate in LEARNING_RATES:
+            config = replace(base.config, dense_units=(units,))
+            # Only the network and its learning rate change: the batch size stays the lesson's.
+            batch = base.batch_size or base.base_recipe.batch_size
+            networks.append(replace(base, arch=CUSTOM, model_config=config, learning_rate=rate, batch_size=batch))
+    if count > len(networks):
+        raise ValueError(f"at most {len(networks)} variations, not {count}.")
+    return networks[:count]
+
+
+class Server:
+    """A job manager as the app builds it, on a fresh database, with its worker warmed up."""
+
+    def __init__(self, label: str, warm_up: TrainingSettings):
+        folder = Path(tempfile.mkdtemp(prefix=f"mnistlab-class-bench-{label}-"))
+        config = ServerConfig.from_environment()
+        backend = ProcessBackend(workers=config.max_trainings, nice=config.worker_nice)
+        self.jobs = JobManager(RunStore(Database(f"sqlite:///{folder / 'runs.db'}"), folder / "runs"), backend, f"bench-{label}", abandon_after=3600)
+        # Another seed and one small epoch: the worker imports TensorFlow and loads the data, and nothing is shared.
+        small = replace(warm_up, seed=warm_up.seed + 1000, max_epochs=1, target_accuracy=None, train_size=2000, test_size=500)
+        places = max(1, backend.capacity)
+        warm_runs = [self.jobs.submit(small, f"warm-up-{place}") for place in range(places)]
+        for run_id in warm_runs:
+            self._finished(run_id)
+
+    def _finished(self, run_id: int, timeout: float = 7200) -> dict:
+        if not self.jobs.wait(run_id, timeout):
+            raise RuntimeError(f"run {run_id} did not finish within {timeout:.0f} s")
+        snapshot = self.jobs.snapshot(run_id)
+        if snapshot.status != FINISHED:
+            raise RuntimeError(f"run {run_id} ended {snapshot.status}: {snapshot.error}")
+        return {
+            "run": run_id,
+            "test_accuracy": round(snapshot.result.test_accuracy, 4),
+            "epochs": len(snapshot.result.history),
+            "shared_from": snapshot.shared_from,
+        }
+
+    def class_presses(self, settings: list[TrainingSettings]) -> list[dict]:
+        """Every student presses Train in the same second; each one's seconds to their result."""
+        results: list[dict | None] = [None] * len(settings)
+        errors: list[BaseException] = []
+        start = threading.Barrier(len(settings) + 1)
+        pressed = time.perf_counter()
+
+        def student(index: int) -> None:
+            try:
+                start.wait()
+                run_id = self.jobs.submit(settings[index], f"student-{index + 1}")
+                outcome = self._finished(run_id)
+                outcome["seconds"] = round(time.perf_counter() - pressed, 2)
+                results[index] = outcome
+            except BaseException as error:  # noqa: BLE001 - reported below, with the others
+                errors.append(error)
+
+        threads = [threading.Thread(target=student, args=(index,)) for index in range(len(settings))]
+        for thread in threads:
+            thread.start()
+        pressed = time.perf_counter()
+        start.wait()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise RuntimeError(f"{len(errors)} of {len(settings)} students got no result: {errors[0]}")
+        return results
+
+    def one_by_one(self, settings: list[TrainingSettings]) -> list[dict]:
+        """One network after another, each submitted when the one before finished; seconds from the first press."""
+        pressed, results = time.perf_counter(), []
+        for index, one in enumerate(settings):
+            outcome = self._finished(self.jobs.submit(one, f"student-{index + 1}"))
+            outcome["seconds"] = round(time.perf_counter() - pressed, 2)
+            results.append(outcome)
+        return results
+
+    def shutdown(self) -> None:
+        self.jobs.shutdown()
+
+
+def _alone(label: str, settings: TrainingSettings) -> dict:
+    server = Server(f"{label}-alone", settings)
+    try:
+        return server.one_by_one([settings])[0]
+    finally:
+        server.shutdown()
+
+
+def _summary(results: list[dict], alone_s: float) -> dict:
+    seconds = sorted(result["seconds"] for result in results)
+    return {
+        "students": len(results),
+        "first_s": seconds[0],
+        "median_s": round(statistics.median(seconds), 2),
+        "last_s": seconds[-1],
+        "alone_s": alone_s,
+        "last_over_alone": round(seconds[-1] / alone_s, 2),
+        "trainings": len({result["shared_from"] or result["run"] for result in results}),
+    }
+
+
+def _class_scenario(label: str, settings: list[TrainingSettings]) -> dict:
+    alone = _alone(label, settings[0])
+    server = Server(label, settings[0])
+    try:
+        results = server.class_presses(settings)
+    finally:
+        server.shutdown()
+    print(f"{label}: last result after {max(r['seconds'] for r in results)} s, alone {alone['seconds']} s", flush=True)
+    return {**_summary(results, alone["seconds"]), "alone": alone, "results": results}
+
+
+def run(arguments) -> dict:
+    students = {"lesson1": 25, "lesson4": 8, "variations": 12}
+    if arguments.quick:
+        students = {"lesson1": 4, "lesson4": 2, "variations": 4}
+    lesson1, lesson4 = lesson_settings(1), lesson_settings(4)
+    if arguments.quick:
+        lesson1 = replace(lesson1, train_size=3000, test_size=500, max_epochs=2)
+        lesson4 = replace(lesson4, train_size=3000, test_size=500, max_epochs=1)
+    different = variations(lesson1, students["variations"])
+    started = time.perf_counter()
+    scenarios = {
+        "lesson1": _class_scenario("lesson1", [lesson1] * students["lesson1"]),
+        "lesson4": _class_scenario("lesson4", [lesson4] * students["lesson4"]),
+        "variations": _class_scenario("variations", different),
+    }
+    server = Server("one-by-one", lesson1)
+    try:
+        one_by_one = server.one_by_one(different)
+    finally:
+        server.shutdown()
+    packed = scenarios["variations"]["results"]
+    packed_s, sequential_s = max(r["seconds"] for r in packed), one_by_one[-1]["seconds"]
+    gaps = [round(100 * abs(a["test_accuracy"] - b["test_accuracy"]), 2) for a, b in zip(packed, one_by_one, strict=True)]
+    config = ServerConfig.from_environment()
+    return {
+        "command": "python -m benchmarks class-training" + (" --quick" if arguments.quick else ""),
+        "training_places": config.max_trainings,
+        "lesson1_settings": lesson1.to_dict(),
+        "lesson4_settings": lesson4.to_dict(),
+        "variations": [f"dense {s.config.dense_units[0]}, learning rate {s.learning_rate}" for s in different],
+        "scenarios": {name: {key: value for key, value in scenario.items() if key != "results"} for name, scenario in scenarios.items()},
+        "packed": {
+            "networks": len(different),
+            "packed_s": packed_s,
+            "one_by_one_s": sequential_s,
+            "speed_up": round(sequential_s / packed_s, 2),
+            "accuracy_gap_points": gaps,
+            "largest_gap_points": max(gaps),
+            "packed_accuracy": [r["test_accuracy"] for r in packed],
+            "alone_accuracy": [r["test_accuracy"] for r in one_by_one],
+        },
+        "results": {name: scenario["results"] for name, scenario in scenarios.items()} | {"one_by_one": one_by_one},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "quick": bool(arguments.quick),
+    }
