@@ -9,17 +9,20 @@ backend (`ProcessBackend` with the server's default number of training places).
 - `lesson1`: 25 students on lesson 1's step (the dense network on clothes to 88%).
 - `lesson4`: 8 students on lesson 4's fast-CNN step (to 89%).
 - `variations`: 12 students each with their own variation of lesson 1's network (another
-  learning rate or hidden size), so 12 different networks.
-- `one_by_one`: the same 12 networks trained one after another (each submitted when the
-  one before finished), as the server trained a class before packing.
+  learning rate or hidden size), so 12 different networks, each stopping at the lesson's
+  target; the same 12 are also trained one after another (each submitted when the one
+  before finished), as the server trained a class before packing.
+- `packed`: the same 12 networks for a fixed 3 epochs with no target, at once (packed) and
+  one by one: the same work both ways, so the time and each network's test accuracy
+  compare like for like (with a target, a network whose validation accuracy ends an epoch
+  a hair either side of it trains a different number of epochs).
 
 For each scenario: the seconds from the press to each student's result (first, median,
-last) and the last one over one run alone. "One run alone" is the scenario's first
-network trained by itself on a quiet server; every measurement gets a fresh database
-(so nothing is shared with an earlier finished run) and a warmed-up worker (TensorFlow
-imported and the data loaded, as on a server that has been up for a while). The packed
-against one-by-one figure compares the time to all 12 results and each network's
-test accuracy.
+last) and the last one over one run alone. One run alone is, for the same settings, that
+training on a quiet server; for different networks, the median of each network's own
+time when trained one by one. Every measurement gets a fresh database (so nothing is
+shared with an earlier finished run) and a warmed-up worker (TensorFlow imported and
+the data loaded, as on a server that has been up for a while).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from mnistlab.settings import CUSTOM, TrainingSettings, settings_from_link
 
 LEARNING_RATES = (0.0005, 0.001, 0.002, 0.004)
 HIDDEN_SIZES = (64, 128, 256)
+FIXED_EPOCHS = 3
 
 
 def lesson_settings(lesson: int, step: int = 0) -> TrainingSettings:
@@ -93,7 +97,7 @@ class Server:
             "run": run_id,
             "test_accuracy": round(snapshot.result.test_accuracy, 4),
             "epochs": len(snapshot.result.history),
-            "shared_from": snapshot.shared_from,
+            "training_key": snapshot.training_key,
         }
 
     def class_presses(self, settings: list[TrainingSettings]) -> list[dict]:
@@ -154,19 +158,56 @@ def _summary(results: list[dict], alone_s: float) -> dict:
         "last_s": seconds[-1],
         "alone_s": alone_s,
         "last_over_alone": round(seconds[-1] / alone_s, 2),
-        "trainings": len({result["shared_from"] or result["run"] for result in results}),
+        "trainings": len({result["training_key"] for result in results}),
     }
 
 
 def _class_scenario(label: str, settings: list[TrainingSettings]) -> dict:
+    """A class with the same settings: one run alone on a quiet server, then every student at once on another."""
     alone = _alone(label, settings[0])
-    server = Server(label, settings[0])
+    pressed = _on_a_fresh_server(label, settings[0], lambda server: server.class_presses(settings))
+    print(f"{label}: last result after {max(r['seconds'] for r in pressed)} s, alone {alone['seconds']} s", flush=True)
+    return {**_summary(pressed, alone["seconds"]), "alone": alone, "results": pressed}
+
+
+def _on_a_fresh_server(label: str, warm_up: TrainingSettings, work):
+    server = Server(label, warm_up)
     try:
-        results = server.class_presses(settings)
+        return work(server)
     finally:
         server.shutdown()
-    print(f"{label}: last result after {max(r['seconds'] for r in results)} s, alone {alone['seconds']} s", flush=True)
-    return {**_summary(results, alone["seconds"]), "alone": alone, "results": results}
+
+
+def _durations(one_by_one: list[dict]) -> list[float]:
+    """Each network's own seconds in a one-by-one series (its result's time less the one before)."""
+    ends = [result["seconds"] for result in one_by_one]
+    return [round(end - before, 2) for before, end in zip([0.0, *ends[:-1]], ends, strict=True)]
+
+
+def _different_networks(label: str, networks: list[TrainingSettings]) -> dict:
+    """Different networks pressed at once (packed) and the same networks one after another, each on a fresh server:
+    the class's times, each network's time alone, and each network's test accuracy both ways."""
+    pressed = _on_a_fresh_server(label, networks[0], lambda server: server.class_presses(networks))
+    sequential = _on_a_fresh_server(f"{label}-one-by-one", networks[0], lambda server: server.one_by_one(networks))
+    alone = _durations(sequential)
+    packed_s, sequential_s = max(r["seconds"] for r in pressed), sequential[-1]["seconds"]
+    gaps = [round(100 * abs(a["test_accuracy"] - b["test_accuracy"]), 2) for a, b in zip(pressed, sequential, strict=True)]
+    print(f"{label}: all {len(networks)} after {packed_s} s at once, {sequential_s} s one by one", flush=True)
+    return {
+        **_summary(pressed, round(statistics.median(alone), 2)),
+        "alone_each_s": alone,
+        "slowest_alone_s": max(alone),
+        "one_by_one_s": sequential_s,
+        "speed_up": round(sequential_s / packed_s, 2),
+        "epochs_packed": [r["epochs"] for r in pressed],
+        "epochs_alone": [r["epochs"] for r in sequential],
+        "packed_accuracy": [r["test_accuracy"] for r in pressed],
+        "alone_accuracy": [r["test_accuracy"] for r in sequential],
+        "accuracy_gap_points": gaps,
+        "largest_gap_points": max(gaps),
+        "results": pressed,
+        "one_by_one": sequential,
+    }
 
 
 def run(arguments) -> dict:
@@ -178,20 +219,15 @@ def run(arguments) -> dict:
         lesson1 = replace(lesson1, train_size=3000, test_size=500, max_epochs=2)
         lesson4 = replace(lesson4, train_size=3000, test_size=500, max_epochs=1)
     different = variations(lesson1, students["variations"])
+    # The same networks for a fixed number of epochs, no target: the same work both ways, so accuracy compares like for like.
+    fixed = [replace(network, target_accuracy=None, max_epochs=1 if arguments.quick else FIXED_EPOCHS) for network in different]
     started = time.perf_counter()
     scenarios = {
         "lesson1": _class_scenario("lesson1", [lesson1] * students["lesson1"]),
         "lesson4": _class_scenario("lesson4", [lesson4] * students["lesson4"]),
-        "variations": _class_scenario("variations", different),
+        "variations": _different_networks("variations", different),
     }
-    server = Server("one-by-one", lesson1)
-    try:
-        one_by_one = server.one_by_one(different)
-    finally:
-        server.shutdown()
-    packed = scenarios["variations"]["results"]
-    packed_s, sequential_s = max(r["seconds"] for r in packed), one_by_one[-1]["seconds"]
-    gaps = [round(100 * abs(a["test_accuracy"] - b["test_accuracy"]), 2) for a, b in zip(packed, one_by_one, strict=True)]
+    packed = _different_networks("packed", fixed)
     config = ServerConfig.from_environment()
     return {
         "command": "python -m benchmarks class-training" + (" --quick" if arguments.quick else ""),
@@ -199,18 +235,18 @@ def run(arguments) -> dict:
         "lesson1_settings": lesson1.to_dict(),
         "lesson4_settings": lesson4.to_dict(),
         "variations": [f"dense {s.config.dense_units[0]}, learning rate {s.learning_rate}" for s in different],
-        "scenarios": {name: {key: value for key, value in scenario.items() if key != "results"} for name, scenario in scenarios.items()},
-        "packed": {
-            "networks": len(different),
-            "packed_s": packed_s,
-            "one_by_one_s": sequential_s,
-            "speed_up": round(sequential_s / packed_s, 2),
-            "accuracy_gap_points": gaps,
-            "largest_gap_points": max(gaps),
-            "packed_accuracy": [r["test_accuracy"] for r in packed],
-            "alone_accuracy": [r["test_accuracy"] for r in one_by_one],
+        "scenarios": {
+            name: {key: value for key, value in scenario.items() if key not in ("results", "one_by_one")} for name, scenario in scenarios.items()
         },
-        "results": {name: scenario["results"] for name, scenario in scenarios.items()} | {"one_by_one": one_by_one},
+        "packed": {
+            "networks": len(fixed),
+            "epochs": fixed[0].max_epochs,
+            "packed_s": packed["last_s"],
+            **{key: packed[key] for key in ("one_by_one_s", "speed_up", "alone_each_s", "packed_accuracy", "alone_accuracy")},
+            **{key: packed[key] for key in ("accuracy_gap_points", "largest_gap_points")},
+        },
+        "results": {name: scenario["results"] for name, scenario in scenarios.items()}
+        | {"variations_one_by_one": scenarios["variations"]["one_by_one"], "packed": packed["results"], "packed_one_by_one": packed["one_by_one"]},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "total_seconds": round(time.perf_counter() - started, 1),
         "quick": bool(arguments.quick),

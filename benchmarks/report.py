@@ -317,15 +317,21 @@ def class_training_lines(section: dict) -> list[str]:
             f"| {scenario['students']} on {names.get(name, name)} | {scenario['trainings']} | {scenario['first_s']:.0f} s | "
             f"{scenario['median_s']:.0f} s | {scenario['last_s']:.0f} s | {scenario['alone_s']:.0f} s | {scenario['last_over_alone']:.2f}x |"
         )
-    packed = section["packed"]
+    packed, variations = section["packed"], section["scenarios"].get("variations", {})
     out += [
         "",
         "Students with the same settings follow one training (trainings are seeded and deterministic); different dense "
-        "networks that read the same batches train packed, one pass over each batch for all of them.",
+        "networks that read the same batches train packed, one pass over each batch for all of them. For the variations, "
+        "one run alone is the median of each network's own time when the same networks train one after another "
+        f"({', '.join(f'{value:.0f}' for value in variations.get('alone_each_s', []))} s); one after another they took "
+        f"{variations.get('one_by_one_s', float('nan')):.0f} s in all, {variations.get('speed_up', float('nan')):.1f}x the packed time. "
+        "Each stops at the lesson's target, and a network whose validation accuracy ends an epoch a hair either side of "
+        "it trains another number of epochs packed than alone (epochs packed "
+        f"{variations.get('epochs_packed')}, alone {variations.get('epochs_alone')}).",
         "",
-        f"Packed against one by one, {packed['networks']} different dense networks ({', '.join(section['variations'])}): all "
-        f"results after {packed['packed_s']:.0f} s packed against {packed['one_by_one_s']:.0f} s one after another, "
-        f"**{packed['speed_up']:.1f}x**; test accuracy packed "
+        f"Packed against one by one, the same {packed['networks']} networks ({', '.join(section['variations'])}) for a fixed "
+        f"{packed['epochs']} epochs with no target, so both ways do the same work: all results after {packed['packed_s']:.0f} s "
+        f"packed against {packed['one_by_one_s']:.0f} s one after another, **{packed['speed_up']:.1f}x**; test accuracy packed "
         + ", ".join(f"{value:.2%}" for value in packed["packed_accuracy"])
         + "; alone "
         + ", ".join(f"{value:.2%}" for value in packed["alone_accuracy"])
