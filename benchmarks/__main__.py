@@ -5,6 +5,7 @@ Sections:
   app         the app as a class uses it: in-app training against the command line, drawing latency (real browsers)
   classroom   25 students drawing in class mode at once
   class-training  a class pressing Train at once: the same step, a CNN step, own variations, packed against one by one
+  explain     how fast Inside the answer answers: heat map, Break it, fooling, the maps, imagining
   ray         trainings per hour with worker processes and with a local Ray cluster
   report      rewrite docs/PERFORMANCE.md from docs/benchmark.json without measuring anything
 
@@ -72,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     class_training = sections.add_parser("class-training", help="a class pressing Train at once, through the job manager")
     common(class_training)
 
+    explain = sections.add_parser("explain", help="how fast Inside the answer answers on this server")
+    common(explain)
+    explain.add_argument("--preset", default="fast_cnn", help="the CNN preset to train on the digits and look inside")
+
     ray = sections.add_parser("ray", help="Ray's overhead per training and trainings per hour")
     common(ray)
     ray.add_argument("--dataset", default="fashion_mnist")
@@ -110,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import class_training
 
             section = class_training.run(arguments)
+        elif arguments.section == "explain":
+            from benchmarks import explain_speed
+
+            section = explain_speed.run(arguments)
         elif arguments.section == "ray":
             from benchmarks import ray_overhead
 

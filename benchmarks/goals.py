@@ -167,6 +167,17 @@ def _packed(section: dict) -> Verdict | None:
     )
 
 
+def _explain(action: str, most: float, key: str = "median_s"):
+    def measure(section: dict) -> Verdict | None:
+        found = section.get("figures", {}).get(action)
+        if not found:
+            return None
+        value = found[key]
+        return f"{value:.2f} s ({section['preset']})", value <= most
+
+    return measure
+
+
 GOALS: tuple[Goal, ...] = (
     Goal(6, "training", f"{DATASETS['fashion_mnist'].title}: 91.0% within 60 s (120 CPU-s)", _time_to_accuracy("fashion_mnist", "0.91", 60, 120)),
     Goal(6, "training", f"{DATASETS['fashion_mnist'].title}: 93.0% within 300 s (500 CPU-s)", _time_to_accuracy("fashion_mnist", "0.93", 300, 500)),
@@ -187,6 +198,11 @@ GOALS: tuple[Goal, ...] = (
     Goal(18, "class-training", "25 students on lesson 1's step at once: last result within 2x one run alone", _class_ratio("lesson1", 2)),
     Goal(18, "class-training", "8 students on lesson 4's fast CNN step at once: within 2x", _class_ratio("lesson4", 2)),
     Goal(18, "class-training", "12 students with their own variation of lesson 1's network: within 5x", _class_ratio("variations", 5)),
+    Goal(21, "explain", "Heat map within 300 ms", _explain("heat_map", 0.3)),
+    Goal(21, "explain", "Break it (1,000 test images and the drawing) within 300 ms", _explain("break_it", 0.3)),
+    Goal(21, "explain", "Fooling within 2 s", _explain("fool", 2.0)),
+    Goal(21, "explain", "PCA map of 2,000 test images within 5 s", _explain("pca_map", 5.0)),
+    Goal(21, "explain", "t-SNE map within 60 s, once per model", _explain("tsne_map", 60.0, "seconds")),
     Goal(18, "class-training", "12 dense networks packed at least 3x faster than one by one, each within 0.5 points", _packed),
 )
 

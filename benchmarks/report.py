@@ -364,7 +364,50 @@ def precision_lines(compared: list[dict] | None) -> list[str]:
     return [*out, ""]
 
 
-SECTION_WRITERS: dict = {"app": app_lines, "classroom": classroom_lines, "class-training": class_training_lines, "ray": ray_lines}
+def explain_lines(section: dict) -> list[str]:
+    """How fast Inside the answer answers."""
+    names = {
+        "heat_map": "heat map (Grad-CAM) of a drawing",
+        "break_it": f"Break it: switch off 8 filters, shake the weights, score {section['break_images']:,} test images and the drawing",
+        "fool": "fool it within a budget of 0.3 per pixel (gradient steps)",
+        "fool_few_pixels": "fool it with a few pixels",
+        "pca_map": f"PCA map of {section['map_images']:,} test images",
+        "imagine_class": "what it imagines for a class",
+    }
+    out = [
+        "## Inside the answer",
+        "",
+        f"{section['preset']} trained on the digits ({section['data_source']}; test accuracy {section['test_accuracy']:.2%}), loaded "
+        "as the server loads it; test digits stand in for students' drawings:",
+        "",
+        "```",
+        section["command"],
+        "```",
+        "",
+        "| action | first call (tracing) | then, median | slowest |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, name in names.items():
+        figure = section["figures"][key]
+        out.append(f"| {name} | {figure['first_s']:.2f} s | {figure['median_s']:.3f} s | {figure['max_s']:.3f} s |")
+    fooled = section["fooled"]
+    out += [
+        f"| t-SNE map of {section['map_images']:,} test images | {section['figures']['tsne_map']['seconds']:.1f} s, once per model for "
+        "everyone | | |",
+        "",
+        f"Fooled within 0.3 per pixel: {fooled['fooled']} of {fooled['tried']} test digits into the digit three above their own.",
+        "",
+    ]
+    return out
+
+
+SECTION_WRITERS: dict = {
+    "app": app_lines,
+    "classroom": classroom_lines,
+    "class-training": class_training_lines,
+    "explain": explain_lines,
+    "ray": ray_lines,
+}
 
 
 def write_markdown(report: dict, path: str, plot_path: str | None = None) -> None:

@@ -11,7 +11,9 @@ is a *network*, and a run follows one:
   takes its result at once (`shared_from`); another seed trains a network of its own.
 - **Packs.** Waiting dense networks that read the same batches (same dataset, seed,
   batch size and image counts) train together in one job (`mnistlab.packing`), each
-  with its own progress, target, Stop and result.
+  with its own progress, target, Stop and result. A dense network alone trains with
+  the same engine (a pack of one), so its result is the same, bit for bit, whoever
+  trained with it.
 - **A fair queue.** A student has one active run at a time. A free place goes to the
   waiting network of the student who has trained least so far today (then who waited
   longest); a run knows its place and an estimate of its wait from this server's own
@@ -57,7 +59,7 @@ import sqlalchemy as sa
 from mnistlab.events import BatchProgress, EpochRecord, StopPoint, TrainingResult
 from mnistlab.i18n import _, ngettext
 from mnistlab.packing import MAX_PACK, can_pack, pack_key
-from mnistlab.precision import precision_for
+from mnistlab.precision import FLOAT32, precision_for
 from mnistlab.runs import ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, RunSnapshot, RunStore
 from mnistlab.settings import TrainingSettings
 from mnistlab.sizing import Limits, Speed, check_size, epoch_seconds
@@ -180,7 +182,7 @@ class _Network:
 
     @property
     def packable(self) -> bool:
-        return can_pack(self.settings) and self.extra_train is None and not self.extra_tests
+        return can_pack(self.settings) and self.precision == FLOAT32 and self.extra_train is None and not self.extra_tests
 
 
 @dataclass(eq=False)
@@ -688,7 +690,12 @@ class JobManager:
                         live = self._live[run]
                         live.status, live.phase, live.started_at, live.dirty = RUNNING, "starting", job.started_at, True
                 spec = JobSpec(
-                    job.job_id, tuple(network.settings for network in chosen), chosen[0].extra_train, chosen[0].extra_tests, chosen[0].precision
+                    job.job_id,
+                    tuple(network.settings for network in chosen),
+                    chosen[0].extra_train,
+                    chosen[0].extra_tests,
+                    chosen[0].precision,
+                    packed=chosen[0].packable,
                 )
                 self._lock.notify_all()
             try:

@@ -13,8 +13,11 @@ Each network keeps the engine of a run of its own (`mnistlab.training.TrainingEn
 its live progress, its target, its Stop, its snapshots and its result, and the very
 start it would have alone (built after the same seed). A network that reaches its
 target, its last epoch or is stopped leaves the pack (its updates are switched off in
-the compiled step, so nothing is compiled again) and the others go on. A test trains
-the same networks packed and alone and compares them.
+the compiled step, so nothing is compiled again) and the others go on. Each network's
+part of the step is the same computation whatever else is in the pack, so a network
+gets the same weights, bit for bit, in a pack of twelve and in a pack of one (the job
+manager trains a dense network alone as a pack of one); tests check that, and that a
+pack matches Keras' own `fit` up to floating-point noise.
 
 Only networks that XLA compiles well are packed: dense networks without random
 augmentation. Convolutional networks train alone (XLA's CPU convolutions are slower

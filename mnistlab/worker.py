@@ -43,13 +43,17 @@ SNAPSHOT = "snapshot"
 
 @dataclass(frozen=True, eq=False)
 class JobSpec:
-    """One training job: its id, the networks it trains (one, or a pack), and any extra labelled images."""
+    """One training job: its id, the networks it trains (one, or a pack), and any extra labelled images.
+
+    `packed` trains them with the pack engine (`mnistlab.packing`), also when there is one: a dense network then gets
+    the very same result, bit for bit, whether classmates' networks trained with it or not."""
 
     job_id: int
     networks: tuple[TrainingSettings, ...]
     extra_train: LabelledImages | None = None
     extra_tests: dict[str, LabelledImages] = field(default_factory=dict)
     precision: str = FLOAT32
+    packed: bool = False
 
     @property
     def settings(self) -> TrainingSettings:
@@ -256,7 +260,7 @@ def run_job(spec: JobSpec, emit: Callable[[JobEvent], None], controls: JobContro
         dataset = _dataset(settings.dataset, settings.data_dir)
         subset = settings.test_size is not None and settings.test_size < len(dataset.y_test)
         test_images = dataset.subset(settings.train_size, settings.test_size, seed=settings.seed).x_test if subset else None
-        if len(spec.networks) == 1:
+        if not spec.packed:
             from mnistlab.training import train
 
             trained = train(

@@ -71,6 +71,9 @@ TEACHER_KEYS: SessionKey[dict] = SessionKey(
 TEACHING: SessionKey[int | None] = SessionKey("mnistlab.teaching", lambda: None, "The class whose dashboard the Class page shows.")
 CLASS_PROMPT: SessionKey[int | None] = SessionKey("mnistlab.class_prompt", lambda: None, "The digit the Draw page asks this student for.")
 CLASS_NOTE: SessionKey[str | None] = SessionKey("mnistlab.class_note", lambda: None, "What the last class save said (shown once).")
+NEW_TEACHER_LINK: SessionKey[str | None] = SessionKey(
+    "mnistlab.new_teacher_link", lambda: None, "The private teacher link of a class just started (shown once, folded)."
+)
 
 LANGUAGE: SessionKey[str | None] = SessionKey(
     "mnistlab.language", lambda: None, "The language this session reads the app in ('en' or 'tr'), chosen in the sidebar."

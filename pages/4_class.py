@@ -30,7 +30,7 @@ from mnistlab_ui.classroom import (
 )
 from mnistlab_ui.identity import browser_owner, client_address
 from mnistlab_ui.server import lab
-from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, TEACHER_KEYS, TEACHING
+from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, NEW_TEACHER_LINK, TEACHER_KEYS, TEACHING
 from mnistlab_ui.shell import leave_pages_folder_mode, page_link
 from mnistlab_ui.text import plain
 from mnistlab_ui.text import problem as problem_text
@@ -75,7 +75,7 @@ def start_class() -> None:
                 st.error(problem_text(problem))
                 return
             become_teacher(info, key)
-            st.session_state["mnistlab.new_teacher_link"] = f"{students_url().url}/class?class={info.code}&teacher={key}"
+            NEW_TEACHER_LINK.set(f"{students_url().url}/class?class={info.code}&teacher={key}")
             st.rerun()
 
 
@@ -112,7 +112,8 @@ def join_class() -> None:
 
 def private_link() -> None:
     """The teacher link, once, folded (the projector shows the page): it opens the class's controls on another computer."""
-    link = st.session_state.pop("mnistlab.new_teacher_link", None)
+    link = NEW_TEACHER_LINK.get()
+    NEW_TEACHER_LINK.clear()
     if link:
         with st.expander(_("Your private teacher link (shown only now: open it to copy, keep it off the projector)")):
             st.caption(_("It opens this class's controls on any computer. This browser keeps them anyway, also after a reload."))

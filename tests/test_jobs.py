@@ -18,7 +18,7 @@ from mnistlab.models import parse_network
 from mnistlab.process_backend import ProcessBackend
 from mnistlab.runs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, RunStore
 from mnistlab.settings import TrainingSettings
-from mnistlab.worker import SNAPSHOT, STOP, BatchDone, EpochDone, JobEnded, NetworkDone, NetworkFailed, PhaseChanged, Stopped
+from mnistlab.worker import SNAPSHOT, STOP, BatchDone, EpochDone, JobEnded, LabelledImages, NetworkDone, NetworkFailed, PhaseChanged, Stopped
 from tests.drivers import wait_until
 
 SMALL = dict(dataset="mnist", arch="dense", train_size=1000, test_size=200, target_accuracy=None)
@@ -258,6 +258,23 @@ def test_dense_networks_that_read_the_same_batches_train_in_one_pack(store):
     backend.reports[job_id](JobEnded())
     assert [store.get(run).result.test_accuracy for run in ids] == [0.7, 0.8, 0.9]
     assert wait_until(lambda: len(backend.started) == 2, 5)
+    # A dense network alone trains with the pack engine too: its result never depends on who trained with it.
+    assert backend.specs[job_id].packed and backend.specs[backend.started[1]].packed
+
+
+def test_only_dense_networks_without_class_drawings_go_to_the_pack_engine(store):
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend)
+    cnn = jobs.submit(TrainingSettings(**CNN, max_epochs=1), "browser:cnn")
+    assert wait_until(lambda: len(backend.started) == 1, 5)
+    assert not backend.specs[backend.started[0]].packed
+    backend.finish(backend.started[0])
+    drawings: LabelledImages = (np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.int64))
+    with_drawings = jobs.submit(TrainingSettings(**SMALL), "browser:drawings", extra_train=drawings)
+    assert wait_until(lambda: len(backend.started) == 2, 5)
+    assert not backend.specs[backend.started[1]].packed
+    backend.finish(backend.started[1])
+    assert jobs.wait(cnn, 5) and jobs.wait(with_drawings, 5)
 
 
 def test_stop_from_one_of_several_watchers_hands_them_the_model_and_the_training_goes_on(store):

@@ -38,6 +38,17 @@ def test_packed_networks_train_exactly_as_they_would_alone(digits_sample, variat
         assert together.result.test_accuracy == pytest.approx(alone.result.test_accuracy, abs=0.005)
 
 
+def test_a_network_gets_the_same_result_bit_for_bit_in_a_pack_of_one_and_in_a_pack_of_several(digits_sample, variations):
+    """The app trains a dense network with the pack engine even alone, so its result is the same whoever trained with it."""
+    packed = train_pack(variations, digits_sample)
+    for settings, together in zip(variations, packed):
+        (alone,) = train_pack([settings], digits_sample)
+        for ours, theirs in zip(together.model.get_weights(), alone.model.get_weights(), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        assert together.result.test_accuracy == alone.result.test_accuracy
+        assert [record.val_accuracy for record in together.result.history] == [record.val_accuracy for record in alone.result.history]
+
+
 def test_each_network_leaves_at_its_own_end_and_a_stop_stops_only_it(digits_sample, variations):
     stop = threading.Event()
 
