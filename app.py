@@ -17,7 +17,7 @@ from mnistlab_ui.identity import browser_owner, remember_browser
 from mnistlab_ui.language import language_picker
 from mnistlab_ui.server import lab_or_problem
 from mnistlab_ui.session import APP_RAN
-from mnistlab_ui.shell import PAGES, mark_app_run, page_link
+from mnistlab_ui.shell import PAGES, mark_app_run, page_link, page_style
 from mnistlab_ui.text import plain
 
 # The sidebar (the language choice) starts collapsed: a 1024-pixel projector keeps its whole width for the page.
@@ -129,6 +129,7 @@ def trainings_panel() -> None:
 
 remember_browser()
 language_picker()
+page_style()
 titles = page_titles()
 # Navigation along the top: on a 1024-pixel projector a sidebar would take a third of the width.
 navigation = st.navigation(

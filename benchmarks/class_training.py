@@ -15,7 +15,10 @@ backend (`ProcessBackend` with the server's default number of training places).
 - `packed`: the same 12 networks for a fixed 3 epochs with no target, at once (packed) and
   one by one: the same work both ways, so the time and each network's test accuracy
   compare like for like (with a target, a network whose validation accuracy ends an epoch
-  a hair either side of it trains a different number of epochs).
+  a hair either side of it trains a different number of epochs). One by one is measured
+  twice: through the job manager, where a lone dense network trains with the pack engine
+  (a pack of one), and with Keras' own `fit` one after another (how the server trained a
+  lone network before, and how the command line trains).
 
 For each scenario: the seconds from the press to each student's result (first, median,
 last) and the last one over one run alone. One run alone is, for the same settings, that
@@ -210,6 +213,23 @@ def _different_networks(label: str, networks: list[TrainingSettings]) -> dict:
     }
 
 
+def _keras_fit_one_by_one(networks: list[TrainingSettings]) -> dict:
+    """The same networks trained one after another with Keras' own `fit` (`mnistlab.training.train`, as the command
+    line trains and as the server trained a lone network before a pack of one), in this process: seconds and accuracy."""
+    from mnistlab.datasets import load_dataset
+    from mnistlab.training import train
+
+    dataset = load_dataset(networks[0].dataset, allow_download=False)
+    train(replace(networks[0], max_epochs=1, train_size=2000, test_size=500), dataset=dataset)  # warm-up: TensorFlow's first trace
+    seconds, accuracies = [], []
+    for network in networks:
+        start = time.perf_counter()
+        trained = train(network, dataset=dataset)
+        seconds.append(round(time.perf_counter() - start, 2))
+        accuracies.append(round(trained.result.test_accuracy, 4))
+    return {"each_s": seconds, "total_s": round(sum(seconds), 2), "accuracy": accuracies}
+
+
 def run(arguments) -> dict:
     students = {"lesson1": 25, "lesson4": 8, "variations": 12}
     if arguments.quick:
@@ -228,6 +248,7 @@ def run(arguments) -> dict:
         "variations": _different_networks("variations", different),
     }
     packed = _different_networks("packed", fixed)
+    keras_fit = _keras_fit_one_by_one(fixed)
     config = ServerConfig.from_environment()
     return {
         "command": "python -m benchmarks class-training" + (" --quick" if arguments.quick else ""),
@@ -244,6 +265,13 @@ def run(arguments) -> dict:
             "packed_s": packed["last_s"],
             **{key: packed[key] for key in ("one_by_one_s", "speed_up", "alone_each_s", "packed_accuracy", "alone_accuracy")},
             **{key: packed[key] for key in ("accuracy_gap_points", "largest_gap_points")},
+            "keras_fit_one_by_one_s": keras_fit["total_s"],
+            "keras_fit_each_s": keras_fit["each_s"],
+            "keras_fit_accuracy": keras_fit["accuracy"],
+            "speed_up_over_keras_fit": round(keras_fit["total_s"] / packed["last_s"], 2),
+            "largest_gap_to_keras_fit_points": max(
+                round(100 * abs(a - b), 2) for a, b in zip(packed["packed_accuracy"], keras_fit["accuracy"], strict=True)
+            ),
         },
         "results": {name: scenario["results"] for name, scenario in scenarios.items()}
         | {"variations_one_by_one": scenarios["variations"]["one_by_one"], "packed": packed["results"], "packed_one_by_one": packed["one_by_one"]},

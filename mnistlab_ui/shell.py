@@ -42,6 +42,30 @@ PAGES = (
 )
 
 
+_PAGE_STYLE = """
+<style>
+/* A projector at 1024x768 has no height to spare: the page starts right under the header. */
+[data-testid="stMainBlockContainer"] { padding-top: 3.75rem; padding-bottom: 3rem; }
+/* The button that opens the menu (on a phone) and the language choice says so in words, not only ">>". */
+[data-testid="stExpandSidebarButton"] { width: auto; gap: 0.25rem; }
+[data-testid="stExpandSidebarButton"]::after { content: %s; font-size: 0.95rem; font-weight: 600; white-space: nowrap; }
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; }
+  [data-testid="stExpandSidebarButton"]::after { content: %s; }
+}
+</style>
+"""
+
+
+def page_style() -> None:
+    """The app's few style rules: less empty space above the title, and a menu button with a label."""
+    import json
+
+    from mnistlab.i18n import _
+
+    st.html(_PAGE_STYLE % (json.dumps("Language / Dil"), json.dumps(_("Menu") + " · Language / Dil")))
+
+
 def mark_app_run() -> None:
     """Called by app.py at the start of each run: the page that follows runs through app.py's navigation."""
     APP_RAN.set(True)
