@@ -249,6 +249,11 @@ def run(arguments) -> dict:
     }
     packed = _different_networks("packed", fixed)
     keras_fit = _keras_fit_one_by_one(fixed)
+    keras_variations = _keras_fit_one_by_one(different)
+    variation = scenarios["variations"]
+    variation["keras_fit_alone_each_s"] = keras_variations["each_s"]
+    variation["keras_fit_alone_s"] = round(statistics.median(keras_variations["each_s"]), 2)
+    variation["last_over_keras_fit_alone"] = round(variation["last_s"] / variation["keras_fit_alone_s"], 2)
     config = ServerConfig.from_environment()
     return {
         "command": "python -m benchmarks class-training" + (" --quick" if arguments.quick else ""),

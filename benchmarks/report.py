@@ -329,6 +329,13 @@ def class_training_lines(section: dict) -> list[str]:
         "it trains another number of epochs packed than alone (epochs packed "
         f"{variations.get('epochs_packed')}, alone {variations.get('epochs_alone')}).",
         "",
+        "A lone dense network trains with the pack engine (a pack of one), which made it much faster than Keras' own `fit`: "
+        "the variations alone with `fit` took "
+        + ", ".join(f"{value:.0f}" for value in variations.get("keras_fit_alone_each_s", []))
+        + f" s (median {variations.get('keras_fit_alone_s', float('nan')):.0f} s), so the class's last result came "
+        f"{variations.get('last_over_keras_fit_alone', float('nan')):.2f}x that. Packing cannot win back as much against a "
+        "pack of one: twelve networks' forward and backward passes are then most of each step's time.",
+        "",
         f"Packed against one by one, the same {packed['networks']} networks ({', '.join(section['variations'])}) for a fixed "
         f"{packed['epochs']} epochs with no target, so both ways do the same work: all results after {packed['packed_s']:.0f} s "
         f"packed against {packed['one_by_one_s']:.0f} s one after another, **{packed['speed_up']:.1f}x**; test accuracy packed "
