@@ -48,6 +48,8 @@ _PAGE_STYLE = """
 [data-testid="stMainBlockContainer"] { padding-top: 3.75rem; padding-bottom: 3rem; }
 /* The button that opens the menu (on a phone) and the language choice says so in words, not only ">>". */
 [data-testid="stExpandSidebarButton"] { width: auto; gap: 0.25rem; }
+/* Streamlit keeps a wide empty place on the header's right (for its own buttons): let the label use it. */
+[data-testid="stToolbar"] div:has(> [data-testid="stMainMenu"]) { min-width: 0; }
 [data-testid="stExpandSidebarButton"]::after { content: %s; font-size: 0.95rem; font-weight: 600; white-space: nowrap; }
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; }
@@ -63,7 +65,8 @@ def page_style() -> None:
 
     from mnistlab.i18n import _
 
-    st.html(_PAGE_STYLE % (json.dumps("Language / Dil"), json.dumps(_("Menu") + " · Language / Dil")))
+    labels = ("Language / Dil", _("Menu") + " · Language / Dil")
+    st.html(_PAGE_STYLE % tuple(json.dumps(label, ensure_ascii=False) for label in labels))  # CSS reads "ü", not "\u00fc".
 
 
 def mark_app_run() -> None:

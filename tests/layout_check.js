@@ -37,6 +37,18 @@
     const a = images[i], b = images[j];
     if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) problems.push('two pictures overlap');
   }
+  // Text cut short with an ellipsis hides words ("Block 1: max poo...").
+  const shortened = '[data-testid="stWidgetLabel"] *, [data-baseweb="select"] div, [data-testid="stCheckbox"] *, [data-testid="stMetricLabel"] *, [data-testid="stMetricValue"] *, button p, [data-testid="stTab"] p';
+  for (const element of document.querySelectorAll(shortened)) {
+    if (!visible(element) || element.children.length) continue;
+    if (getComputedStyle(element).textOverflow === 'ellipsis' && element.scrollWidth > element.clientWidth + 1) problems.push(`"${element.innerText}" is cut short`);
+  }
+  // A projector has no height to spare: the page's title starts right under the header.
+  const title = document.querySelector('[data-testid="stMainBlockContainer"] h1');
+  if (title && visible(title) && window.scrollY === 0 && title.getBoundingClientRect().top > 100) problems.push(`the title starts ${Math.round(title.getBoundingClientRect().top)} px down`);
+  // The button that opens the menu and the language choice says so in words.
+  const opener = document.querySelector('[data-testid="stExpandSidebarButton"]');
+  if (opener && visible(opener) && !/[A-Za-zÇçĞğİıÖöŞşÜü]/.test(getComputedStyle(opener, '::after').content)) problems.push('the menu button has no label');
   if (document.scrollingElement.scrollWidth > width + 1) problems.push(`the page scrolls sideways (${document.scrollingElement.scrollWidth} > ${width})`);
   return problems;
 }

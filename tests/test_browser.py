@@ -206,6 +206,38 @@ def test_every_page_is_whole_at_1024_and_on_a_phone(server, browser, trained_bro
         context.close()
 
 
+def test_training_curves_read_from_the_back_row_at_1024(server, trained_browser):
+    """At a projector's 1024x768 the loss and accuracy charts have tall plot areas, several y ticks and whole epochs."""
+    page = trained_browser.new_page()
+    try:
+        page.goto(f"{server.url}/train")
+        page.get_by_text("Confusion matrix").wait_for(timeout=120_000)
+        settled(page)
+        axes = page.evaluate(
+            """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] g[aria-label^="Y-axis titled"]')]
+                .filter((axis) => /'(Loss|Accuracy)'/.test(axis.getAttribute('aria-label')))
+                .map((axis) => {
+                    const chart = axis.closest('[data-testid="stVegaLiteChart"]');
+                    const x = chart.querySelector('g[aria-label^="X-axis titled"]');
+                    return {
+                        label: axis.getAttribute('aria-label'),
+                        height: axis.querySelector('.role-axis-domain path, .role-axis-grid').getBoundingClientRect().height,
+                        yTicks: axis.querySelectorAll('.role-axis-label text').length,
+                        xTicks: [...x.querySelectorAll('.role-axis-label text')].map((text) => text.textContent),
+                        fontSize: parseFloat(getComputedStyle(axis.querySelector('.role-axis-label text')).fontSize),
+                    };
+                })"""
+        )
+        assert len(axes) == 2, axes
+        for axis in axes:
+            assert axis["height"] >= 200, axis  # was 40-50 px inside a 240 px chart
+            assert axis["yTicks"] >= 3, axis
+            assert axis["fontSize"] >= 13, axis
+            assert axis["xTicks"] and all(re.fullmatch(r"\d+", tick) for tick in axis["xTicks"]), axis  # whole epochs
+    finally:
+        page.close()
+
+
 def test_a_thin_stroke_keeps_its_shape_in_the_steps(server, page):
     page.goto(f"{server.url}/draw")
     draw_stroke(page, [(0.5 + 0.01 * step / 20, 0.1 + 0.8 * step / 20) for step in range(21)])  # A thin, tall "1".
