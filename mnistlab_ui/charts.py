@@ -26,7 +26,7 @@ TITLE_SIZE = 16
 TRAINING_COLOUR = "#1f5fa8"
 VALIDATION_COLOUR = "#e07b00"
 TARGET_COLOUR = "#c0392b"
-CURVE_HEIGHT = 300
+CURVE_HEIGHT = 230  # the plot area alone; with title, axes and legend the chart is about 430 px
 
 
 def percent_labels() -> str:
@@ -113,7 +113,9 @@ def run_curves(snapshot: RunSnapshot) -> tuple[alt.Chart, alt.Chart]:
         )
         target = snapshot.settings.target_accuracy
         chart = line + target_rule(target) if metric == "accuracy" and target is not None else line
-        charts.append(readable(chart.properties(height=CURVE_HEIGHT, title=title)))
+        # The height is the plot's own (Streamlit would otherwise fit title, axes and legend into it as well).
+        sized = chart.properties(height=CURVE_HEIGHT, title=title, autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+        charts.append(readable(sized))
     return charts[0], charts[1]
 
 

@@ -44,6 +44,7 @@ def key(name: str) -> str:
 
 
 STOP_AT_TARGET = key("stop_at_target")
+MORE_OPEN = key("more_settings_open")  # an opened "More settings" stays open through the reruns its choices cause
 NETWORK_PARTS = ("blocks", "units", "dropout", "batch_norm", "augmentation", "mirror")
 
 
@@ -309,7 +310,7 @@ def _form() -> TrainingSettings | None:
         max_epochs = setting_widget("max_epochs", columns[0])
         batch_size = setting_widget("batch_size", columns[1])
         learning_rate = setting_widget("learning_rate", columns[2])
-        with st.expander(_("More settings")):
+        with st.expander(_("More settings"), key=MORE_OPEN, on_change="rerun"):
             more = {setting.name: setting_widget(setting.name) for setting in SETTING.values() if setting.widget and setting.section == "more"}
             st.caption(" ".join(_(text) for text in NORMALIZATIONS.values()))
     if config is not None:

@@ -174,29 +174,40 @@ def open_settings(page) -> None:
     open_expander(page, re.compile("Settings: |Ayarlar: "))
 
 
-def choose(page, label: str, option) -> None:
-    """Pick `option` (a name, or a pattern of it) in the select box labelled `label`, and let the page take it."""
-    box = page.get_by_role("combobox", name=label)
-    # In the middle of the screen, so its list has room to open below it.
-    box.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
-    box.click()
-    wanted = page.get_by_role("option", name=option, exact=isinstance(option, str))
-    try:
-        wanted.wait_for(timeout=1500)
-    except Exception:  # noqa: BLE001 (Playwright's timeout)
-        # Right after an expander opens, a click only focuses the box; the arrow key opens its list.
-        box.press("ArrowDown")
-    wanted.click()
-    # The page has taken the choice when the box shows it and the script has run again.
+def choose(page, label: str, option, timeout: float = 60) -> None:
+    """Pick `option` (a name, or a pattern of it) in the select box labelled `label`, and let the page take it.
+
+    A rerun that arrives while the list is open (a toggle's, a link's) closes the list or replaces the box, so the
+    whole pick is tried again until the box shows the option."""
     pattern = re.escape(option) if isinstance(option, str) else option.pattern
-    page.wait_for_function(
+    shows = (
         '([label, pattern]) => { const box = document.querySelector(`input[aria-label="${label}"]`); if (!box) return false;'
         " const shown = box.value || (box.closest('[data-baseweb=select]') || box.parentElement).innerText;"
-        " return new RegExp(pattern).test(shown); }",
-        arg=[label, pattern],
-        timeout=30_000,
+        " return new RegExp(pattern).test(shown); }"
     )
-    wait_until_idle(page)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            wait_until_idle(page)
+            box = page.get_by_role("combobox", name=label)
+            # In the middle of the screen, so its list has room to open below it.
+            box.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
+            box.click(timeout=5_000)
+            wanted = page.get_by_role("option", name=option, exact=isinstance(option, str))
+            try:
+                wanted.wait_for(timeout=1500)
+            except Exception:  # noqa: BLE001 (Playwright's timeout)
+                # Right after an expander opens, a click only focuses the box; the arrow key opens its list.
+                box.press("ArrowDown")
+            wanted.click(timeout=5_000)
+            # The page has taken the choice when the box shows it and the script has run again.
+            page.wait_for_function(shows, arg=[label, pattern], timeout=10_000)
+            wait_until_idle(page)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
 
 
 def server_has(page, *fragments: str, timeout: float = 60_000) -> None:

@@ -211,22 +211,23 @@ def test_training_curves_read_from_the_back_row_at_1024(server, trained_browser)
     page = trained_browser.new_page()
     try:
         page.goto(f"{server.url}/train")
-        page.get_by_text("Confusion matrix").wait_for(timeout=120_000)
+        curve_axes = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] g[aria-label^="Y-axis titled"]')]
+            .filter((axis) => /'(Loss|Accuracy)'/.test(axis.getAttribute('aria-label')))"""
+        # The run's curves are drawn (a reloaded page builds them after its form).
+        page.wait_for_function(f"() => ({curve_axes})().length === 2", timeout=120_000)
         settled(page)
         axes = page.evaluate(
-            """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] g[aria-label^="Y-axis titled"]')]
-                .filter((axis) => /'(Loss|Accuracy)'/.test(axis.getAttribute('aria-label')))
-                .map((axis) => {
-                    const chart = axis.closest('[data-testid="stVegaLiteChart"]');
-                    const x = chart.querySelector('g[aria-label^="X-axis titled"]');
-                    return {
-                        label: axis.getAttribute('aria-label'),
-                        height: axis.querySelector('.role-axis-domain path, .role-axis-grid').getBoundingClientRect().height,
-                        yTicks: axis.querySelectorAll('.role-axis-label text').length,
-                        xTicks: [...x.querySelectorAll('.role-axis-label text')].map((text) => text.textContent),
-                        fontSize: parseFloat(getComputedStyle(axis.querySelector('.role-axis-label text')).fontSize),
-                    };
-                })"""
+            f"""() => ({curve_axes})().map((axis) => {{
+                const chart = axis.closest('[data-testid="stVegaLiteChart"]');
+                const x = chart.querySelector('g[aria-label^="X-axis titled"]');
+                return {{
+                    label: axis.getAttribute('aria-label'),
+                    height: chart.querySelector('.role-frame.root path.background').getBoundingClientRect().height,  // the plot area
+                    yTicks: axis.querySelectorAll('.role-axis-label text').length,
+                    xTicks: [...x.querySelectorAll('.role-axis-label text')].map((text) => text.textContent),
+                    fontSize: parseFloat(getComputedStyle(axis.querySelector('.role-axis-label text')).fontSize),
+                }};
+            }})"""
         )
         assert len(axes) == 2, axes
         for axis in axes:
