@@ -143,35 +143,52 @@ def _precision_gap(section: dict) -> Verdict | None:
     return f"largest gap {worst['gap_points']:+.2f} points ({worst['preset']}, {worst['dataset']}); faster per epoch: {speed}", met
 
 
-def _class_ratio(scenario: str, most: float):
+def _class_ratio(scenario: str, most: float, baseline: str = "pack_of_one"):
+    """The class's last result over one run alone. For different networks, alone is each network's own time (median),
+    measured two ways: with the app's engine for a lone dense network (a pack of one) and with Keras' fit (the engine
+    the issue measured "alone" with, before a pack of one made a lone network faster)."""
+
     def measure(section: dict) -> Verdict | None:
         found = section.get("scenarios", {}).get(scenario)
         if not found:
             return None
-        text = f"{found['students']} students: last after {found['last_s']:.0f} s, alone {found['alone_s']:.0f} s: {found['last_over_alone']:.2f}x"
-        if "keras_fit_alone_s" not in found:
-            return text, found["last_over_alone"] <= most
-        # Different networks: alone is each network's own time, median, with the pack engine (a pack of one) and with
-        # Keras' fit (the engine the issue measured "alone" with; a pack of one has since made a lone network faster).
+        if baseline == "keras_fit":
+            if "keras_fit_alone_s" not in found:
+                return None
+            return (
+                f"{found['students']} students: last after {found['last_s']:.0f} s, alone with Keras' fit {found['keras_fit_alone_s']:.0f} s: "
+                f"{found['last_over_keras_fit_alone']:.2f}x",
+                found["last_over_keras_fit_alone"] <= most,
+            )
+        alone = "alone as a pack of one" if "keras_fit_alone_s" in found else "alone"
         return (
-            f"{text} with a pack of one; {found['last_over_keras_fit_alone']:.2f}x Keras' fit alone ({found['keras_fit_alone_s']:.0f} s)",
-            found["last_over_keras_fit_alone"] <= most,
+            f"{found['students']} students: last after {found['last_s']:.0f} s, {alone} {found['alone_s']:.0f} s: {found['last_over_alone']:.2f}x",
+            found["last_over_alone"] <= most,
         )
 
     return measure
 
 
-def _packed(section: dict) -> Verdict | None:
-    packed = section.get("packed")
-    if not packed or "keras_fit_one_by_one_s" not in packed:
-        return None
-    return (
-        f"{packed['speed_up_over_keras_fit']:.1f}x Keras' fit one by one ({packed['packed_s']:.0f} s packed, "
-        f"{packed['keras_fit_one_by_one_s']:.0f} s), {packed['speed_up']:.1f}x packs of one one by one ({packed['one_by_one_s']:.0f} s); "
-        f"largest accuracy gap {packed['largest_gap_points']:.2f} points to a pack of one, "
-        f"{packed['largest_gap_to_keras_fit_points']:.2f} to Keras' fit",
-        packed["speed_up_over_keras_fit"] >= 3 and packed["largest_gap_points"] <= 0.5,
-    )
+def _packed(baseline: str):
+    """Packed against one by one: with Keras' fit (the issue's baseline) or with packs of one (today's lone run)."""
+
+    def measure(section: dict) -> Verdict | None:
+        packed = section.get("packed")
+        if not packed or "keras_fit_one_by_one_s" not in packed:
+            return None
+        if baseline == "keras_fit":
+            return (
+                f"{packed['speed_up_over_keras_fit']:.1f}x ({packed['packed_s']:.0f} s packed, {packed['keras_fit_one_by_one_s']:.0f} s one by one); "
+                f"largest accuracy gap {packed['largest_gap_to_keras_fit_points']:.2f} points",
+                packed["speed_up_over_keras_fit"] >= 3 and packed["largest_gap_to_keras_fit_points"] <= 0.5,
+            )
+        return (
+            f"{packed['speed_up']:.1f}x ({packed['packed_s']:.0f} s packed, {packed['one_by_one_s']:.0f} s one by one); "
+            f"largest accuracy gap {packed['largest_gap_points']:.2f} points",
+            packed["speed_up"] >= 3 and packed["largest_gap_points"] <= 0.5,
+        )
+
+    return measure
 
 
 def _explain(action: str, most: float, key: str = "median_s"):
@@ -185,6 +202,8 @@ def _explain(action: str, most: float, key: str = "median_s"):
     return measure
 
 
+VARIATIONS = "12 students with their own variation of lesson 1's network"
+PACKED = "12 dense networks packed at least 3x faster than one by one"
 GOALS: tuple[Goal, ...] = (
     Goal(6, "training", f"{DATASETS['fashion_mnist'].title}: 91.0% within 60 s (120 CPU-s)", _time_to_accuracy("fashion_mnist", "0.91", 60, 120)),
     Goal(6, "training", f"{DATASETS['fashion_mnist'].title}: 93.0% within 300 s (500 CPU-s)", _time_to_accuracy("fashion_mnist", "0.93", 300, 500)),
@@ -204,13 +223,35 @@ GOALS: tuple[Goal, ...] = (
     Goal(18, "training", "bfloat16 presets: faster, and final test accuracy within 0.3 points of float32", _precision_gap),
     Goal(18, "class-training", "25 students on lesson 1's step at once: last result within 2x one run alone", _class_ratio("lesson1", 2)),
     Goal(18, "class-training", "8 students on lesson 4's fast CNN step at once: within 2x", _class_ratio("lesson4", 2)),
-    Goal(18, "class-training", "12 students with their own variation of lesson 1's network: within 5x", _class_ratio("variations", 5)),
+    Goal(
+        18,
+        "class-training",
+        "12 students with their own variation of lesson 1's network: within 5x one run alone with Keras' fit (the issue's baseline)",
+        _class_ratio("variations", 5, "keras_fit"),
+    ),
+    Goal(
+        18,
+        "class-training",
+        "12 students with their own variation of lesson 1's network: within 5x one run alone as a pack of one (today's lone run)",
+        _class_ratio("variations", 5),
+    ),
     Goal(21, "explain", "Heat map within 300 ms", _explain("heat_map", 0.3)),
     Goal(21, "explain", "Break it (1,000 test images and the drawing) within 300 ms", _explain("break_it", 0.3)),
     Goal(21, "explain", "Fooling within 2 s", _explain("fool", 2.0)),
     Goal(21, "explain", "PCA map of 2,000 test images within 5 s", _explain("pca_map", 5.0)),
     Goal(21, "explain", "t-SNE map within 60 s, once per model", _explain("tsne_map", 60.0, "seconds")),
-    Goal(18, "class-training", "12 dense networks packed at least 3x faster than one by one, each within 0.5 points", _packed),
+    Goal(
+        18,
+        "class-training",
+        "12 dense networks packed at least 3x faster than one by one with Keras' fit, each within 0.5 points",
+        _packed("keras_fit"),
+    ),
+    Goal(
+        18,
+        "class-training",
+        "12 dense networks packed at least 3x faster than one by one as packs of one, each within 0.5 points",
+        _packed("pack_of_one"),
+    ),
 )
 
 

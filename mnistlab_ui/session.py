@@ -58,6 +58,11 @@ SHOWN_STATUS: SessionKey[dict] = SessionKey(
 TRAIN_FORM: SessionKey[dict] = SessionKey(
     "mnistlab.train_form", dict, "The Train form's values, kept while other pages run (Streamlit forgets unseen widgets)."
 )
+TRAIN_FORM_AWAY: SessionKey[bool] = SessionKey(
+    "mnistlab.train_form_away",
+    bool,
+    "The Train form stepped aside in the last run (a run was training): the browser forgot its widgets' values.",
+)
 SAVE_CONFIRM: SessionKey[str | None] = SessionKey(
     "mnistlab.save_confirm", lambda: None, "A model name the user asked to save over; the page asks before replacing it."
 )
@@ -96,6 +101,7 @@ ALL_KEYS = (
     QUICK_RUN,
     SHOWN_STATUS,
     TRAIN_FORM,
+    TRAIN_FORM_AWAY,
     SAVE_CONFIRM,
     CLASS_MEMBER,
     TEACHER_KEYS,

@@ -27,7 +27,7 @@ from mnistlab.models import PRESETS, ConvBlock, ModelConfig, get_preset
 from mnistlab.settings import CUSTOM, CUSTOM_RECIPE, MONITORS, SETTING, Setting, TrainingSettings
 from mnistlab.sizing import layer_sizes
 from mnistlab_ui.data import dataset_or_error
-from mnistlab_ui.session import TRAIN_FORM
+from mnistlab_ui.session import TRAIN_FORM, TRAIN_FORM_AWAY
 from mnistlab_ui.text import plain
 
 ALL = 0  # a select box's value for "all" (Streamlit shows None as no choice)
@@ -271,10 +271,21 @@ def setting_widget(name: str, container=st, on_change=None, disabled: bool = Fal
 
 def choose_settings() -> TrainingSettings | None:
     """Dataset, architecture and training settings; None (with a message) when they are impossible."""
+    if TRAIN_FORM_AWAY.get():
+        # The form was not drawn while a run trained: Streamlit kept its values, but the browser forgot them and
+        # would show each widget's first value. Setting them again sends them to the browser.
+        for name, value in TRAIN_FORM.get().items():
+            st.session_state[name] = value
+        TRAIN_FORM_AWAY.set(False)
     try:
         return _form()
     finally:
         remember()
+
+
+def step_aside() -> None:
+    """The page does not draw the form in this run (a run is training); `choose_settings` brings its values back."""
+    TRAIN_FORM_AWAY.set(True)
 
 
 def _form() -> TrainingSettings | None:

@@ -15,7 +15,7 @@ from mnistlab_ui.run_views import live_view, results_view, run_label, server_loa
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import SELECTED_MODEL, VIEWED_RUN
 from mnistlab_ui.shell import leave_pages_folder_mode
-from mnistlab_ui.train_form import choose_settings, seed
+from mnistlab_ui.train_form import choose_settings, seed, step_aside
 
 leave_pages_folder_mode()
 st.title(_("Train"))
@@ -41,6 +41,8 @@ if not training_now or st.toggle(_("Show the settings"), key="train_page.show_se
         share_link("train", link_of(settings))
     class_data = class_data_options(settings.dataset) if settings is not None else {}
     refused = size_panel(settings) if settings is not None else None
+else:
+    step_aside()
 if training_now:
     st.caption(_("Your run is training: watch it below, or stop it to train another."))
 elif st.button(_("Train"), type="primary", disabled=settings is None or refused is not None):

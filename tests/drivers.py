@@ -170,8 +170,15 @@ def open_expander(page, label, timeout: float = 30.0) -> None:
 
 
 def open_settings(page) -> None:
-    """Unfold the Train page's settings (they fold away while a run trains)."""
-    open_expander(page, re.compile("Settings: |Ayarlar: "))
+    """Bring back the Train page's settings (they step aside behind a switch while a run trains)."""
+    name = re.compile("^(Show the settings|Ayarları göster)$")
+    switch = page.get_by_role("switch", name=name).or_(page.get_by_role("checkbox", name=name))
+    switch.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    if not switch.is_checked():
+        switch.check(force=True)
+    page.get_by_role("spinbutton", name=re.compile("^(Max epochs|En fazla epok)$")).wait_for(timeout=60_000)
+    wait_until_idle(page)
 
 
 def choose(page, label: str, option, timeout: float = 60) -> None:
@@ -240,8 +247,18 @@ def fill_number(page, label: str, value: int, link_key: str | None = None) -> No
 
 def train_without_target(page, epochs: int = 150) -> None:
     """Untick "Stop at a target accuracy" and set the maximum epochs, each taken by the server."""
-    page.get_by_role("checkbox", name="Stop at a target accuracy").uncheck(force=True)
-    server_has(page, "target=off")
+    deadline = time.monotonic() + 60
+    while True:  # A rerun that lands with the click can put the tick back: untick until the server has it.
+        wait_until_idle(page)
+        box = page.get_by_role("checkbox", name="Stop at a target accuracy")
+        if box.is_checked():
+            box.uncheck(force=True)
+        try:
+            server_has(page, "target=off", timeout=10_000)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
     fill_number(page, "Max epochs", epochs, "epochs")
 
 
