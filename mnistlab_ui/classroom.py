@@ -24,7 +24,7 @@ from mnistlab_ui.charts import compare_chart, drawings_confusion_chart, per_digi
 from mnistlab_ui.identity import browser_owner, read_cookie, write_cookie
 from mnistlab_ui.models import QUICK, QUICK_CLASS_MODEL, ModelChoice, class_model_key, load_choice, model_choices, run_choice
 from mnistlab_ui.server import lab
-from mnistlab_ui.session import CLASS_MEMBER, TEACHER_KEYS, TEACHING
+from mnistlab_ui.session import CLASS_MEMBER, TEACHER_COOKIE_VALUE, TEACHER_KEYS, TEACHING
 from mnistlab_ui.text import plain
 from mnistlab_ui.text import problem as problem_text
 
@@ -99,8 +99,17 @@ def become_teacher(info: ClassInfo, key: str) -> None:
     TEACHING.set(info.class_id)
     tokens = [token for token in _cookie_tokens() if (found := lab().classes.class_of_token(token)) is not None and found.class_id != info.class_id]
     tokens = [lab().classes.teacher_token(info.class_id, key), *tokens][:8]
-    write_cookie(TEACHER_COOKIE, "~".join(tokens), TOKEN_LIFETIME, same_site="Strict")
+    TEACHER_COOKIE_VALUE.set("~".join(tokens))
     st.query_params["class"] = info.code
+
+
+def keep_teacher_cookie() -> None:
+    """Write the teacher's cookie in every run of the teacher's page, not only in the run that started the class: that
+    run ends in a rerun at once, and a script in it may be replaced before the browser ever runs it (then F5 lost
+    the dashboard)."""
+    value = TEACHER_COOKIE_VALUE.get()
+    if value:
+        write_cookie(TEACHER_COOKIE, value, TOKEN_LIFETIME, same_site="Strict")
 
 
 def students_url() -> StudentUrl:

@@ -73,6 +73,9 @@ CLASS_MEMBER: SessionKey[object] = SessionKey(
 TEACHER_KEYS: SessionKey[dict] = SessionKey(
     "mnistlab.teacher_keys", dict, "Class id -> teacher key, for the classes this session teaches (never shown again after creation)."
 )
+TEACHER_COOKIE_VALUE: SessionKey[str | None] = SessionKey(
+    "mnistlab.teacher_cookie_value", lambda: None, "The teacher tokens this browser's cookie must keep (written on every teacher run)."
+)
 TEACHING: SessionKey[int | None] = SessionKey("mnistlab.teaching", lambda: None, "The class whose dashboard the Class page shows.")
 CLASS_PROMPT: SessionKey[int | None] = SessionKey("mnistlab.class_prompt", lambda: None, "The digit the Draw page asks this student for.")
 CLASS_NOTE: SessionKey[str | None] = SessionKey("mnistlab.class_note", lambda: None, "What the last class save said (shown once).")
@@ -105,6 +108,7 @@ ALL_KEYS = (
     SAVE_CONFIRM,
     CLASS_MEMBER,
     TEACHER_KEYS,
+    TEACHER_COOKIE_VALUE,
     TEACHING,
     CLASS_PROMPT,
     CLASS_NOTE,

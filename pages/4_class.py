@@ -18,6 +18,7 @@ from mnistlab_ui.classroom import (
     dashboard,
     hidden_drawings,
     join_url,
+    keep_teacher_cookie,
     member,
     qr_png,
     race,
@@ -261,6 +262,7 @@ def student_view(student, info) -> None:
 taught = teaching()
 membership = member()
 if taught is not None:
+    keep_teacher_cookie()
     teacher_view(taught)
 elif membership is not None:
     student_view(*membership)
