@@ -197,7 +197,7 @@ def _explain(action: str, most: float, key: str = "median_s"):
         if not found:
             return None
         value = found[key]
-        return f"{value:.2f} s ({section['preset']})", value <= most
+        return f"{value:.3f} s ({section['preset']})", value <= most
 
     return measure
 

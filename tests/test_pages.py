@@ -922,3 +922,28 @@ def test_inside_the_answer_explains_fools_maps_and_breaks_the_students_drawing(w
     by_label(at.button, "Reset").click()
     at.run()
     assert by_label(at.metric, "Test accuracy (1,000 test images)").value == before
+
+
+def test_the_keras_code_view_follows_the_train_forms_settings_in_the_pages_language(empty_store):
+    def keras_code(at: AppTest) -> str:
+        (code,) = [block for block in at.code if "keras.Input" in block.value]
+        return code.value
+
+    at = page("pages/1_train.py")
+    at.run()
+    assert not at.exception
+    first = keras_code(at)
+    assert "keras.layers.Dense(128" in first and "keras.layers.Conv2D" not in first
+    by_label(at.selectbox, "Architecture").set_value("fast_cnn")
+    at.run()  # a preset brings its recipe (epochs, batch size, learning rate) ...
+    by_label(at.number_input, "Max epochs").set_value(7)
+    at.run()  # ... which the student can then change
+    changed = keras_code(at)
+    assert "keras.layers.Conv2D" in changed and "epochs=7," in changed
+    english_comment = "# The test: images the network never trained on."
+    assert english_comment in changed
+    # In Turkish the comments are Turkish; the code itself stays Python.
+    at.session_state["mnistlab.language"] = "tr"
+    at.run()
+    turkish = keras_code(at)
+    assert "keras.layers.Conv2D" in turkish and "epochs=7," in turkish and english_comment not in turkish
