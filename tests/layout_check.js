@@ -45,7 +45,10 @@
   }
   // A projector has no height to spare: the page's title starts right under the header.
   const title = document.querySelector('[data-testid="stMainBlockContainer"] h1');
-  if (title && visible(title) && window.scrollY === 0 && title.getBoundingClientRect().top > 100) problems.push(`the title starts ${Math.round(title.getBoundingClientRect().top)} px down`);
+  const header = document.querySelector('[data-testid="stHeader"]');
+  const below = header ? header.getBoundingClientRect().bottom : 0;
+  const gap = title ? title.getBoundingClientRect().top - below : 0;
+  if (title && visible(title) && window.scrollY === 0 && gap > 90) problems.push(`${Math.round(gap)} px of empty space above the title`);
   // The button that opens the menu and the language choice says so in words.
   const opener = document.querySelector('[data-testid="stExpandSidebarButton"]');
   if (opener && visible(opener) && !/[A-Za-zÇçĞğİıÖöŞşÜü]/.test(getComputedStyle(opener, '::after').content)) problems.push('the menu button has no label');
