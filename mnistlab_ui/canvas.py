@@ -102,3 +102,21 @@ def last_drawing() -> np.ndarray | None:
     if found is not None:
         DRAWING.set(found)
     return found
+
+
+def drawing_or_test_image(key: str, drawing_first: bool) -> np.ndarray | None:
+    """The "Image" choice of a page that looks at one picture: the student's last drawing (28x28, 0..1), or None
+    for a test image, which the page then picks. A student who chose their drawing before drawing is told so."""
+    from mnistlab.i18n import _
+    from mnistlab_ui.shell import page_link
+
+    drawing = last_drawing()
+    labels = {"drawing": _("My drawing (from the Draw page)"), "test": _("A test image")}
+    options = ["drawing", "test"] if drawing_first else ["test", "drawing"]
+    source = st.radio(_("Image"), options, horizontal=True, key=key, format_func=labels.__getitem__)
+    if source == "test":
+        return None
+    if drawing is None:
+        st.info(_("You have not drawn anything yet: draw a digit on the Draw page, then come back. Here is a test image meanwhile."))
+        page_link("draw", _("Draw a digit"), ":material/draw:")
+    return None if drawing is None else np.asarray(drawing, np.float32)

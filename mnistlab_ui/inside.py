@@ -17,7 +17,7 @@ from mnistlab.explain import Broken, Map2D, map_2d
 from mnistlab.glossary import explain
 from mnistlab.i18n import _, ngettext, number, percent
 from mnistlab.pictures import fit_square, heat_overlay, to_diverging, to_grey
-from mnistlab_ui.canvas import drawing_canvas
+from mnistlab_ui.canvas import drawing_canvas, drawing_or_test_image
 from mnistlab_ui.charts import readable
 from mnistlab_ui.data import dataset_or_error
 
@@ -339,20 +339,9 @@ def break_it(loaded, choice, image01: np.ndarray) -> None:
 
 def drawing_input(choice) -> tuple[np.ndarray | None, str]:
     """The student's last drawing (from the Draw page), or a test image of the model's dataset."""
-    from mnistlab_ui.canvas import last_drawing
-
-    drawing = last_drawing()
-    source = st.radio(
-        _("Image"),
-        ["drawing", "test"],
-        horizontal=True,
-        key="inside.source",
-        format_func=lambda key: _("My drawing (from the Draw page)") if key == "drawing" else _("A test image"),
-    )
-    if source == "drawing" and drawing is not None:
-        return np.asarray(drawing, np.float32), _("your drawing")
-    if source == "drawing":
-        st.info(_("You have not drawn anything yet: draw a digit on the Draw page, then come back. Here is a test image meanwhile."))
+    drawing = drawing_or_test_image("inside.source", drawing_first=True)
+    if drawing is not None:
+        return drawing, _("your drawing")
     dataset, error = dataset_or_error(choice.dataset or "mnist")
     if dataset is None:
         st.error(error)

@@ -11,12 +11,12 @@ from mnistlab.datasets import DATASETS, normalize_images
 from mnistlab.glossary import explain, term
 from mnistlab.i18n import _
 from mnistlab.pictures import enlarge, fit_square, maps_grid, to_diverging, to_grey
-from mnistlab_ui.canvas import last_drawing
+from mnistlab_ui.canvas import drawing_or_test_image
 from mnistlab_ui.data import dataset_or_error
 from mnistlab_ui.links import apply_link, share_link
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
-from mnistlab_ui.shell import leave_pages_folder_mode, page_link
+from mnistlab_ui.shell import leave_pages_folder_mode
 from mnistlab_ui.text import plain
 
 leave_pages_folder_mode()
@@ -31,19 +31,9 @@ KERNEL_LIMIT = 100  # a weight of a kernel a student types, at most this far fro
 
 def choose_image() -> tuple[np.ndarray, str]:
     """A 28x28 image in the 0..255 range: a test image of either dataset, or the user's drawing (kept for the browser)."""
-    drawing = last_drawing()
-    source = st.radio(
-        _("Image"),
-        ["test", "drawing"],
-        horizontal=True,
-        key="conv.source",
-        format_func=lambda key: _("A test image") if key == "test" else _("My drawing (from the Draw page)"),
-    )
-    if source == "drawing":
-        if drawing is not None:
-            return np.asarray(drawing, np.float32) * 255.0, _("your drawing")
-        st.info(_("You have not drawn anything yet: draw a digit on the Draw page, then come back. Here is a test image meanwhile."))
-        page_link("draw", _("Draw a digit"), ":material/draw:")
+    drawing = drawing_or_test_image("conv.source", drawing_first=False)
+    if drawing is not None:
+        return drawing * 255.0, _("your drawing")
     left, right = st.columns(2)
     name = left.selectbox(_("Dataset"), list(DATASETS), format_func=lambda key: _(DATASETS[key].title), key="conv.dataset")
     dataset, error = dataset_or_error(name)

@@ -181,6 +181,31 @@ def open_settings(page) -> None:
     wait_until_idle(page)
 
 
+def until_it_holds(attempt, seconds: float = 60, after_failure=None) -> None:
+    """Call `attempt` until it returns without a Playwright timeout (a rerun that lands with a click can undo it);
+    `after_failure` tidies up before the next try."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            attempt()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            if after_failure is not None:
+                after_failure()
+
+
+def start_class(page, url: str, name: str) -> str:
+    """Start a class named `name` on the Class page of the app at `url`; its join code."""
+    page.goto(f"{url}/class")
+    page.get_by_role("textbox", name="Class name").fill(name)
+    page.get_by_role("button", name="Start a class").click()
+    code_box = page.locator("div[style*='letter-spacing']")
+    code_box.wait_for(timeout=60_000)
+    return code_box.inner_text().strip()
+
+
 def choose(page, label: str, option, timeout: float = 60) -> None:
     """Pick `option` (a name, or a pattern of it) in the select box labelled `label`, and let the page take it.
 
@@ -192,29 +217,25 @@ def choose(page, label: str, option, timeout: float = 60) -> None:
         " const shown = box.value || (box.closest('[data-baseweb=select]') || box.parentElement).innerText;"
         " return new RegExp(pattern).test(shown); }"
     )
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def attempt():
+        wait_until_idle(page)
+        box = page.get_by_role("combobox", name=label)
+        # In the middle of the screen, so its list has room to open below it.
+        box.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
+        box.click(timeout=5_000)
+        wanted = page.get_by_role("option", name=option, exact=isinstance(option, str))
         try:
-            wait_until_idle(page)
-            box = page.get_by_role("combobox", name=label)
-            # In the middle of the screen, so its list has room to open below it.
-            box.evaluate("(element) => element.scrollIntoView({block: 'center', behavior: 'instant'})")
-            box.click(timeout=5_000)
-            wanted = page.get_by_role("option", name=option, exact=isinstance(option, str))
-            try:
-                wanted.wait_for(timeout=1500)
-            except Exception:  # noqa: BLE001 (Playwright's timeout)
-                # Right after an expander opens, a click only focuses the box; the arrow key opens its list.
-                box.press("ArrowDown")
-            wanted.click(timeout=5_000)
-            # The page has taken the choice when the box shows it and the script has run again.
-            page.wait_for_function(shows, arg=[label, pattern], timeout=10_000)
-            wait_until_idle(page)
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            page.keyboard.press("Escape")
+            wanted.wait_for(timeout=1500)
+        except Exception:  # noqa: BLE001 (Playwright's timeout)
+            # Right after an expander opens, a click only focuses the box; the arrow key opens its list.
+            box.press("ArrowDown")
+        wanted.click(timeout=5_000)
+        # The page has taken the choice when the box shows it and the script has run again.
+        page.wait_for_function(shows, arg=[label, pattern], timeout=10_000)
+        wait_until_idle(page)
+
+    until_it_holds(attempt, timeout, after_failure=lambda: page.keyboard.press("Escape"))  # close a list left open
 
 
 def server_has(page, *fragments: str, timeout: float = 60_000) -> None:
@@ -247,18 +268,15 @@ def fill_number(page, label: str, value: int, link_key: str | None = None) -> No
 
 def train_without_target(page, epochs: int = 150) -> None:
     """Untick "Stop at a target accuracy" and set the maximum epochs, each taken by the server."""
-    deadline = time.monotonic() + 60
-    while True:  # A rerun that lands with the click can put the tick back: untick until the server has it.
+
+    def untick():
         wait_until_idle(page)
         box = page.get_by_role("checkbox", name="Stop at a target accuracy")
         if box.is_checked():
             box.uncheck(force=True)
-        try:
-            server_has(page, "target=off", timeout=10_000)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
+        server_has(page, "target=off", timeout=10_000)
+
+    until_it_holds(untick)  # a rerun that lands with the click can put the tick back
     fill_number(page, "Max epochs", epochs, "epochs")
 
 

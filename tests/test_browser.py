@@ -24,6 +24,7 @@ from tests.drivers import (
     server_has,
     settled,
     seven,
+    start_class,
     target_to_minimum,
     train_without_target,
     wait_until,
@@ -439,12 +440,7 @@ def test_a_teacher_and_three_students_run_a_class_and_the_dashboard_matches_the_
     teacher = new_page(browser)
     students = [new_page(browser, PHONE, touch=True) if number == 2 else new_page(browser) for number in range(3)]
     try:
-        teacher.goto(f"{server.url}/class")
-        teacher.get_by_role("textbox", name="Class name").fill("Browser class <img src=x onerror=alert(1)>")
-        teacher.get_by_role("button", name="Start a class").click()
-        code_box = teacher.locator("div[style*='letter-spacing']")
-        code_box.wait_for(timeout=60_000)
-        code = code_box.inner_text().strip()
+        code = start_class(teacher, server.url, "Browser class <img src=x onerror=alert(1)>")
         teacher.get_by_text(re.compile("Your private teacher link")).wait_for()
         teacher.locator('[data-testid="stImage"] img').first.wait_for()  # the QR code
         # What a user types is shown as text, never as HTML.
@@ -646,12 +642,7 @@ def test_two_servers_on_one_postgresql_share_runs_classes_and_drawings_and_a_res
         assert_no_errors(page, "replica-b-run")
 
         # A class started on A; a classmate joins and draws on B; A's dashboard counts the drawing.
-        teacher.goto(f"{a.url}/class")
-        teacher.get_by_role("textbox", name="Class name").fill("Replicas")
-        teacher.get_by_role("button", name="Start a class").click()
-        code_box = teacher.locator("div[style*='letter-spacing']")
-        code_box.wait_for(timeout=60_000)
-        code = code_box.inner_text().strip()
+        code = start_class(teacher, a.url, "Replicas")
         classmate.goto(f"{b.url}/class?join={code}")
         classmate.get_by_role("textbox", name="Nickname").fill("Defne")
         classmate.get_by_role("button", name="Join").click()
@@ -718,12 +709,7 @@ def test_a_teacher_on_localhost_projects_a_link_a_phone_on_the_network_opens_and
     app = AppServer(tmp_path / "data", tmp_path / "models", tmp_path / "server.log", address="0.0.0.0").start()
     teacher, student = new_page(browser), new_page(browser, PHONE, touch=True)
     try:
-        teacher.goto(f"http://localhost:{app.port}/class")
-        teacher.get_by_role("textbox", name="Class name").fill("7B")
-        teacher.get_by_role("button", name="Start a class").click()
-        code_box = teacher.locator("div[style*='letter-spacing']")
-        code_box.wait_for(timeout=60_000)
-        code = code_box.inner_text().strip()
+        code = start_class(teacher, f"http://localhost:{app.port}", "7B")
         projected = teacher.get_by_text(re.compile(r"^or open ")).first
         projected.wait_for()
         link = projected.inner_text().removeprefix("or open ").strip()
@@ -736,6 +722,7 @@ def test_a_teacher_on_localhost_projects_a_link_a_phone_on_the_network_opens_and
         assert "teacher=" not in teacher.url
 
         teacher.reload()
+        code_box = teacher.locator("div[style*='letter-spacing']")
         code_box.wait_for(timeout=60_000)
         assert code_box.inner_text().strip() == code
         assert teacher.get_by_role("button", name="Start a class").count() == 0
@@ -768,12 +755,7 @@ def test_students_pressing_train_at_once_watch_one_training_and_the_race_shows_i
     teacher = new_page(browser)
     students = [new_page(browser, PHONE, touch=True) if number == 2 else new_page(browser) for number in range(3)]
     try:
-        teacher.goto(f"{server.url}/class")
-        teacher.get_by_role("textbox", name="Class name").fill("Race class")
-        teacher.get_by_role("button", name="Start a class").click()
-        code_box = teacher.locator("div[style*='letter-spacing']")
-        code_box.wait_for(timeout=60_000)
-        code = code_box.inner_text().strip()
+        code = start_class(teacher, server.url, "Race class")
         teacher.get_by_text("Class race").wait_for(timeout=60_000)
         step = "dataset=fashion_mnist&preset=dense&target=0.8&epochs=6&seed=7"
         for number, student in enumerate(students):
