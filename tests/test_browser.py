@@ -821,7 +821,7 @@ def test_inside_the_answer_from_a_drawing_heat_map_fool_map_and_break(server, br
         page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] :is(canvas, svg)').length >= 1", timeout=60_000)
 
         accuracy = _("Test accuracy")
-        page.get_by_role("heading", name=_("Break it")).scroll_into_view_if_needed()
+        page.get_by_role("heading", name=_("Break it")).wait_for()  # a locator: a rerun may replace the element
         before = metric_value(page, accuracy)
         page.get_by_text(_("Switch off all of them"), exact=True).click()
         page.wait_for_function(

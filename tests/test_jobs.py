@@ -592,7 +592,10 @@ def test_threads_do_not_leak_between_jobs(real_jobs):
 
 
 def test_a_run_cut_off_by_a_dead_server_is_found_interrupted_with_its_progress(real_jobs):
-    run_id = real_jobs.submit(TrainingSettings(**{**SMALL, "train_size": 2000}, max_epochs=200, batch_size=50, seed=71), "browser:a")
+    # A CNN (Keras' loop, seconds per epoch): a packed dense network ends epochs many times a second, and the live
+    # server, which the test only pretends is dead, would write "running" over the restart's "interrupted".
+    settings = TrainingSettings(**CNN, train_size=2000, test_size=200, max_epochs=200, batch_size=50, seed=71)
+    run_id = real_jobs.submit(settings, "browser:a")
     # The epochs so far reach the database as they end.
     assert wait_until(lambda: len(real_jobs.store.get(run_id).epochs) >= 1, 120), (real_jobs.snapshot(run_id), real_jobs.load())
     # The server process dies here (its row says a process that does not exist); a new one opens the same database.
