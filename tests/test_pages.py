@@ -243,6 +243,24 @@ def test_saving_over_a_model_asks_first(empty_store):
     assert json.loads((empty_store / "shared-name.json").read_text())["saved_at"] >= saved
 
 
+def test_a_run_whose_model_file_is_gone_keeps_its_results_and_says_why(empty_store):
+    """Issue 20, item 6: `runs/N/model.keras` deleted, its predictions kept: the owner's page showed the generic error."""
+    at = wait_for(start_training(page("pages/1_train.py").run(), target=0.5), reached)
+    from mnistlab.services import services
+    from mnistlab_ui.identity import owner_of
+
+    (run,) = services().runs.for_owner(owner_of(at.session_state["mnistlab.browser_key"]))
+    run.model_path.unlink()
+    assert (run.model_path.parent / "test_predictions.npz").is_file()
+    reloaded = page("pages/1_train.py")
+    reloaded.session_state["mnistlab.browser_key"] = at.session_state["mnistlab.browser_key"]
+    reloaded.run()
+    assert not reloaded.exception
+    assert by_label(reloaded.metric, "Test accuracy").value.endswith("%")
+    assert any("model file is missing" in shown(warning.value) for warning in reloaded.warning)
+    assert "Save to the model store" not in [button.label for button in reloaded.button]
+
+
 def test_impossible_settings_show_an_error(empty_store):
     at = page("pages/1_train.py").run()
     by_label(at.select_slider, "Validation split").set_value(0.0)
@@ -260,6 +278,31 @@ def test_bad_custom_layers_show_an_error(empty_store):
     at.run()
     assert not at.exception
     assert any("whole numbers of units" in shown(error.value) for error in at.error)
+
+
+def test_huge_networks_are_refused_before_anything_is_built_in_the_server(empty_store):
+    """Issue 20, item 3: twenty 4096-unit layers typed on the Train page grew the web server by 1.5 GB a time, because
+    it built the network to describe it. The page's sizes come from arithmetic; TensorFlow is never even imported."""
+    script = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(ROOT / "pages/1_train.py")!r}, default_timeout=60).run()
+[box for box in at.selectbox if box.label == "Architecture"][0].set_value("custom")
+at.run()
+for layers in [",".join(["4096"] * 20), "4096,4096,4096,4096", "4096,4096"]:
+    [text for text in at.text_input if text.label.startswith("Dense layers")][0].set_value(layers)
+    at.run()
+    assert not at.exception, at.exception
+    print("ERROR", " ".join(error.value for error in at.error).replace("\\n", " "))
+print("TENSORFLOW", "tensorflow" in sys.modules or "keras" in sys.modules)
+"""
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    lines = [shown(line) for line in completed.stdout.splitlines() if line.startswith(("ERROR", "TENSORFLOW"))]
+    assert "At most 4 dense layers, and this network has 20" in lines[0]
+    assert "this server trains at most 3,000,000 for a class. Make it smaller" in lines[1]
+    assert "this server trains at most 3,000,000" in lines[2]
+    assert lines[3] == "TENSORFLOW False"
 
 
 def test_a_typo_in_dense_layers_leaves_every_other_setting_as_it_was(empty_store):
@@ -646,6 +689,33 @@ def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts
     assert not teacher.exception
     assert by_label(teacher.metric, "Students").value == "1" and by_label(teacher.metric, "Drawings").value == "1"
     assert by_label(teacher.metric, "Accuracy on our drawings").value == ("100.0%" if int(answered) == label else "0.0%")
+
+
+def test_a_class_model_missing_for_a_moment_stays_the_class_model(model_store, tmp_path, monkeypatch):
+    """Issue 20, item 7: with the class model's file moved away, just opening the dashboard cleared it for good."""
+    import shutil
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for suffix in (".keras", ".json"):
+        shutil.copy(model_store[0] / f"digits-dense{suffix}", folder)
+    monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(folder))
+    teacher = start_class("7C")
+    by_label(teacher.selectbox, "Class model").set_value("digits-dense")
+    teacher.run()
+    big = next(element.value for element in teacher.markdown if "letter-spacing" in element.value)
+    info = class_store().by_code(re.search(r">([A-Z0-9]{6})<", big).group(1))
+    assert info.model_name == "digits-dense"
+    (folder / "digits-dense.keras").rename(tmp_path / "away.keras")
+    teacher.run()
+    assert not teacher.exception
+    assert any("cannot be found or loaded now" in shown(warning.value) for warning in teacher.warning)
+    teacher.run()
+    assert class_store().get(info.class_id).model_name == "digits-dense"
+    (tmp_path / "away.keras").rename(folder / "digits-dense.keras")
+    teacher.run()
+    assert not teacher.exception and not any("cannot be found" in shown(warning.value) for warning in teacher.warning)
+    assert "digits-dense" in by_label(teacher.selectbox, "Class model").format_func(by_label(teacher.selectbox, "Class model").value)
 
 
 def test_a_wrong_teacher_link_gives_no_controls(empty_store):
