@@ -772,7 +772,15 @@ def test_students_pressing_train_at_once_watch_one_training_and_the_race_shows_i
         for student in students:
             student.get_by_text("Confusion matrix").wait_for(timeout=300_000)
         teacher.get_by_text(re.compile("^First to reach the target")).wait_for(timeout=60_000)
-        assert teacher.locator('[data-testid="stVegaLiteChart"]').count() >= 1
+        # On the projector the race's plot keeps all its 380 px; Streamlit used to fit the axes and a legend of up to
+        # 25 names into them too (85 px were left to the plot for 25 students).
+        race_plot = """() => {
+            const axis = [...document.querySelectorAll('[data-testid="stVegaLiteChart"] g[aria-label^="Y-axis titled"]')]
+                .find((candidate) => /'accuracy'/.test(candidate.getAttribute('aria-label')));
+            const plot = axis && axis.closest('[data-testid="stVegaLiteChart"]').querySelector('.role-frame.root path.background');
+            return plot ? plot.getBoundingClientRect().height : 0;
+        }"""
+        assert wait_until(lambda: teacher.evaluate(race_plot) >= 370, 30), f"the race's plot is {teacher.evaluate(race_plot)} px tall, not 380"
 
         home = Path(server.environment["MNISTLAB_DATA_HOME"])
         store = RunStore(Database(f"sqlite:///{home / 'mnistlab.db'}"), home)

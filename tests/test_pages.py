@@ -791,6 +791,22 @@ def test_accuracy_per_class_keeps_the_dataset_order_and_labels_every_bar():
     assert spec["height"] >= 20 * len(names)
 
 
+def test_every_chart_keeps_its_height_for_its_plot():
+    """With a chart as wide as the page, Streamlit fits title, axes and legend into the chart's height unless the chart
+    says its height is the plot's: a class comparison of six runs had no plot left at all (a browser test measures
+    the race's)."""
+    import pandas as pd
+
+    from mnistlab_ui.charts import compare_chart, race_chart
+
+    runs = pd.DataFrame([{"run": f"Run {run}", "epoch": epoch, "accuracy": 0.8 + epoch / 100} for run in range(6) for epoch in range(1, 6)])
+    race = pd.DataFrame([{"who": f"Student {who}", "epoch": epoch / 10, "accuracy": 0.5 + epoch / 100} for who in range(25) for epoch in range(30)])
+    for chart in (compare_chart(runs, "run", "epoch", "accuracy"), race_chart(race, "who", [0.88])):
+        spec = chart.to_dict()
+        assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}, spec.get("autosize")
+        assert max(layer.get("height", 0) for layer in [spec, *spec.get("layer", [])]) >= 360
+
+
 # Languages, links and the glossary
 
 
