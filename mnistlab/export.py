@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from mnistlab.datasets import DATASETS
 from mnistlab.glossary import explain, term
-from mnistlab.i18n import _
+from mnistlab.i18n import _, percent
 from mnistlab.models import ModelConfig
 from mnistlab.runs import run_title
 from mnistlab.settings import MONITORS, TrainingSettings
@@ -224,7 +224,7 @@ def cells(settings: TrainingSettings, class_drawings: str | None = None, train_i
         steps.append(
             Cell(
                 _("A callback that stops training at {target} {watched}.").format(
-                    target=f"{settings.target_accuracy:.1%}", watched=_(MONITORS[settings.monitor])
+                    target=percent(settings.target_accuracy), watched=_(MONITORS[settings.monitor])
                 )
                 + " "
                 + explain("callback"),

@@ -54,7 +54,7 @@ def _progress(snapshot: RunSnapshot) -> None:
     )
     st.progress(min(1.0, where.batch / where.batches_per_epoch), text=epoch_text)
     overall = min(1.0, where.fraction_done)
-    st.progress(overall, text=_("Overall: {done:.0%} of at most {epochs} epochs").format(done=overall, epochs=where.max_epochs))
+    st.progress(overall, text=_("Overall: {done} of at most {epochs} epochs").format(done=percent(overall, 0), epochs=where.max_epochs))
 
 
 def _status(snapshot: RunSnapshot) -> None:
@@ -260,8 +260,10 @@ def results_view(snapshot: RunSnapshot) -> None:
             [np.kron(images[index], np.ones((2, 2), np.uint8)) for index in wrong],
             width=90,
             caption=[
-                _("true {true}, said {said} ({sure:.0%})").format(
-                    true=names[evaluation.labels[index]], said=names[evaluation.predicted[index]], sure=evaluation.probabilities[index].max()
+                _("true {true}, said {said} ({sure})").format(
+                    true=names[evaluation.labels[index]],
+                    said=names[evaluation.predicted[index]],
+                    sure=percent(evaluation.probabilities[index].max(), 0),
                 )
                 for index in wrong
             ],
@@ -442,4 +444,4 @@ def run_label(snapshot: RunSnapshot) -> str:
 def target_text(settings: TrainingSettings) -> str:
     if settings.target_accuracy is None:
         return _("no target")
-    return _("target {target:.1%} {watched}").format(target=settings.target_accuracy, watched=_(MONITORS[settings.monitor]))
+    return _("target {target} {watched}").format(target=percent(settings.target_accuracy), watched=_(MONITORS[settings.monitor]))

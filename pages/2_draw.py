@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from mnistlab.glossary import explain
-from mnistlab.i18n import _
+from mnistlab.i18n import _, percent
 from mnistlab.pictures import fit_square, to_grey
 from mnistlab.preprocessing import load_image_bytes, preprocess
 from mnistlab_ui.canvas import drawing_canvas, remember_drawing
+from mnistlab_ui.charts import probability_chart
 from mnistlab_ui.classroom import class_drawing_controls, class_model_choice, member
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
@@ -46,13 +46,12 @@ loaded = loaded_or_warning(choice) if choice is not None else None
 def show_prediction(prediction) -> None:
     """The answer, right under the canvas: a phone shows both without scrolling."""
     st.metric(_("Prediction"), _(prediction.top_name), help=explain("softmax"))
-    st.caption(_("{sure:.0%} sure").format(sure=prediction.confidence))
+    st.caption(_("{sure} sure").format(sure=percent(prediction.confidence, 0)))
 
 
 def show_probabilities(prediction) -> None:
     st.caption(_("Answered by: {model}").format(model=plain(choice.label)))
-    chart = pd.DataFrame({"class": [_(name) for name in prediction.class_names], "probability": prediction.probabilities})
-    st.bar_chart(chart, x="class", y="probability", sort=False, height=220, x_label=_("class"), y_label=_("probability"))
+    st.altair_chart(probability_chart([_(name) for name in prediction.class_names], prediction.probabilities), width="stretch")
     page_link("explain", _("Why this answer? Look inside it, and try to fool it"), ":material/psychology:")
 
 

@@ -245,7 +245,12 @@ def student_view(student, info) -> None:
     else:
         page_link("pages/2_draw.py", _("Draw the digits the class needs"), ":material/draw:")
     tally = classes.tally(student.student_id)
-    st.caption(_("Your drawings: {total}. ").format(total=sum(tally.values())) + " · ".join(f"{digit}: {count}" for digit, count in tally.items()))
+    total = sum(tally.values())
+    if total:
+        per_digit = " · ".join(f"{digit}: {number(count)}" for digit, count in tally.items())
+        st.caption(_("Your drawings: {total}. Per digit: {digits}").format(total=number(total), digits=per_digit))
+    else:
+        st.caption(_("You have not drawn for the class yet."))
     st.fragment(race, run_every=2.0)(info)
     st.subheader(_("Share a run"))
     share_panel(info, student)

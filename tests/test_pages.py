@@ -662,6 +662,7 @@ def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts
     student.button[[button.label for button in student.button].index("Join")].click()
     student.run()
     assert not student.exception and "You are **Ada**" in texts(student)
+    assert "You have not drawn for the class yet." in texts(student)  # not "Your drawings: 0. 0: 0 · 1: 0 ..."
     member = student.session_state["mnistlab.class_member"]
 
     # Class mode on the Draw page: the class model answers, the drawing is saved with its label.
@@ -683,6 +684,8 @@ def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts
     (saved,) = class_store().drawings(info.class_id)
     assert (saved.prompt, saved.label, saved.predicted, saved.nickname) == (asked, label, int(answered), "Ada")
     assert class_store().png(info.class_id, saved.drawing_id).startswith(b"\x89PNG")
+    student.run()
+    assert "Your drawings: 1. Per digit: " in texts(student) and f"{label}: 1" in texts(student)
 
     # The teacher's dashboard counts the student and the drawing, and scores the class model on it.
     teacher.run()
@@ -789,6 +792,24 @@ def test_accuracy_per_class_keeps_the_dataset_order_and_labels_every_bar():
     assert y["sort"] == names and names != sorted(names)  # the dataset's order, not the alphabet's
     assert y["axis"]["labelOverlap"] is False  # every bar keeps its label
     assert spec["height"] >= 20 * len(names)
+
+
+def test_the_answers_probabilities_are_a_chart_the_back_row_reads():
+    """The Draw page's probabilities: one bar per class in the dataset's order with its name written across (clothes
+    names were tilted under a 100 px plot with 10 px numbers), the answer in a stronger colour, percentages."""
+    from mnistlab.datasets import DATASETS
+    from mnistlab_ui.charts import LABEL_SIZE, probability_chart
+
+    names = list(DATASETS["fashion_mnist"].class_names)
+    probabilities = np.full(10, 0.02)
+    probabilities[6] = 0.82
+    spec = probability_chart(names, probabilities).to_dict()
+    y, x = spec["encoding"]["y"], spec["encoding"]["x"]
+    assert y["field"] == "class" and y["sort"] == names and y["axis"]["labelOverlap"] is False
+    assert x["scale"]["domain"] == [0, 1] and "%" in x["axis"]["labelExpr"]
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert [row["answer"] for row in rows] == [index == 6 for index in range(10)]
+    assert spec["height"] >= 24 * len(names) and spec["config"]["axis"]["labelFontSize"] >= LABEL_SIZE >= 14
 
 
 def test_every_chart_keeps_its_height_for_its_plot():
