@@ -107,11 +107,12 @@ def lessons_section() -> None:
                 page_link(step.page if step.page != "home" else "app.py", _(step.text), ":material/arrow_forward:", query)
 
 
-def trainings_panel() -> None:
-    """This browser's trainings, on every page; asking about them also keeps them from being abandoned."""
+def trainings_panel(shown: bool = True) -> None:
+    """This browser's trainings, on every page but Train (which shows them whole); asking about them also keeps them
+    from being abandoned."""
     services, _problem = lab_or_problem()
     active = services.jobs.touch(browser_owner()) if services is not None else []
-    if not active:
+    if not active or not shown:
         return
     lines = []
     for run in active:
@@ -139,7 +140,7 @@ navigation = st.navigation(
 )
 # Poll only while something trains; an idle class costs the server nothing.
 services, _problem = lab_or_problem()
-st.fragment(trainings_panel, run_every=3.0 if services is not None and services.jobs.touch(browser_owner()) else None)()
+st.fragment(trainings_panel, run_every=3.0 if services is not None and services.jobs.touch(browser_owner()) else None)(navigation.url_path != "train")
 try:
     navigation.run()
 except sa.exc.DBAPIError as problem:

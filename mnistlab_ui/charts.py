@@ -62,7 +62,8 @@ def epoch_axis(most: float) -> alt.X:
         "epoch:Q",
         title=_("epoch"),
         scale=alt.Scale(domain=[0, end], nice=False, padding=8),
-        axis=alt.Axis(values=list(range(0, end + 1, max(1, end // 10))), format="d"),
+        # labelExpr, not format="d": with format="d" Vega left out the 1 of the ticks 0, 1, 2.
+        axis=alt.Axis(values=list(range(0, end + 1, max(1, end // 10))), labelExpr="format(datum.value, 'd')"),
     )
 
 
@@ -97,8 +98,7 @@ def run_curves(snapshot: RunSnapshot) -> tuple[alt.Chart, alt.Chart]:
         "data:N",
         title=None,
         scale=alt.Scale(domain=[training, validation], range=[TRAINING_COLOUR, VALIDATION_COLOUR]),
-        # Placed, not oriented: with orient="bottom" the loss chart's legend sat about 20 px lower than the accuracy one's.
-        legend=alt.Legend(orient="none", direction="horizontal", legendX=0, legendY=CURVE_HEIGHT + 62),
+        legend=alt.Legend(orient="bottom"),
     )
     most = float(frame.epoch.max()) if len(frame) else 1.0
     charts = []

@@ -52,9 +52,10 @@ def _progress(snapshot: RunSnapshot) -> None:
     epoch_text = _("Epoch {epoch}: batch {batch} of {batches}").format(
         epoch=where.epoch, batch=number(where.batch), batches=number(where.batches_per_epoch)
     )
-    st.progress(min(1.0, where.batch / where.batches_per_epoch), text=epoch_text)
+    this_epoch, all_epochs = st.columns(2)  # side by side: the curves below stay on a projector's screen
+    this_epoch.progress(min(1.0, where.batch / where.batches_per_epoch), text=epoch_text)
     overall = min(1.0, where.fraction_done)
-    st.progress(overall, text=_("Overall: {done} of at most {epochs} epochs").format(done=percent(overall, 0), epochs=where.max_epochs))
+    all_epochs.progress(overall, text=_("Overall: {done} of at most {epochs} epochs").format(done=percent(overall, 0), epochs=where.max_epochs))
 
 
 def _status(snapshot: RunSnapshot) -> None:
@@ -137,7 +138,9 @@ def live_view(run_id: int) -> None:
     if snapshot is None:
         st.warning(_("Run {run} is not one of yours.").format(run=run_id))
         return
-    _status(snapshot)
+    status, stop = st.columns([4, 1], vertical_alignment="center") if not snapshot.is_done else (st.container(), None)
+    with status:
+        _status(snapshot)
     _progress(snapshot)
     if snapshot.stopping:
         where = snapshot.stopped_at
@@ -148,7 +151,7 @@ def live_view(run_id: int) -> None:
             if where is not None
             else _("Stopping after this batch...")
         )
-    elif not snapshot.is_done and st.button(_("Stop"), key=f"stop-{run_id}", type="primary", help=_("Stop after this batch and keep the model.")):
+    elif stop is not None and stop.button(_("Stop"), key=f"stop-{run_id}", type="primary", help=_("Stop after this batch and keep the model.")):
         lab().jobs.cancel(run_id, owner=browser_owner())
         st.toast(_("Stopping after this batch..."))
     if snapshot.curve:

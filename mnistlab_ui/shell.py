@@ -124,7 +124,8 @@ _POINT_AT = """
 (() => {
   const wanted = %s.map((label) => label.trim().toLowerCase());
   const selectors = '[data-testid="stWidgetLabel"], [data-testid="stMetricLabel"], summary, h1, h2, h3, h4, strong, label';
-  const matches = (element) => wanted.some((label) => (element.innerText || "").trim().toLowerCase().startsWith(label));
+  // textContent, not innerText: the text of a control inside a closed expander is not rendered, so its innerText is "".
+  const matches = (element) => wanted.some((label) => (element.textContent || "").trim().toLowerCase().startsWith(label));
   let tries = 0;
   const look = () => {
     const documentRoot = window.parent.document;

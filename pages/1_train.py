@@ -19,22 +19,24 @@ from mnistlab_ui.train_form import choose_settings, seed, step_aside
 
 leave_pages_folder_mode()
 st.title(_("Train"))
-st.write(_("Pick a dataset and an architecture, click Train, and watch the network learn until it reaches your target."))
-
 runs = [run for run in lab().jobs.runs_of(browser_owner()) if run.shared_key is None]
 by_id = {run.run_id: run for run in runs}
 if VIEWED_RUN.get() not in by_id:
     VIEWED_RUN.set(runs[0].run_id if runs else None)
 viewed = by_id.get(VIEWED_RUN.get())
+# While a run trains, the form steps aside (a switch brings it back) and the page keeps to the run: at 1024x768 the
+# Stop button and the whole live curves are on one screen.
+training_now = viewed is not None and not viewed.is_done
+if not training_now:
+    st.write(_("Pick a dataset and an architecture, click Train, and watch the network learn until it reaches your target."))
 # A link's settings (a lesson, a teacher's "Copy link") fill the form once; after a reload the form shows the
 # settings of the run being viewed.
 link = apply_link("train", lambda values: seed(settings_from_link(values), replace=True))
 seed(viewed.settings if viewed is not None else DEFAULT_SETTINGS)
 
-# While a run trains, the form steps aside (a switch brings it back), so the live curves are on a projector's screen.
-training_now = viewed is not None and not viewed.is_done
 settings, refused, class_data = None, None, {}
-if not training_now or st.toggle(_("Show the settings"), key="train_page.show_settings"):
+busy = _("Your run is training: watch it below, or stop it to train another.")
+if not training_now or st.toggle(_("Show the settings"), key="train_page.show_settings", help=busy):
     settings = choose_settings()
     if settings is not None:
         settings = class_budget(settings)
@@ -44,14 +46,17 @@ if not training_now or st.toggle(_("Show the settings"), key="train_page.show_se
 else:
     step_aside()
 if training_now:
-    st.caption(_("Your run is training: watch it below, or stop it to train another."))
+    if settings is not None:
+        st.caption(busy)
 elif st.button(_("Train"), type="primary", disabled=settings is None or refused is not None):
     if start_run(settings, **class_data) is not None:
         st.rerun()
 
-server_load_panel()
+if not training_now:
+    server_load_panel()
 if runs:
-    st.divider()
+    if not training_now or settings is not None:
+        st.divider()
     if len(runs) > 1:
         labels = {run.run_id: run_label(run) for run in runs}
         chosen = st.selectbox(_("Your runs"), list(labels), index=list(labels).index(viewed.run_id), format_func=labels.__getitem__)
@@ -61,6 +66,8 @@ if runs:
     st.fragment(live_view, run_every=polling)(viewed.run_id)
     if viewed.shared_from is not None:
         train_again_with_a_new_seed(viewed)
+    if training_now:
+        server_load_panel()
     if viewed.status in (FINISHED, CANCELLED) and viewed.has_model:
         SELECTED_MODEL.get() or SELECTED_MODEL.set(choice_key(RUN, viewed.run_id))
         results_view(viewed)

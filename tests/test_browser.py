@@ -3,6 +3,7 @@ at a projector's 1024x768 and on a 390-pixel phone with touch."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from pathlib import Path
@@ -237,8 +238,48 @@ def test_training_curves_read_from_the_back_row_at_1024(server, trained_browser)
             assert axis["yTicks"] >= 3, axis
             assert axis["fontSize"] >= 13, axis
             assert axis["xTicks"] and all(re.fullmatch(r"\d+", tick) for tick in axis["xTicks"]), axis  # whole epochs
+            ticks = [int(tick) for tick in axis["xTicks"]]
+            assert len(ticks) >= 3 and ticks[0] == 0 and len({b - a for a, b in itertools.pairwise(ticks)}) == 1, axis  # none left out
     finally:
         page.close()
+
+
+def test_a_live_run_its_stop_and_its_whole_curves_fit_one_projector_screen(server, page):
+    """Issue 19: at 1024x768 the Train button's run and its live curves never fitted one screen (the curves started at
+    about 675 px). While a run trains, Stop and both charts, legends included, are on screen without scrolling."""
+    page.goto(f"{server.url}/train?dataset=fashion_mnist&preset=cnn&target=off&epochs=20&images=20000&seed=19")
+    server_has(page, "epochs=20")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text(re.compile(r"^Epoch 2: batch")).wait_for(timeout=120_000)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+            .filter((chart) => chart.querySelector('g.role-legend')).length === 2""",
+        timeout=60_000,
+    )
+    boxes = page.evaluate(
+        """() => ({
+            stop: [...document.querySelectorAll('button')].find((button) => button.innerText.trim() === 'Stop').getBoundingClientRect().bottom,
+            charts: [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map((chart) => chart.getBoundingClientRect().bottom),
+            height: window.innerHeight,
+        })"""
+    )
+    assert boxes["stop"] <= boxes["height"] and boxes["charts"] and max(boxes["charts"]) <= boxes["height"], boxes
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text(re.compile(r"Stopped by you at batch \d+")).first.wait_for(timeout=60_000)
+    assert_no_errors(page, "live-on-one-screen")
+
+
+def test_a_glossary_link_opens_the_control_it_names_not_the_top_of_the_page(server, page):
+    """Issue 19, item 16: "See it at work" opened the top of the Train page. It opens the settings the control is
+    folded in, brings the control on screen and outlines it."""
+    page.goto(f"{server.url}/glossary")
+    page.get_by_role("link", name="Train → Validation split").click()
+    pointed = page.locator("[data-mnistlab-pointed-at='true']")
+    pointed.wait_for(timeout=60_000)
+    assert "Validation split" in pointed.inner_text()
+    box, height = pointed.bounding_box(), page.viewport_size["height"]
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= height, (box, height)
+    assert_no_errors(page, "glossary-see-it-at-work")
 
 
 def test_a_thin_stroke_keeps_its_shape_in_the_steps(server, page):
