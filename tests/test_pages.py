@@ -540,6 +540,19 @@ def test_convolutions_page_custom_kernel(empty_store):
     assert not at.exception
 
 
+def test_an_emptied_or_huge_kernel_weight_is_explained_never_none_or_silently_zero(empty_store):
+    """Issue 19, item 13: an emptied cell showed "None" and 99999999999999999999 silently became 0."""
+    at = page("pages/3_convolutions.py").run()
+    by_label(at.selectbox, "Kernel").set_value("custom")
+    at.run()
+    at.session_state["custom-kernel"] = {"edited_rows": {0: {"left": None}, 1: {"middle": 99999999999999999999}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    assert "An empty cell counts as 0." in texts(at)
+    assert "A weight is from -100 to 100; bigger ones count as 100." in texts(at)
+    assert "None" not in texts(at)
+
+
 # Queue, shared quick models, page switches and separate sessions
 
 
