@@ -545,7 +545,11 @@ def test_an_emptied_or_huge_kernel_weight_is_explained_never_none_or_silently_ze
     at = page("pages/3_convolutions.py").run()
     by_label(at.selectbox, "Kernel").set_value("custom")
     at.run()
-    at.session_state["custom-kernel"] = {"edited_rows": {0: {"left": None}, 1: {"middle": 99999999999999999999}}, "added_rows": [], "deleted_rows": []}
+    at.session_state["custom-kernel"] = {
+        "edited_rows": {0: {"left": None}, 1: {"middle": 99999999999999999999}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert not at.exception
     assert "An empty cell counts as 0." in texts(at)
