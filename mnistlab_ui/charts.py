@@ -187,46 +187,31 @@ def confusion_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:
     return readable((heat + text).properties(height=420))
 
 
+def class_bars(names: list[str], field: str, values, title: str, row_height: int, highlight: int | None = None) -> alt.Chart:
+    """A fraction per class as a horizontal bar, in the dataset's class order, each bar labelled with its class name
+    across (no tilted words), percentages the language's way; `highlight` draws one class's bar in a stronger colour."""
+    frame = pd.DataFrame({"class": names, field: np.asarray(values, dtype=float)})
+    encoding = {
+        "y": alt.Y("class:N", sort=names, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
+        "x": alt.X(
+            f"{field}:Q", title=title, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], labelExpr=percent_labels())
+        ),
+        "tooltip": [alt.Tooltip("class:N", title=_("class")), alt.Tooltip(f"{field}:Q", format=".1%", title=title)],
+    }
+    if highlight is not None:
+        frame["answer"] = [index == highlight for index in range(len(names))]
+        encoding["color"] = alt.Color("answer:N", scale=alt.Scale(domain=[False, True], range=["#9bb7d9", TRAINING_COLOUR]), legend=None)
+    return readable(alt.Chart(frame).mark_bar().encode(**encoding).properties(height=row_height * len(names)))
+
+
 def per_class_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:
     """Accuracy of each class as a bar, in the dataset's class order, every bar labelled."""
-    frame = pd.DataFrame({"class": names, "accuracy": evaluation.per_class_accuracy})
-    chart = (
-        alt.Chart(frame)
-        .mark_bar()
-        .encode(
-            y=alt.Y("class:N", sort=names, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
-            x=alt.X("accuracy:Q", title=_("accuracy"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(tickCount=5, labelExpr=percent_labels())),
-            tooltip=[alt.Tooltip("class:N"), alt.Tooltip("accuracy:Q", format=".1%")],
-        )
-        .properties(height=34 * len(names))
-    )
-    return readable(chart)
+    return class_bars(names, "accuracy", evaluation.per_class_accuracy, _("accuracy"), row_height=34)
 
 
 def probability_chart(names: list[str], probabilities: np.ndarray) -> alt.Chart:
-    """The network's answer for one image: a bar per class in the dataset's order, each labelled with its name across
-    (no tilted words), the chosen class in a stronger colour, percentages the language's way."""
-    chosen = int(np.argmax(probabilities))
-    frame = pd.DataFrame(
-        {"class": names, "probability": np.asarray(probabilities, dtype=float), "answer": [index == chosen for index in range(len(names))]}
-    )
-    chart = (
-        alt.Chart(frame)
-        .mark_bar()
-        .encode(
-            y=alt.Y("class:N", sort=names, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
-            x=alt.X(
-                "probability:Q",
-                title=_("probability"),
-                scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], labelExpr=percent_labels()),
-            ),
-            color=alt.Color("answer:N", scale=alt.Scale(domain=[False, True], range=["#9bb7d9", TRAINING_COLOUR]), legend=None),
-            tooltip=[alt.Tooltip("class:N", title=_("class")), alt.Tooltip("probability:Q", format=".1%", title=_("probability"))],
-        )
-        .properties(height=26 * len(names))
-    )
-    return readable(chart)
+    """The network's answer for one image: a bar per class, the chosen class in a stronger colour."""
+    return class_bars(names, "probability", probabilities, _("probability"), row_height=26, highlight=int(np.argmax(probabilities)))
 
 
 def per_digit_chart(counts: dict[int, int]) -> alt.Chart:
