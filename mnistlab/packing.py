@@ -5,9 +5,10 @@ lets students vary (the hidden layer's size, the learning rate, the epochs, the 
 and read the very same images in the same order: the same dataset, seed, batch size and
 image count. `train_pack` trains such networks together: every step takes one batch and
 updates each network with its own weights, optimizer state, learning rate and target,
-in one compiled (XLA) computation for all of them. On this 2-core server twelve small
-dense networks train in about the time of two trained one after another (the per-step
-overhead that dominates a small network is paid once, and XLA fuses the rest).
+in compiled (XLA) computations, one per CPU core, each for a share of the networks:
+their first layers are one matrix product, and the per-step overhead that dominates a
+small network is paid once (docs/PERFORMANCE.md gives the measured speed-up and the
+command that measured it).
 
 Each network keeps the engine of a run of its own (`mnistlab.training.TrainingEngine`):
 its live progress, its target, its Stop, its snapshots and its result, and the very
@@ -26,8 +27,10 @@ than oneDNN's here); identical ones are shared by the job manager instead.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -88,13 +91,26 @@ def _validation_logs(model, data) -> dict:
     }
 
 
-class _Step:
-    """One compiled step for the networks of the pack: up to K batches, each updating every network.
+def _split_at_first_dense(model) -> tuple:
+    """A dense network as its first dense layer (which reads the flattened image) and the layers after it."""
+    import keras
+
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if len(layers) < 2 or not isinstance(layers[0], keras.layers.Flatten) or not isinstance(layers[1], keras.layers.Dense):
+        raise ValueError("Only a network that starts with Flatten and a dense layer can train in a pack.")
+    return layers[1], layers[2:]
+
+
+class _Lane:
+    """One compiled step for some networks of the pack: up to K batches, each updating every one of them.
+
+    Every network of a pack reads the same batch, so their first dense layers are one matrix product: the image
+    times all their first kernels side by side (one large product keeps both cores busy where twelve small ones
+    did not). Each network's columns of that product are the numbers its own product gives, bit for bit (a test
+    checks it), and the layers after the first are each network's own.
 
     The step always takes K batches of the batch size (the last, smaller batch is padded and its padding weighs
-    nothing), so it is compiled once for its networks. A network that leaves the pack keeps being computed as a
-    ghost whose result nobody reads (switching it off inside the compiled step costs more than computing it); once
-    half of the networks are ghosts, the pack is compiled again without them.
+    nothing), so it is compiled once for its networks.
     """
 
     def __init__(self, members: list[int], models: list, optimizers: list):
@@ -105,26 +121,76 @@ class _Step:
         chosen = [(models[number], optimizers[number]) for number in members]
         for model, optimizer in chosen:
             optimizer.build(model.trainable_variables)
+        heads = [_split_at_first_dense(model) for model, _optimizer in chosen]
+        widths = [int(first.units) for first, _rest in heads]
 
-        def train_one(model, optimizer, images, labels, weights):
+        def train_all(images, labels, weights):
             with tf.GradientTape() as tape:
-                probabilities = model(images, training=True)
-                losses = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
-                loss = tf.reduce_sum(losses * weights) / tf.reduce_sum(weights)
-            gradients = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply(gradients, model.trainable_variables)
-            right = tf.cast(tf.equal(tf.argmax(probabilities, axis=1, output_type=tf.int32), labels), tf.float32)
-            return tf.stack([loss * tf.reduce_sum(weights), tf.reduce_sum(right * weights)])
+                flat = tf.reshape(images, (tf.shape(images)[0], -1))
+                kernels = tf.concat([tf.convert_to_tensor(first.kernel) for first, _rest in heads], axis=1)
+                biases = tf.concat([tf.convert_to_tensor(first.bias) for first, _rest in heads], axis=0)
+                outputs = tf.split(tf.matmul(flat, kernels) + biases, widths, axis=1)
+                losses, rows = [], []
+                for (first, rest), x in zip(heads, outputs, strict=True):
+                    if first.activation is not None:
+                        x = first.activation(x)
+                    for layer in rest:
+                        x = layer(x, training=True)
+                    each = keras.losses.sparse_categorical_crossentropy(labels, x)
+                    loss = tf.reduce_sum(each * weights) / tf.reduce_sum(weights)
+                    right = tf.cast(tf.equal(tf.argmax(x, axis=1, output_type=tf.int32), labels), tf.float32)
+                    losses.append(loss)
+                    rows.append(tf.stack([loss * tf.reduce_sum(weights), tf.reduce_sum(right * weights)]))
+                # Each network's weights touch only its own loss, so the sum's gradient is each one's own.
+                total = tf.add_n(losses)
+            variables = [model.trainable_variables for model, _optimizer in chosen]
+            gradients = tape.gradient(total, variables)
+            for (_model, optimizer), own, weights_of in zip(chosen, gradients, variables, strict=True):
+                optimizer.apply(own, weights_of)
+            return tf.stack(rows)
 
         @tf.function(jit_compile=True)
         def step(images, labels, weights, valid):
             totals = tf.zeros((len(chosen), 2), tf.float32)
             for index in tf.range(valid):
-                rows = [train_one(model, optimizer, images[index], labels[index], weights[index]) for model, optimizer in chosen]
-                totals += tf.stack(rows)
+                totals += train_all(images[index], labels[index], weights[index])
             return totals
 
         self._step = step
+
+    def __call__(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray, valid: int) -> dict[int, np.ndarray]:
+        totals = self._step(images, labels, weights, np.int32(valid)).numpy()
+        return dict(zip(self.members, totals, strict=True))
+
+
+def _lanes_for(members: list[int], models: list, lanes: int) -> list[list[int]]:
+    """The networks shared out among `lanes` lanes with about equal work (parameters) each, the biggest first."""
+    shares: list[list[int]] = [[] for _ in range(max(1, min(lanes, len(members))))]
+    loads = [0] * len(shares)
+    for number in sorted(members, key=lambda number: -models[number].count_params()):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(number)
+        loads[lightest] += models[number].count_params()
+    return [sorted(share) for share in shares]
+
+
+class _Step:
+    """One step of the pack: its networks split into lanes, one per CPU core, each lane compiled apart.
+
+    The lanes run side by side in threads (TensorFlow lets go of Python while it computes). A compiled step keeps
+    both cores busy in its matrix products but updates the weights (Adam) on one core, so two lanes of six
+    networks train twelve networks faster than one lane of twelve, and they compile side by side too.
+
+    A network that leaves the pack keeps being computed as a ghost whose result nobody reads (switching it off
+    inside the compiled step costs more than computing it); once half of the networks are ghosts, the pack is
+    compiled again without them.
+    """
+
+    def __init__(self, members: list[int], models: list, optimizers: list, lanes: int | None = None):
+        self.members = members
+        shares = _lanes_for(members, models, lanes or _cores())
+        self._lanes = [_Lane(share, models, optimizers) for share in shares]
+        self._threads = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="pack-lane") if len(self._lanes) > 1 else None
 
     def __call__(self, group: list[tuple[np.ndarray, np.ndarray]], batch_size: int) -> dict[int, np.ndarray]:
         """Train on the batches of `group` (at most STEPS_PER_CALL); returns each member's (loss x images, right answers)."""
@@ -135,8 +201,21 @@ class _Step:
             images[index, : len(batch_labels)] = batch_images
             labels[index, : len(batch_labels)] = batch_labels
             weights[index, : len(batch_labels)] = 1.0
-        totals = self._step(images, labels, weights, np.int32(len(group))).numpy()
-        return dict(zip(self.members, totals))
+        if self._threads is None:
+            return self._lanes[0](images, labels, weights, len(group))
+        totals: dict[int, np.ndarray] = {}
+        for part in self._threads.map(lambda lane: lane(images, labels, weights, len(group)), self._lanes):
+            totals.update(part)
+        return totals
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown()
+
+
+def _cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def train_pack(
@@ -208,32 +287,36 @@ def train_pack(
     active = np.ones(count, bool)
     batch_size = first.recipe.batch_size
     epoch = 0
-    while active.any():
-        epoch += 1
-        for number in np.flatnonzero(active):
-            engines[number].begin_epoch(epoch)
-        sums = np.zeros((count, 2))
-        seen = 0
-        for start in range(0, len(batches), STEPS_PER_CALL):
-            group = [batches[index] for index in range(start, min(start + STEPS_PER_CALL, len(batches)))]
-            for number, totals in step(group, batch_size).items():
-                sums[number] += totals
-            seen += sum(len(labels) for _images, labels in group)
+    try:
+        while active.any():
+            epoch += 1
             for number in np.flatnonzero(active):
-                logs = {"loss": sums[number, 0] / seen, "accuracy": sums[number, 1] / seen}
-                engines[number].after_batch(models[number], start + len(group), logs)
-            _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone=False)
+                engines[number].begin_epoch(epoch)
+            sums = np.zeros((count, 2))
+            seen = 0
+            for start in range(0, len(batches), STEPS_PER_CALL):
+                group = [batches[index] for index in range(start, min(start + STEPS_PER_CALL, len(batches)))]
+                for number, totals in step(group, batch_size).items():
+                    sums[number] += totals
+                seen += sum(len(labels) for _images, labels in group)
+                for number in np.flatnonzero(active):
+                    logs = {"loss": sums[number, 0] / seen, "accuracy": sums[number, 1] / seen}
+                    engines[number].after_batch(models[number], start + len(group), logs)
+                _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone=False)
+                if not active.any():
+                    break
+                if len(step.members) > 2 and active.sum() <= len(step.members) // 2:
+                    step.close()
+                    step = _Step([int(number) for number in np.flatnonzero(active)], models, optimizers)
             if not active.any():
                 break
-            if len(step.members) > 2 and active.sum() <= len(step.members) // 2:
-                step = _Step([int(number) for number in np.flatnonzero(active)], models, optimizers)
-        if not active.any():
-            break
-        batches.on_epoch_end()
-        for number in np.flatnonzero(active):
-            logs = {"loss": sums[number, 0] / seen, "accuracy": sums[number, 1] / seen, **_validation_logs(models[number], data)}
-            engines[number].after_epoch(models[number], epoch, logs)
-        _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone=True)
+            batches.on_epoch_end()
+            for number in np.flatnonzero(active):
+                logs = {"loss": sums[number, 0] / seen, "accuracy": sums[number, 1] / seen, **_validation_logs(models[number], data)}
+                engines[number].after_epoch(models[number], epoch, logs)
+            _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone=True)
+    finally:
+        step.close()
     return [result for result in results if result is not None]
 
 

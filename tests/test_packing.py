@@ -83,3 +83,21 @@ def test_only_dense_networks_that_read_the_same_batches_pack():
     assert pack_key(dense) != pack_key(TrainingSettings(arch="dense", **BASE, seed=1))
     with pytest.raises(ValueError, match="read the same batches"):
         train_pack([dense, TrainingSettings(arch="dense", **BASE, seed=1)])
+
+
+def test_the_networks_share_out_among_lanes_with_about_equal_work():
+    from mnistlab.packing import _lanes_for
+
+    class Network:
+        def __init__(self, parameters):
+            self.parameters = parameters
+
+        def count_params(self):
+            return self.parameters
+
+    networks = [Network(size) for size in (50, 100, 200, 50, 100, 200)]
+    lanes = _lanes_for(list(range(6)), networks, 2)
+    assert sorted(number for lane in lanes for number in lane) == list(range(6))  # every network once
+    assert [sum(networks[number].parameters for number in lane) for lane in lanes] == [350, 350]
+    assert _lanes_for([4], networks, 2) == [[4]]  # a pack of one has one lane, and no threads
+    assert len(_lanes_for(list(range(6)), networks, 1)) == 1
