@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from mnistlab.models import ConvBlock, ModelConfig
+from mnistlab.models import ConvBlock, ModelConfig, get_preset
 from mnistlab.settings import TrainingSettings
 from mnistlab.store import ModelStore, metadata_for
 from mnistlab.training import train
@@ -360,9 +360,14 @@ def test_changing_the_preset_brings_its_recipe(empty_store):
     at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
     at.run()
+    before = by_label(at.number_input, "Max epochs").value
     by_label(at.selectbox, "Architecture").set_value("accurate_cnn")
     at.run()
-    assert by_label(at.number_input, "Max epochs").value == 12 and by_label(at.selectbox, "Batch size").value == 128
+    recipe = get_preset("accurate_cnn").recipe
+    assert recipe.max_epochs != before  # the change is seen
+    assert (
+        by_label(at.number_input, "Max epochs").value == recipe.max_epochs and by_label(at.selectbox, "Batch size").value == recipe.batch_size == 128
+    )
 
 
 def test_unavailable_dataset_is_explained(empty_store, monkeypatch):
