@@ -5,16 +5,16 @@ lets students vary (the hidden layer's size, the learning rate, the epochs, the 
 and read the very same images in the same order: the same dataset, seed, batch size and
 image count. `train_pack` trains such networks together: every step takes one batch and
 updates each network with its own weights, optimizer state, learning rate and target,
-in compiled (XLA) computations, one per CPU core, each for a share of the networks:
-their first layers are one matrix product, and the per-step overhead that dominates a
-small network is paid once (docs/PERFORMANCE.md gives the measured speed-up and the
-command that measured it).
+in compiled (XLA) computations, one per CPU core, each for a share of the networks,
+so the per-step overhead that dominates a small network is paid once per lane, not per
+network (docs/PERFORMANCE.md gives the measured speed-up and the command that measured it).
 
 Each network keeps the engine of a run of its own (`mnistlab.training.TrainingEngine`):
 its live progress, its target, its Stop, its snapshots and its result, and the very
 start it would have alone (built after the same seed). A network that reaches its
-target, its last epoch or is stopped leaves the pack (its updates are switched off in
-the compiled step, so nothing is compiled again) and the others go on. Each network's
+target, its last epoch or is stopped leaves the pack and the others go on (the pack
+computes it on, unread, until half of its networks have left, then compiles again for
+the rest: compiling costs about as much as a few epochs of a small network). Each network's
 part of the step is the same computation whatever else is in the pack, so a network
 gets the same weights, bit for bit, in a pack of twelve and in a pack of one (the job
 manager trains a dense network alone as a pack of one); tests check that, and that a
@@ -91,23 +91,12 @@ def _validation_logs(model, data) -> dict:
     }
 
 
-def _split_at_first_dense(model) -> tuple:
-    """A dense network as its first dense layer (which reads the flattened image) and the layers after it."""
-    import keras
-
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if len(layers) < 2 or not isinstance(layers[0], keras.layers.Flatten) or not isinstance(layers[1], keras.layers.Dense):
-        raise ValueError("Only a network that starts with Flatten and a dense layer can train in a pack.")
-    return layers[1], layers[2:]
-
-
 class _Lane:
     """One compiled step for some networks of the pack: up to K batches, each updating every one of them.
 
-    Every network of a pack reads the same batch, so their first dense layers are one matrix product: the image
-    times all their first kernels side by side (one large product keeps both cores busy where twelve small ones
-    did not). Each network's columns of that product are the numbers its own product gives, bit for bit (a test
-    checks it), and the layers after the first are each network's own.
+    Each network's part of the step is its own layers and its own optimizer on the shared batch: the same computation
+    as in a pack of one, so the same numbers, bit for bit (a test checks it). What the networks share is the call:
+    one compiled computation runs K batches for all of them.
 
     The step always takes K batches of the batch size (the last, smaller batch is padded and its padding weighs
     nothing), so it is compiled once for its networks.
@@ -121,21 +110,15 @@ class _Lane:
         chosen = [(models[number], optimizers[number]) for number in members]
         for model, optimizer in chosen:
             optimizer.build(model.trainable_variables)
-        heads = [_split_at_first_dense(model) for model, _optimizer in chosen]
-        widths = [int(first.units) for first, _rest in heads]
 
         def train_all(images, labels, weights):
             with tf.GradientTape() as tape:
-                flat = tf.reshape(images, (tf.shape(images)[0], -1))
-                kernels = tf.concat([tf.convert_to_tensor(first.kernel) for first, _rest in heads], axis=1)
-                biases = tf.concat([tf.convert_to_tensor(first.bias) for first, _rest in heads], axis=0)
-                outputs = tf.split(tf.matmul(flat, kernels) + biases, widths, axis=1)
                 losses, rows = [], []
-                for (first, rest), x in zip(heads, outputs, strict=True):
-                    if first.activation is not None:
-                        x = first.activation(x)
-                    for layer in rest:
-                        x = layer(x, training=True)
+                for model, _optimizer in chosen:
+                    x = images
+                    for layer in model.layers:
+                        if not isinstance(layer, keras.layers.InputLayer):
+                            x = layer(x, training=True)
                     each = keras.losses.sparse_categorical_crossentropy(labels, x)
                     loss = tf.reduce_sum(each * weights) / tf.reduce_sum(weights)
                     right = tf.cast(tf.equal(tf.argmax(x, axis=1, output_type=tf.int32), labels), tf.float32)
