@@ -71,7 +71,9 @@ LESSONS: tuple[Lesson, ...] = (
             Step(
                 N_("Train the fast CNN on clothes until 89%"),
                 "train",
-                (("dataset", "fashion_mnist"), ("preset", "fast_cnn"), ("target", "0.89"), ("epochs", "15")),
+                # The preset's own epochs: its one-cycle schedule spans them (stretched over 15, its warm-up alone
+                # took 4 epochs, and it reached 89% at epoch 5 instead of 2).
+                (("dataset", "fashion_mnist"), ("preset", "fast_cnn"), ("target", "0.89")),
             ),
             Step(
                 N_("Train the dense network on clothes until 89%"),

@@ -41,3 +41,12 @@ def test_the_target_is_reached_within_the_steps_epochs(settings, digits_sample):
     assert trained.result.target_reached, (
         f"stopped after {len(trained.result.history)} of {settings.max_epochs} epochs at {watched:.4f}, below {settings.target_accuracy}"
     )
+
+
+@pytest.mark.parametrize("settings", TRAIN_STEPS.values(), ids=TRAIN_STEPS.keys())
+def test_a_one_cycle_schedule_is_not_stretched_past_its_presets_epochs(settings):
+    """A one-cycle schedule spans the run's max epochs: lesson 4's CNN step once set 15 (its preset trains 3), so its
+    warm-up alone took 4 epochs and the CNN reached 89% at epoch 5 instead of 2, and looked slower than it is."""
+    if settings.base_recipe.schedule != "one_cycle":
+        pytest.skip("a constant learning rate does not depend on the epochs")
+    assert settings.max_epochs in (None, settings.base_recipe.max_epochs)
