@@ -13,7 +13,7 @@ from mnistlab_ui.shell import leave_pages_folder_mode, page_link
 
 leave_pages_folder_mode()
 st.title(_("Inside the answer"))
-st.write(_("Why did it say 7, and how can it be fooled? Look inside the answer for your own drawing and your own model."))
+st.write(_("Why did the network give its answer, and how can it be fooled? Look inside the answer for your own drawing and your own model."))
 
 choice = model_picker(_("Model"), prefer_dataset="mnist")
 loaded = loaded_or_warning(choice) if choice is not None else None

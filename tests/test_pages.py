@@ -1035,6 +1035,8 @@ def test_inside_the_answer_explains_fools_maps_and_breaks_the_students_drawing(w
     assert headers[:5] == ["Why this answer", "Fool it", "Where it sits among test images", "What it imagines", "Break it"]
     said = by_label(at.metric, "The network says").value
     assert said == str(label)
+    # The introduction named the answer "7" whatever the network said; it names none now.
+    assert not any(character.isdigit() for character in at.markdown[0].value), at.markdown[0].value
     by_label(at.selectbox, "Explain").set_value((label + 1) % 10)  # "why not ...?"
     at.run()
     assert any("pushed it towards" in shown(image.proto.imgs[0].caption) for image in at.get("imgs")) if at.get("imgs") else True
