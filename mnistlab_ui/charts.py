@@ -12,6 +12,7 @@ its epoch, or where training stopped when it stopped in the middle of one.
 from __future__ import annotations
 
 import math
+import re
 
 import altair as alt
 import numpy as np
@@ -137,6 +138,15 @@ def compare_chart(frame: pd.DataFrame, run_column: str, epoch_column: str, accur
     return readable(chart)
 
 
+def in_counting_order(names) -> list[str]:
+    """Names in the order a person counts them: "Student 2" before "Student 10" (as text, "1" comes before "2")."""
+
+    def key(name: str) -> list:
+        return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", name)]
+
+    return sorted({str(name) for name in names}, key=key)
+
+
 def race_chart(frame: pd.DataFrame, who: str, targets: list[float]) -> alt.Chart:
     """Every training of a class live: training accuracy against epochs, one line per training, the targets dashed."""
     most = float(frame.epoch.max()) if len(frame) else 1.0
@@ -148,7 +158,7 @@ def race_chart(frame: pd.DataFrame, who: str, targets: list[float]) -> alt.Chart
             y=alt.Y(
                 "accuracy:Q", title=_("accuracy"), scale=alt.Scale(zero=False, nice=True), axis=alt.Axis(tickCount=6, labelExpr=percent_labels())
             ),
-            color=alt.Color(f"{who}:N", legend=alt.Legend(orient="bottom", columns=3, title=None)),
+            color=alt.Color(f"{who}:N", sort=in_counting_order(frame[who]), legend=alt.Legend(orient="bottom", columns=3, title=None)),
         )
     )
     for target in targets:

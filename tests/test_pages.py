@@ -850,6 +850,18 @@ def test_every_chart_keeps_its_height_for_its_plot():
         assert max(layer.get("height", 0) for layer in [spec, *spec.get("layer", [])]) >= 360
 
 
+def test_the_race_legend_counts_students_in_order():
+    """The legend listed "Student 10" before "Student 2" (names sorted as text)."""
+    import pandas as pd
+
+    from mnistlab_ui.charts import race_chart
+
+    names = ["Student 10", "Student 2", "Student 1", "Student 11", "ada"]
+    race = pd.DataFrame([{"who": name, "epoch": 1.0, "accuracy": 0.8} for name in names])
+    color = race_chart(race, "who", [0.88]).to_dict()["layer"][0]["encoding"]["color"]
+    assert color["sort"] == ["ada", "Student 1", "Student 2", "Student 10", "Student 11"]
+
+
 # Languages, links and the glossary
 
 
