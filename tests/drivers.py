@@ -41,9 +41,10 @@ PROJECTOR = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port free on `address` now (another process may still take it before the server binds it)."""
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((address, 0))
         return probe.getsockname()[1]
 
 
@@ -51,8 +52,8 @@ class AppServer:
     """`streamlit run app.py` on a free port; `stop()` ends it and its worker processes."""
 
     def __init__(self, data_home: Path, models_dir: Path, log_path: Path, address: str = "127.0.0.1", **environment: str):
-        self.port = free_port()
         self.address = address
+        self.port = free_port(address)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.environment = {
@@ -65,7 +66,21 @@ class AppServer:
         }
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90) -> AppServer:
+    def start(self, timeout: float = 90, attempts: int = 3) -> AppServer:
+        """Start the server and wait until it answers; on a port another process took meanwhile, try a new one."""
+        for attempt in range(attempts):
+            if attempt:
+                self.port = free_port(self.address)
+                self.url = f"http://127.0.0.1:{self.port}"
+            if self._started(timeout):
+                return self
+            log = self.log_path.read_text()
+            self.stop()
+            if f"Port {self.port} is not available" not in log:
+                break
+        raise RuntimeError("streamlit did not start:\n" + self.log_path.read_text()[-5000:])
+
+    def _started(self, timeout: float) -> bool:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "a+")
         self.process = subprocess.Popen(
@@ -95,12 +110,11 @@ class AppServer:
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
                     if response.status == 200:
-                        return self
+                        return True
             if self.process.poll() is not None:
-                break
+                return False
             time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("streamlit did not start:\n" + self.log_path.read_text()[-5000:])
+        return False
 
     @property
     def pid(self) -> int:

@@ -97,3 +97,26 @@ def test_streamlits_internal_figures_answer_the_server_itself_only(tmp_path):
                 assert response.status == 200  # the app itself answers the network
     finally:
         server.stop()
+
+
+def test_a_test_server_takes_another_port_when_its_own_was_taken_meanwhile(tmp_path):
+    """Under load another process took a test server's port between choosing it and binding it ("Port ... is not
+    available"), and the browser test failed before any page opened."""
+    import socket
+    import urllib.request
+
+    from tests.drivers import AppServer
+
+    server = AppServer(tmp_path / "data", tmp_path / "models", tmp_path / "server.log")
+    taken = server.port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        server.start()
+        try:
+            assert server.port != taken
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=10) as response:
+                assert response.status == 200
+            assert f"Port {taken} is not available" in (tmp_path / "server.log").read_text()
+        finally:
+            server.stop()
