@@ -591,15 +591,19 @@ def test_threads_do_not_leak_between_jobs(real_jobs):
     assert threading.active_count() <= before + 1
 
 
-def test_a_run_cut_off_by_a_dead_server_is_found_interrupted_with_its_progress(real_jobs):
+def test_a_run_cut_off_by_a_dead_server_is_found_interrupted_with_its_progress(real_jobs, monkeypatch):
     # A CNN (Keras' loop, seconds per epoch): a packed dense network ends epochs many times a second, and the live
     # server, which the test only pretends is dead, would write "running" over the restart's "interrupted".
     settings = TrainingSettings(**CNN, train_size=2000, test_size=200, max_epochs=200, batch_size=50, seed=71)
     run_id = real_jobs.submit(settings, "browser:a")
     # The epochs so far reach the database as they end.
     assert wait_until(lambda: len(real_jobs.store.get(run_id).epochs) >= 1, 120), (real_jobs.snapshot(run_id), real_jobs.load())
-    # The server process dies here (its row says a process that does not exist); a new one opens the same database.
+    # The server process dies here: its row says a process that does not exist, and it writes no more (the live
+    # server, which the test only pretends is dead, once wrote "running" over the restart's "interrupted" all the same).
+    # A new one opens the same database.
     from mnistlab.database import servers
+
+    monkeypatch.setattr(real_jobs.store, "save_state", lambda snapshot: None)
 
     with real_jobs.store.database.engine.begin() as connection:
         connection.execute(servers.update().where(servers.c.id == real_jobs.server_id).values(pid=2**22 + 9))
@@ -610,6 +614,7 @@ def test_a_run_cut_off_by_a_dead_server_is_found_interrupted_with_its_progress(r
         assert snapshot.status == INTERRUPTED and snapshot.epochs and snapshot.epochs[0].epoch == 1
     finally:
         restarted.shutdown()
+        monkeypatch.undo()
         real_jobs.store.register_server(real_jobs.server_id, real_jobs.host, os.getpid())
         real_jobs.cancel(run_id)
         assert real_jobs.wait(run_id, 60)
