@@ -54,7 +54,6 @@ class AppServer:
     def __init__(self, data_home: Path, models_dir: Path, log_path: Path, address: str = "127.0.0.1", **environment: str):
         self.address = address
         self.port = free_port(address)
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.environment = {
             **os.environ,
@@ -71,7 +70,6 @@ class AppServer:
         for attempt in range(attempts):
             if attempt:
                 self.port = free_port(self.address)
-                self.url = f"http://127.0.0.1:{self.port}"
             if self._started(timeout):
                 return self
             log = self.log_path.read_text()
@@ -115,6 +113,10 @@ class AppServer:
                 return False
             time.sleep(0.3)
         return False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int:
