@@ -3,22 +3,22 @@
 When a class presses Train at once, many of its networks differ only in what a lesson
 lets students vary (the hidden layer's size, the learning rate, the epochs, the target)
 and read the very same images in the same order: the same dataset, seed, batch size and
-image count. `train_pack` trains such networks together: every step takes one batch and
-updates each network with its own weights, optimizer state, learning rate and target,
-in compiled (XLA) computations, one per CPU core, each for a share of the networks,
-so the per-step overhead that dominates a small network is paid once per lane, not per
-network (docs/PERFORMANCE.md gives the measured speed-up and the command that measured it).
+image count. `train_pack` trains such networks together: each group of K batches is made
+once, and every network trains on it with its own weights, optimizer state, learning
+rate and target, in a compiled (XLA) step that all networks of the same structure share
+(compiled once per process: `structure_of`, `CompiledStep`), the networks shared out
+among threads, one per CPU core. A class's twelve networks so cost one job, one data
+preparation and a compile per structure, and keep both cores busy (docs/PERFORMANCE.md
+gives the measured speed-up and the command that measured it).
 
 Each network keeps the engine of a run of its own (`mnistlab.training.TrainingEngine`):
 its live progress, its target, its Stop, its snapshots and its result, and the very
 start it would have alone (built after the same seed). A network that reaches its
-target, its last epoch or is stopped leaves the pack and the others go on (the pack
-computes it on, unread, until half of its networks have left, then compiles again for
-the rest: compiling costs about as much as a few epochs of a small network). Each network's
-part of the step is the same computation whatever else is in the pack, so a network
-gets the same weights, bit for bit, in a pack of twelve and in a pack of one (the job
-manager trains a dense network alone as a pack of one); tests check that, and that a
-pack matches Keras' own `fit` up to floating-point noise.
+target, its last epoch or is stopped leaves the pack and the others go on, and nothing
+is compiled again. A network's step is the same computation whatever else is in the
+pack, so a network gets the same weights, bit for bit, in a pack of twelve and in a pack
+of one (the job manager trains a dense network alone as a pack of one); tests check
+that, and that a pack matches Keras' own `fit` up to floating-point noise.
 
 Only networks that XLA compiles well are packed: dense networks without random
 augmentation. Convolutional networks train alone (XLA's CPU convolutions are slower
@@ -27,8 +27,10 @@ than oneDNN's here); identical ones are shared by the job manager instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -91,92 +93,133 @@ def _validation_logs(model, data) -> dict:
     }
 
 
-class _Lane:
-    """One compiled step for some networks of the pack: up to K batches, each updating every one of them.
+def structure_of(prepared: Prepared) -> tuple:
+    """What a network's compiled step depends on: its layers and its optimizer, not its weights or constant learning rate.
 
-    Each network's part of the step is its own layers and its own optimizer on the shared batch: the same computation
-    as in a pack of one, so the same numbers, bit for bit (a test checks it). What the networks share is the call:
-    one compiled computation runs K batches for all of them.
+    Networks with the same structure share one compiled step (their weights, optimizer state and learning rate are its
+    arguments). A one-cycle schedule is computed inside the step, so its peak and length are part of the structure.
+    """
+    recipe = prepared.recipe
+    schedule = (recipe.learning_rate, prepared.batches_per_epoch * recipe.max_epochs) if recipe.schedule == "one_cycle" else None
+    return (prepared.settings.config, recipe.optimizer, recipe.schedule, schedule, recipe.batch_size)
 
-    The step always takes K batches of the batch size (the last, smaller batch is padded and its padding weighs
-    nothing), so it is compiled once for its networks.
+
+def _variables(model, optimizer) -> list:
+    """A network's state, in one order: its weights, its other state (dropout seeds, batch statistics), its optimizer's."""
+    return [*model.trainable_variables, *model.non_trainable_variables, *optimizer.variables]
+
+
+@contextlib.contextmanager
+def _wearing(model, optimizer, variables: list):
+    """While a step is traced, `model`'s and `optimizer`'s Keras variables stand for `variables` (TensorFlow ones).
+
+    Keras keeps a variable's TensorFlow variable in `_value`, and an optimizer finds a weight's state by the key of
+    that TensorFlow variable: both are pointed at the step's arguments, and put back after (Keras is pinned, and
+    the tests compare the result with Keras' own `fit`).
+    """
+    template = _variables(model, optimizer)
+    own = [variable._value for variable in template]
+    own_indices = optimizer._trainable_variables_indices
+    for variable, other in zip(template, variables, strict=True):
+        variable._value = other
+    optimizer._trainable_variables_indices = {optimizer._var_key(variable): index for index, variable in enumerate(model.trainable_variables)}
+    try:
+        yield
+    finally:
+        for variable, value in zip(template, own, strict=True):
+            variable._value = value
+        optimizer._trainable_variables_indices = own_indices
+
+
+class CompiledStep:
+    """One compiled (XLA) training step for every network of a structure: the network's variables are its arguments.
+
+    `step(variables, images, labels, weights, valid)` trains the network whose variables (`_variables`) it is given
+    on the first `valid` of its K batches, in place, and returns (loss x images, right answers). It is traced on a
+    copy of a network of the structure whose variables stand for the ones it is given, so it is compiled once for
+    all the networks of a structure (a compile costs about as much as an epoch of a small network), and a network's
+    step is the same computation in a pack of one and in a pack of twelve (a test checks it, bit for bit). Every
+    batch has the batch size: the last, smaller batch is padded and its padding weighs nothing.
     """
 
-    def __init__(self, members: list[int], models: list, optimizers: list):
+    def __init__(self, model, optimizer):
         import keras
         import tensorflow as tf
 
-        self.members = members
-        chosen = [(models[number], optimizers[number]) for number in members]
-        for model, optimizer in chosen:
-            optimizer.build(model.trainable_variables)
+        template = keras.models.clone_model(model)
+        template_optimizer = optimizer.__class__.from_config(optimizer.get_config())
+        template_optimizer.build(template.trainable_variables)
+        self._shapes = [tuple(variable.shape) for variable in _variables(template, template_optimizer)]
 
-        def train_all(images, labels, weights):
+        def one_batch(images, labels, weights):
             with tf.GradientTape() as tape:
-                losses, rows = [], []
-                for model, _optimizer in chosen:
-                    x = images
-                    for layer in model.layers:
-                        if not isinstance(layer, keras.layers.InputLayer):
-                            x = layer(x, training=True)
-                    each = keras.losses.sparse_categorical_crossentropy(labels, x)
-                    loss = tf.reduce_sum(each * weights) / tf.reduce_sum(weights)
-                    right = tf.cast(tf.equal(tf.argmax(x, axis=1, output_type=tf.int32), labels), tf.float32)
-                    losses.append(loss)
-                    rows.append(tf.stack([loss * tf.reduce_sum(weights), tf.reduce_sum(right * weights)]))
-                # Each network's weights touch only its own loss, so the sum's gradient is each one's own.
-                total = tf.add_n(losses)
-            variables = [model.trainable_variables for model, _optimizer in chosen]
-            gradients = tape.gradient(total, variables)
-            for (_model, optimizer), own, weights_of in zip(chosen, gradients, variables, strict=True):
-                optimizer.apply(own, weights_of)
-            return tf.stack(rows)
+                output = template(images, training=True)
+                each = keras.losses.sparse_categorical_crossentropy(labels, output)
+                loss = tf.reduce_sum(each * weights) / tf.reduce_sum(weights)
+            gradients = tape.gradient(loss, template.trainable_variables)
+            template_optimizer.apply(gradients, template.trainable_variables)
+            right = tf.cast(tf.equal(tf.argmax(output, axis=1, output_type=tf.int32), labels), tf.float32)
+            return tf.stack([loss * tf.reduce_sum(weights), tf.reduce_sum(right * weights)])
 
         @tf.function(jit_compile=True)
-        def step(images, labels, weights, valid):
-            totals = tf.zeros((len(chosen), 2), tf.float32)
-            for index in tf.range(valid):
-                totals += train_all(images[index], labels[index], weights[index])
-            return totals
+        def step(variables, images, labels, weights, valid):
+            with _wearing(template, template_optimizer, variables):
+                totals = tf.zeros((2,), tf.float32)
+                for index in tf.range(valid):
+                    totals += one_batch(images[index], labels[index], weights[index])
+                return totals
 
         self._step = step
 
-    def __call__(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray, valid: int) -> dict[int, np.ndarray]:
-        totals = self._step(images, labels, weights, np.int32(valid)).numpy()
-        return dict(zip(self.members, totals, strict=True))
+    def fits(self, variables: list) -> bool:
+        """Whether these are the variables of a network of this step's structure."""
+        return [tuple(variable.shape) for variable in variables] == self._shapes
+
+    def __call__(self, variables: list, images: np.ndarray, labels: np.ndarray, weights: np.ndarray, valid: np.int32) -> np.ndarray:
+        return self._step([variable.value for variable in variables], images, labels, weights, valid).numpy()
 
 
-def _lanes_for(members: list[int], models: list, lanes: int) -> list[list[int]]:
-    """The networks shared out among `lanes` lanes with about equal work (parameters) each, the biggest first."""
-    shares: list[list[int]] = [[] for _ in range(max(1, min(lanes, len(members))))]
-    loads = [0] * len(shares)
-    for number in sorted(members, key=lambda number: -models[number].count_params()):
-        lightest = loads.index(min(loads))
-        shares[lightest].append(number)
-        loads[lightest] += models[number].count_params()
-    return [sorted(share) for share in shares]
+# Compiled steps kept by this process, the most recently used last: a server's worker trains lesson after lesson,
+# and a class's networks come back (a new seed, another learning rate) with the same structures.
+KEEP_COMPILED = 8
+_COMPILED: OrderedDict[tuple, CompiledStep] = OrderedDict()
+_COMPILED_LOCK = threading.Lock()
 
 
-class _Step:
-    """One step of the pack: its networks split into lanes, one per CPU core, each lane compiled apart.
+def compiled_step(structure: tuple, model, optimizer) -> CompiledStep:
+    """The compiled step of networks of this structure (see `structure_of`), made from `model` and `optimizer` once."""
+    with _COMPILED_LOCK:
+        step = _COMPILED.pop(structure, None)
+        if step is None:
+            step = CompiledStep(model, optimizer)
+        _COMPILED[structure] = step
+        while len(_COMPILED) > KEEP_COMPILED:
+            _COMPILED.popitem(last=False)
+    if not step.fits(_variables(model, optimizer)):
+        raise RuntimeError(f"a network does not have the variables of its structure {structure}")
+    return step
 
-    The lanes run side by side in threads (TensorFlow lets go of Python while it computes). A compiled step keeps
-    both cores busy in its matrix products but updates the weights (Adam) on one core, so two lanes of six
-    networks train twelve networks faster than one lane of twelve, and they compile side by side too.
 
-    A network that leaves the pack keeps being computed as a ghost whose result nobody reads (switching it off
-    inside the compiled step costs more than computing it); once half of the networks are ghosts, the pack is
-    compiled again without them.
+class _Steps:
+    """A pack's step: each network's compiled step (one per structure) on the same batches, shared out among threads.
+
+    Each network trains the group's K batches in its own call; the calls are shared out among threads, one per CPU
+    core (TensorFlow lets go of Python while it computes), the biggest networks first, so both cores work on whole
+    networks. A network that leaves is no longer called: nothing is compiled again when the pack shrinks.
     """
 
-    def __init__(self, members: list[int], models: list, optimizers: list, lanes: int | None = None):
-        self.members = members
-        shares = _lanes_for(members, models, lanes or _cores())
-        self._lanes = [_Lane(share, models, optimizers) for share in shares]
-        self._threads = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="pack-lane") if len(self._lanes) > 1 else None
+    def __init__(self, models: list, optimizers: list, structures: list[tuple], threads: int | None = None):
+        self._models = models
+        self._steps, self._variables = [], []
+        for model, optimizer, structure in zip(models, optimizers, structures, strict=True):
+            optimizer.build(model.trainable_variables)
+            self._steps.append(compiled_step(structure, model, optimizer))
+            self._variables.append(_variables(model, optimizer))
+        threads = max(1, min(threads or _cores(), len(models)))
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="pack") if threads > 1 else None
 
-    def __call__(self, group: list[tuple[np.ndarray, np.ndarray]], batch_size: int) -> dict[int, np.ndarray]:
-        """Train on the batches of `group` (at most STEPS_PER_CALL); returns each member's (loss x images, right answers)."""
+    def __call__(self, members: list[int], group: list[tuple[np.ndarray, np.ndarray]], batch_size: int) -> dict[int, np.ndarray]:
+        """Train `members` on the batches of `group` (at most STEPS_PER_CALL); returns each one's (loss x images, right answers)."""
         images = np.zeros((STEPS_PER_CALL, batch_size, 28, 28), np.float32)
         labels = np.zeros((STEPS_PER_CALL, batch_size), np.int32)
         weights = np.zeros((STEPS_PER_CALL, batch_size), np.float32)
@@ -184,12 +227,15 @@ class _Step:
             images[index, : len(batch_labels)] = batch_images
             labels[index, : len(batch_labels)] = batch_labels
             weights[index, : len(batch_labels)] = 1.0
-        if self._threads is None:
-            return self._lanes[0](images, labels, weights, len(group))
-        totals: dict[int, np.ndarray] = {}
-        for part in self._threads.map(lambda lane: lane(images, labels, weights, len(group)), self._lanes):
-            totals.update(part)
-        return totals
+        valid = np.int32(len(group))
+
+        def train_one(number: int) -> np.ndarray:
+            return self._steps[number](self._variables[number], images, labels, weights, valid)
+
+        # The biggest networks first, so the threads end the group together.
+        order = sorted(members, key=lambda number: -self._models[number].count_params())
+        done = map(train_one, order) if self._threads is None else self._threads.map(train_one, order)
+        return dict(zip(order, done, strict=True))
 
     def close(self) -> None:
         if self._threads is not None:
@@ -246,7 +292,7 @@ def train_pack(
         optimizers.append(make_optimizer(ready.recipe, steps_total))
         for listener in listeners[number]:
             listener.on_train_start(plan_of(ready, model))
-    step = _Step(list(range(count)), models, optimizers)
+    step = _Steps(models, optimizers, [structure_of(ready) for ready in prepared])
 
     notify_phase(everyone, "training")
     for number, ready in enumerate(prepared):
@@ -279,7 +325,7 @@ def train_pack(
             seen = 0
             for start in range(0, len(batches), STEPS_PER_CALL):
                 group = [batches[index] for index in range(start, min(start + STEPS_PER_CALL, len(batches)))]
-                for number, totals in step(group, batch_size).items():
+                for number, totals in step([int(number) for number in np.flatnonzero(active)], group, batch_size).items():
                     sums[number] += totals
                 seen += sum(len(labels) for _images, labels in group)
                 for number in np.flatnonzero(active):
@@ -288,9 +334,6 @@ def train_pack(
                 _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone=False)
                 if not active.any():
                     break
-                if len(step.members) > 2 and active.sum() <= len(step.members) // 2:
-                    step.close()
-                    step = _Step([int(number) for number in np.flatnonzero(active)], models, optimizers)
             if not active.any():
                 break
             batches.on_epoch_end()
@@ -311,21 +354,12 @@ def _leave(active, engines, models, prepared, listeners, results, extra_tests, o
             continue
         active[number] = False
         notify_phase(listeners[number], "evaluating")
-        # The pack may go on computing this network as a ghost: its result is a copy of it as it is now.
-        trained = score(prepared[number], _frozen_copy(models[number]), engine, engine.elapsed(), extra_tests)
+        trained = score(prepared[number], models[number], engine, engine.elapsed(), extra_tests)
         for listener in listeners[number]:
             listener.on_train_end(trained.result)
         results[number] = trained
         if on_done is not None:
             on_done(int(number), trained)
-
-
-def _frozen_copy(model):
-    import keras
-
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def packed_settings(settings: TrainingSettings, **changes) -> TrainingSettings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -85,19 +86,50 @@ def test_only_dense_networks_that_read_the_same_batches_pack():
         train_pack([dense, TrainingSettings(arch="dense", **BASE, seed=1)])
 
 
-def test_the_networks_share_out_among_lanes_with_about_equal_work():
-    from mnistlab.packing import _lanes_for
+def test_networks_of_one_structure_share_one_compiled_step_across_packs(digits_sample, variations, monkeypatch):
+    """Another learning rate or seed needs no new compile; another network, optimizer or schedule does."""
+    from collections import OrderedDict
 
-    class Network:
-        def __init__(self, parameters):
-            self.parameters = parameters
+    from mnistlab import packing
+    from mnistlab.training import prepare
 
-        def count_params(self):
-            return self.parameters
+    made = []
+    original = packing.CompiledStep.__init__
 
-    networks = [Network(size) for size in (50, 100, 200, 50, 100, 200)]
-    lanes = _lanes_for(list(range(6)), networks, 2)
-    assert sorted(number for lane in lanes for number in lane) == list(range(6))  # every network once
-    assert [sum(networks[number].parameters for number in lane) for lane in lanes] == [350, 350]
-    assert _lanes_for([4], networks, 2) == [[4]]  # a pack of one has one lane, and no threads
-    assert len(_lanes_for(list(range(6)), networks, 1)) == 1
+    def counted(self, model, optimizer):
+        made.append(model.count_params())
+        original(self, model, optimizer)
+
+    monkeypatch.setattr(packing, "_COMPILED", OrderedDict())
+    monkeypatch.setattr(packing.CompiledStep, "__init__", counted)
+    train_pack(variations, digits_sample)  # dense at two learning rates, and a custom network
+    assert len(made) == 2
+    train_pack([TrainingSettings(arch="dense", **{**BASE, "seed": 7, "max_epochs": 1}, learning_rate=0.01)], digits_sample)
+    assert len(made) == 2  # the same structure, compiled in the first pack
+
+    def structure(recipe: dict | None = None, **changes):
+        ready = prepare(TrainingSettings(**{"arch": "dense", **BASE, **changes}), digits_sample)
+        return packing.structure_of(replace(ready, recipe=replace(ready.recipe, **(recipe or {}))))
+
+    assert structure() == structure(learning_rate=0.01) == structure(seed=3)
+    assert structure() != structure(arch="dense2")
+    assert structure({"optimizer": "adamw"}) != structure()
+    one_cycle = {"schedule": "one_cycle"}
+    assert structure(one_cycle) != structure(one_cycle, learning_rate=0.01)  # the peak is compiled in
+
+
+def test_a_compiled_step_refuses_a_network_of_another_structure(digits_sample):
+    from mnistlab import packing
+    from mnistlab.optimizers import make_optimizer
+    from mnistlab.training import build, prepare
+
+    def network(arch):
+        ready = prepare(TrainingSettings(arch=arch, **BASE), digits_sample)
+        return build(ready, compiled=False), make_optimizer(ready.recipe, 100), packing.structure_of(ready)
+
+    model, optimizer, structure = network("dense")
+    optimizer.build(model.trainable_variables)
+    other, other_optimizer, _ = network("dense2")
+    other_optimizer.build(other.trainable_variables)
+    with pytest.raises(RuntimeError, match="does not have the variables of its structure"):
+        packing.compiled_step(structure, other, other_optimizer)
