@@ -150,6 +150,7 @@ class CompiledStep:
         template_optimizer = optimizer.__class__.from_config(optimizer.get_config())
         template_optimizer.build(template.trainable_variables)
         self._shapes = [tuple(variable.shape) for variable in _variables(template, template_optimizer)]
+        self.parameters = template.count_params()
 
         def one_batch(images, labels, weights):
             with tf.GradientTape() as tape:
@@ -180,10 +181,16 @@ class CompiledStep:
 
 
 # Compiled steps kept by this process, the most recently used last: a server's worker trains lesson after lesson,
-# and a class's networks come back (a new seed, another learning rate) with the same structures.
+# and a class's networks come back (a new seed, another learning rate) with the same structures. Each keeps the copy
+# of a network it was traced on (its weights and optimizer state: 12 bytes a parameter), so the parameters are capped.
 KEEP_COMPILED = 8
+KEEP_COMPILED_PARAMETERS = 6_000_000
 _COMPILED: OrderedDict[tuple, CompiledStep] = OrderedDict()
 _COMPILED_LOCK = threading.Lock()
+
+
+def _kept_parameters() -> int:
+    return sum(step.parameters for step in _COMPILED.values())
 
 
 def compiled_step(structure: tuple, model, optimizer) -> CompiledStep:
@@ -193,7 +200,7 @@ def compiled_step(structure: tuple, model, optimizer) -> CompiledStep:
         if step is None:
             step = CompiledStep(model, optimizer)
         _COMPILED[structure] = step
-        while len(_COMPILED) > KEEP_COMPILED:
+        while len(_COMPILED) > 1 and (len(_COMPILED) > KEEP_COMPILED or _kept_parameters() > KEEP_COMPILED_PARAMETERS):
             _COMPILED.popitem(last=False)
     if not step.fits(_variables(model, optimizer)):
         raise RuntimeError(f"a network does not have the variables of its structure {structure}")

@@ -106,6 +106,11 @@ def test_networks_of_one_structure_share_one_compiled_step_across_packs(digits_s
     assert len(made) == 2
     train_pack([TrainingSettings(arch="dense", **{**BASE, "seed": 7, "max_epochs": 1}, learning_rate=0.01)], digits_sample)
     assert len(made) == 2  # the same structure, compiled in the first pack
+    monkeypatch.setattr(packing, "KEEP_COMPILED", 1)  # the process keeps only the last one used
+    train_pack([variations[2]], digits_sample)
+    assert len(made) == 2 and len(packing._COMPILED) == 1
+    train_pack([variations[0]], digits_sample)
+    assert len(made) == 3  # compiled again
 
     def structure(recipe: dict | None = None, **changes):
         ready = prepare(TrainingSettings(**{"arch": "dense", **BASE, **changes}), digits_sample)
