@@ -176,7 +176,7 @@ class CompiledStep:
         """Whether these are the variables of a network of this step's structure."""
         return [tuple(variable.shape) for variable in variables] == self._shapes
 
-    def __call__(self, variables: list, images: np.ndarray, labels: np.ndarray, weights: np.ndarray, valid: np.int32) -> np.ndarray:
+    def __call__(self, variables: list, images, labels, weights, valid) -> np.ndarray:
         return self._step([variable.value for variable in variables], images, labels, weights, valid).numpy()
 
 
@@ -227,6 +227,8 @@ class _Steps:
 
     def __call__(self, members: list[int], group: list[tuple[np.ndarray, np.ndarray]], batch_size: int) -> dict[int, np.ndarray]:
         """Train `members` on the batches of `group` (at most STEPS_PER_CALL); returns each one's (loss x images, right answers)."""
+        import tensorflow as tf
+
         images = np.zeros((STEPS_PER_CALL, batch_size, 28, 28), np.float32)
         labels = np.zeros((STEPS_PER_CALL, batch_size), np.int32)
         weights = np.zeros((STEPS_PER_CALL, batch_size), np.float32)
@@ -234,7 +236,9 @@ class _Steps:
             images[index, : len(batch_labels)] = batch_images
             labels[index, : len(batch_labels)] = batch_labels
             weights[index, : len(batch_labels)] = 1.0
-        valid = np.int32(len(group))
+        # Tensors made once for all the networks (each call would copy the arrays again).
+        images, labels, weights = tf.constant(images), tf.constant(labels), tf.constant(weights)
+        valid = tf.constant(len(group), tf.int32)
 
         def train_one(number: int) -> np.ndarray:
             return self._steps[number](self._variables[number], images, labels, weights, valid)
