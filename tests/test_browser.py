@@ -839,6 +839,59 @@ def test_students_pressing_train_at_once_watch_one_training_and_the_race_shows_i
             page.context.close()
 
 
+def test_students_with_their_own_learning_rates_train_in_one_pack_and_race(server, browser):
+    """Three students of a class (one on a phone, in Turkish) press Train in the same second, each with their own
+    learning rate: their three networks train together in one pack, each gets their own result, and the race shows
+    all three."""
+    from mnistlab.database import Database
+    from mnistlab.i18n import _, set_language
+    from mnistlab.runs import FINISHED, RunStore
+
+    teacher = new_page(browser)
+    students = [new_page(browser, PHONE, touch=True) if number == 2 else new_page(browser) for number in range(3)]
+    languages, rates, names = ["en", "en", "tr"], ["0.001", "0.003", "0.01"], ["Ada", "Bora", "Cem"]
+    try:
+        code = start_class(teacher, server.url, "Pack race")
+        teacher.get_by_text("Class race").wait_for(timeout=60_000)
+        for student, language, rate, name in zip(students, languages, rates, names, strict=True):
+            set_language(language)
+            student.goto(f"{server.url}/class?join={code}&lang={language}")
+            student.get_by_role("textbox", name=_("Nickname")).fill(name)
+            student.get_by_role("button", name=_("Join")).click()
+            student.get_by_text(re.compile(f"{name}")).first.wait_for(timeout=60_000)
+            student.goto(f"{server.url}/train?dataset=fashion_mnist&preset=dense&target=0.8&epochs=3&seed=13&lr={rate}&lang={language}")
+            server_has(student, f"lr={rate}")
+        buttons = []
+        for student, language in zip(students, languages, strict=True):
+            set_language(language)
+            buttons.append(student.get_by_role("button", name=_("Train"), exact=True))
+        for button in buttons:
+            button.click()
+        for student, language in zip(students, languages, strict=True):
+            set_language(language)
+            student.get_by_text(_("Confusion matrix")).first.wait_for(timeout=300_000)
+        set_language("en")
+        teacher.get_by_text(re.compile("^First to reach the target")).wait_for(timeout=60_000)
+        legend = """(names) => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] text')]
+            .map((label) => label.textContent).filter((text) => names.includes(text)).length"""
+        assert wait_until(lambda: teacher.evaluate(legend, names) >= 3, 30), "the race does not show all three students"
+
+        home = Path(server.environment["MNISTLAB_DATA_HOME"])
+        store = RunStore(Database(f"sqlite:///{home / 'mnistlab.db'}"), home)
+        runs = [run for run in store.recorded_runs(limit=200) if run.settings.seed == 13]
+        assert sorted(run.settings.learning_rate for run in runs) == [0.001, 0.003, 0.01]
+        assert {run.status for run in runs} == {FINISHED} and len({run.training_key for run in runs}) == 3
+        # One pack: the three started together on the server's one training place, not one after another.
+        starts = [run.started_at for run in runs]
+        assert max(starts) - min(starts) < 1.0, starts
+        for page in [teacher, *students]:
+            assert_no_errors(page, f"pack-race-{students.index(page) if page in students else 'teacher'}")
+    finally:
+        set_language("en")
+        for page in [teacher, *students]:
+            page.context.close()
+
+
 def template_pattern(template: str) -> re.Pattern:
     """A message with {placeholders} as a pattern of what a page shows from its start (any text where a value goes)."""
     return re.compile("^" + ".*".join(re.escape(part) for part in re.split(r"\{[^{}]*\}", template)))
