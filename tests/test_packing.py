@@ -123,7 +123,9 @@ def test_networks_of_one_structure_share_one_compiled_step_across_packs(digits_s
     assert structure(one_cycle) != structure(one_cycle, learning_rate=0.01)  # the peak is compiled in
 
 
-def test_a_compiled_step_refuses_a_network_of_another_structure(digits_sample):
+def test_a_compiled_step_refuses_a_network_of_another_structure(digits_sample, monkeypatch):
+    from collections import OrderedDict
+
     from mnistlab import packing
     from mnistlab.optimizers import make_optimizer
     from mnistlab.training import build, prepare
@@ -132,8 +134,10 @@ def test_a_compiled_step_refuses_a_network_of_another_structure(digits_sample):
         ready = prepare(TrainingSettings(arch=arch, **BASE), digits_sample)
         return build(ready, compiled=False), make_optimizer(ready.recipe, 100), packing.structure_of(ready)
 
+    monkeypatch.setattr(packing, "_COMPILED", OrderedDict())  # whatever the tests before compiled
     model, optimizer, structure = network("dense")
     optimizer.build(model.trainable_variables)
+    packing.compiled_step(structure, model, optimizer)
     other, other_optimizer, _ = network("dense2")
     other_optimizer.build(other.trainable_variables)
     with pytest.raises(RuntimeError, match="does not have the variables of its structure"):
