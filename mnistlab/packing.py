@@ -215,14 +215,14 @@ class _Steps:
     networks. A network that leaves is no longer called: nothing is compiled again when the pack shrinks.
     """
 
-    def __init__(self, models: list, optimizers: list, structures: list[tuple], threads: int | None = None):
-        self._models = models
+    def __init__(self, models: list, optimizers: list, structures: list[tuple]):
+        self._parameters = [model.count_params() for model in models]
         self._steps, self._variables = [], []
         for model, optimizer, structure in zip(models, optimizers, structures, strict=True):
             optimizer.build(model.trainable_variables)
             self._steps.append(compiled_step(structure, model, optimizer))
             self._variables.append(_variables(model, optimizer))
-        threads = max(1, min(threads or _cores(), len(models)))
+        threads = min(_cores(), len(models))
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="pack") if threads > 1 else None
 
     def __call__(self, members: list[int], group: list[tuple[np.ndarray, np.ndarray]], batch_size: int) -> dict[int, np.ndarray]:
@@ -244,7 +244,7 @@ class _Steps:
             return self._steps[number](self._variables[number], images, labels, weights, valid)
 
         # The biggest networks first, so the threads end the group together.
-        order = sorted(members, key=lambda number: -self._models[number].count_params())
+        order = sorted(members, key=lambda number: -self._parameters[number])
         done = map(train_one, order) if self._threads is None else self._threads.map(train_one, order)
         return dict(zip(order, done, strict=True))
 
