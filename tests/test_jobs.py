@@ -598,8 +598,7 @@ def test_a_run_cut_off_by_a_dead_server_is_found_interrupted_with_its_progress(r
     run_id = real_jobs.submit(settings, "browser:a")
     # The epochs so far reach the database as they end.
     assert wait_until(lambda: len(real_jobs.store.get(run_id).epochs) >= 1, 120), (real_jobs.snapshot(run_id), real_jobs.load())
-    # The server process dies here: its row says a process that does not exist, and it writes no more (the live
-    # server, which the test only pretends is dead, once wrote "running" over the restart's "interrupted" all the same).
+    # The server process dies here: its row says a process that does not exist, and it writes no more run states.
     # A new one opens the same database.
     from mnistlab.database import servers
 
