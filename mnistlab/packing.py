@@ -166,8 +166,12 @@ class CompiledStep:
         def step(variables, images, labels, weights, valid):
             with _wearing(template, template_optimizer, variables):
                 totals = tf.zeros((2,), tf.float32)
-                for index in tf.range(valid):
+                # A while loop, not `tf.range(valid)`: XLA needs a range's length when it compiles, so every other
+                # number of batches (an epoch's last group) would compile the step again; a loop's bound it does not.
+                index = tf.constant(0, tf.int32)
+                while index < valid:
                     totals += one_batch(images[index], labels[index], weights[index])
+                    index += 1
                 return totals
 
         self._step = step

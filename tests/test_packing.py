@@ -142,3 +142,24 @@ def test_a_compiled_step_refuses_a_network_of_another_structure(digits_sample, m
     other_optimizer.build(other.trainable_variables)
     with pytest.raises(RuntimeError, match="does not have the variables of its structure"):
         packing.compiled_step(structure, other, other_optimizer)
+
+
+def test_a_compiled_step_does_not_depend_on_how_many_batches_it_trains(digits_sample):
+    """An epoch's last group has fewer batches: the same compiled program trains it (XLA compiles per program)."""
+    import tensorflow as tf
+
+    from mnistlab import packing
+    from mnistlab.optimizers import make_optimizer
+    from mnistlab.training import build, prepare
+
+    ready = prepare(TrainingSettings(arch="dense", **BASE), digits_sample)
+    model, optimizer = build(ready, compiled=False), make_optimizer(ready.recipe, 100)
+    optimizer.build(model.trainable_variables)
+    step = packing.CompiledStep(model, optimizer)
+    shape = (packing.STEPS_PER_CALL, 32)
+    arguments = [variable.value for variable in packing._variables(model, optimizer)], *(tf.zeros(shape + (28, 28)), tf.zeros(shape, tf.int32), tf.ones(shape))
+
+    def program(batches: int) -> str:
+        return step._step.experimental_get_compiler_ir(*arguments, tf.constant(batches))(stage="hlo")
+
+    assert program(packing.STEPS_PER_CALL) == program(5)
