@@ -157,7 +157,8 @@ def test_a_compiled_step_does_not_depend_on_how_many_batches_it_trains(digits_sa
     optimizer.build(model.trainable_variables)
     step = packing.CompiledStep(model, optimizer)
     shape = (packing.STEPS_PER_CALL, 32)
-    arguments = [variable.value for variable in packing._variables(model, optimizer)], *(tf.zeros(shape + (28, 28)), tf.zeros(shape, tf.int32), tf.ones(shape))
+    variables = [variable.value for variable in packing._variables(model, optimizer)]
+    arguments = variables, tf.zeros(shape + (28, 28)), tf.zeros(shape, tf.int32), tf.ones(shape)
 
     def program(batches: int) -> str:
         return step._step.experimental_get_compiler_ir(*arguments, tf.constant(batches))(stage="hlo")
