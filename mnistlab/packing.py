@@ -249,8 +249,11 @@ class _Steps:
 
         # The biggest networks first, so the threads end the group together.
         order = sorted(members, key=lambda number: -self._parameters[number])
-        done = map(train_one, order) if self._threads is None else self._threads.map(train_one, order)
-        return dict(zip(order, done, strict=True))
+        return dict(zip(order, self.each(train_one, order), strict=True))
+
+    def each(self, work: Callable, numbers: list[int]) -> list:
+        """`work(number)` for each network, shared out among the pack's threads (a network's own work stays in one call)."""
+        return list(map(work, numbers) if self._threads is None else self._threads.map(work, numbers))
 
     def close(self) -> None:
         if self._threads is not None:
@@ -346,35 +349,38 @@ def train_pack(
                 for number in np.flatnonzero(active):
                     logs = {"loss": sums[number, 0] / seen, "accuracy": sums[number, 1] / seen}
                     engines[number].after_batch(models[number], start + len(group), logs)
-                _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone=False)
+                _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone=False, each=step.each)
                 if not active.any():
                     break
             if not active.any():
                 break
             batches.on_epoch_end()
-            for number in np.flatnonzero(active):
-                logs = {"loss": sums[number, 0] / seen, "accuracy": sums[number, 1] / seen, **_validation_logs(models[number], data)}
+            numbers = [int(number) for number in np.flatnonzero(active)]
+            validation = step.each(lambda number: _validation_logs(models[number], data), numbers)
+            for number, validation_logs in zip(numbers, validation, strict=True):
+                logs = {"loss": sums[number, 0] / seen, "accuracy": sums[number, 1] / seen, **validation_logs}
                 engines[number].after_epoch(models[number], epoch, logs)
-            _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone=True)
+            _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone=True, each=step.each)
     finally:
         step.close()
     return [result for result in results if result is not None]
 
 
-def _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone: bool) -> None:
-    """Networks that reached their target, their last epoch (at an epoch's end) or were stopped leave the pack."""
-    for number in np.flatnonzero(active):
-        engine = engines[number]
-        if not (models[number].stop_training or (everyone and engine.done)):
-            continue
+def _leave(active, engines, models, prepared, listeners, results, extra_tests, on_done, everyone: bool, each: Callable) -> None:
+    """Networks that reached their target, their last epoch (at an epoch's end) or were stopped leave the pack.
+
+    Those leaving together are scored on the test set together (`each`: among the pack's threads)."""
+    leaving = [int(number) for number in np.flatnonzero(active) if models[number].stop_training or (everyone and engines[number].done)]
+    for number in leaving:
         active[number] = False
         notify_phase(listeners[number], "evaluating")
-        trained = score(prepared[number], models[number], engine, engine.elapsed(), extra_tests)
+    scored = each(lambda number: score(prepared[number], models[number], engines[number], engines[number].elapsed(), extra_tests), leaving)
+    for number, trained in zip(leaving, scored, strict=True):
         for listener in listeners[number]:
             listener.on_train_end(trained.result)
         results[number] = trained
         if on_done is not None:
-            on_done(int(number), trained)
+            on_done(number, trained)
 
 
 def packed_settings(settings: TrainingSettings, **changes) -> TrainingSettings:
