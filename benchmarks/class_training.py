@@ -41,7 +41,7 @@ from pathlib import Path
 
 from mnistlab.config import ServerConfig
 from mnistlab.database import Database
-from mnistlab.jobs import JobManager
+from mnistlab.jobs import GATHER_SECONDS, JobManager
 from mnistlab.lessons import LESSONS
 from mnistlab.links import read_link
 from mnistlab.process_backend import ProcessBackend
@@ -258,6 +258,7 @@ def run(arguments) -> dict:
     return {
         "command": "python -m benchmarks class-training" + (" --quick" if arguments.quick else ""),
         "training_places": config.max_trainings,
+        "gather_seconds": GATHER_SECONDS,
         "lesson1_settings": lesson1.to_dict(),
         "lesson4_settings": lesson4.to_dict(),
         "variations": [f"dense {s.config.dense_units[0]}, learning rate {s.learning_rate}" for s in different],

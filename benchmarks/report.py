@@ -344,6 +344,14 @@ def class_training_lines(section: dict) -> list[str]:
         + ", ".join(f"{value:.2%}" for value in packed["alone_accuracy"])
         + f" (largest gap {packed['largest_gap_points']:.2f} points: a lone dense network trains as a pack of one, and its "
         "part of a pack's step is the same computation, bit for bit).",
+        *(
+            [
+                f"Each of these times, through the job manager, includes the {section['gather_seconds']:g} s a dense network waits "
+                "for classmates pressing Train in the same moment (a lone one waits too): once packed, once per network one by one."
+            ]
+            if "gather_seconds" in section
+            else []
+        ),
         "",
         f"With Keras' own `fit`, one after another (how the server trained a lone network before packs of one, and how the "
         f"command line trains): {packed['keras_fit_one_by_one_s']:.0f} s, so packed is **{packed['speed_up_over_keras_fit']:.1f}x** "
