@@ -413,7 +413,7 @@ class JobManager:
         return True
 
     def position(self, run_id: int) -> int | None:
-        """1 for the next run to start, 2 for the one after it; None when not waiting."""
+        """1 for the next job to start (networks that train in one pack share its place), 2 for the one after; None when not waiting."""
         with self._lock:
             live = self._live.get(run_id)
             return self._position_of(live) if live is not None else None
@@ -588,15 +588,43 @@ class JobManager:
     def _fair_order(self) -> list[_Network]:
         return sorted(self._waiting, key=self._priority)
 
-    def _position_of(self, live: _Live) -> int | None:
+    def _pack_of(self, network: _Network, order: list[_Network]) -> list[_Network]:
+        """The networks that train in one job with `network`: itself and, when it packs, the waiting ones that read its batches."""
+        chosen = [network]
+        if network.packable:
+            key = pack_key(network.settings)
+            chosen += [other for other in order if other is not network and other.packable and pack_key(other.settings) == key][: MAX_PACK - 1]
+        return chosen
+
+    def _queued_jobs(self) -> list[list[_Network]]:
+        """The waiting networks as the jobs they will train in, in the fair order: a pack is one place in the queue."""
+        order, jobs = self._fair_order(), []
+        while order:
+            job = self._pack_of(order[0], order)
+            jobs.append(job)
+            order = [network for network in order if network not in job]
+        return jobs
+
+    def _place_of(self, live: _Live) -> tuple[int, list[list[_Network]]] | None:
+        """The run's place in the queue (1 for the next job) and the queued jobs; None when it does not wait."""
         if live.status != QUEUED or live.network is None or live.network not in self._waiting:
             return None
-        return self._fair_order().index(live.network) + 1
+        jobs = self._queued_jobs()
+        return next(place for place, job in enumerate(jobs, 1) if live.network in job), jobs
+
+    def _position_of(self, live: _Live) -> int | None:
+        place = self._place_of(live)
+        return place[0] if place is not None else None
+
+    def _gathering(self, live: _Live) -> bool:
+        """Whether the run is in the next job, a place is free, and it only waits for classmates pressing Train now."""
+        return self._position_of(live) == 1 and live.network.packable and len(self._jobs) < self.backend.capacity
 
     def _wait_estimate(self, live: _Live) -> float | None:
-        position = self._position_of(live)
-        if position is None:
+        place = self._place_of(live)
+        if place is None:
             return None
+        position, queued = place
         capacity = max(1, self.backend.capacity)
         now = time.time()
         remaining = []
@@ -604,7 +632,8 @@ class JobManager:
             longest = max(self.estimated_seconds(network.settings) for network in job.networks)
             remaining.append(max(0.0, longest - (now - job.started_at)))
         free = max(0, capacity - len(self._jobs))
-        ahead = [self.estimated_seconds(network.settings) for network in self._fair_order()[: position - 1]]
+        # A pack ahead counts as its longest network: it takes at least that (longer when many networks share the cores).
+        ahead = [max(self.estimated_seconds(network.settings) for network in job) for job in queued[: position - 1]]
         # Places free up in order; the networks ahead take them one after another.
         finish = sorted([0.0] * free + remaining)
         for seconds in ahead:
@@ -648,6 +677,7 @@ class JobManager:
             shared_from=live.shared_from,
             watchers=len(network.followers) if network is not None else 1,
             wait_seconds=self._wait_estimate(live) if live.status == QUEUED else None,
+            gathering=self._gathering(live),
             saving_delayed=live.unsaved,
             stopping=live.stopping,
             stopped_at=live.stopped_at,
@@ -662,11 +692,7 @@ class JobManager:
         for network in order:
             if network.packable and now - network.queued_at < GATHER_SECONDS:
                 continue  # classmates may be pressing Train in this same moment: wait for them
-            chosen = [network]
-            if network.packable:
-                key = pack_key(network.settings)
-                chosen += [other for other in order if other is not network and other.packable and pack_key(other.settings) == key][: MAX_PACK - 1]
-            return chosen
+            return self._pack_of(network, order)
         return None
 
     def _dispatch_loop(self) -> None:

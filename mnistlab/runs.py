@@ -136,6 +136,7 @@ class RunSnapshot:
     shared_from: int | None = None  # the finished run whose result this one took at once (same settings and seed)
     watchers: int = 1  # runs (students) following the same training now
     wait_seconds: float | None = None  # an estimate of the wait in the queue
+    gathering: bool = False  # next to start, a place is free: it waits a moment for classmates pressing Train now
     saving_delayed: bool = False  # the database was busy: this run's latest state is not saved yet (it will be)
     stopping: bool = False  # Stop was pressed; the training stops after its batch
     stopped_at: StopPoint | None = None  # where a Stop was honoured (before the model is scored)

@@ -59,7 +59,9 @@ def _progress(snapshot: RunSnapshot) -> None:
 
 
 def _status(snapshot: RunSnapshot) -> None:
-    if snapshot.status == QUEUED:
+    if snapshot.status == QUEUED and snapshot.gathering:
+        st.info(_("Starting in a moment: the server waits for classmates who press Train now, so that your networks train together."))
+    elif snapshot.status == QUEUED:
         wait = snapshot.wait_seconds
         estimate = _(" Your turn comes in about {wait}.").format(wait=seconds(wait)) if wait else ""
         st.info(

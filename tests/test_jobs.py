@@ -262,6 +262,29 @@ def test_dense_networks_that_read_the_same_batches_train_in_one_pack(store):
     assert backend.specs[job_id].packed and backend.specs[backend.started[1]].packed
 
 
+def test_networks_that_will_train_in_one_pack_share_one_place_in_the_queue(store, monkeypatch):
+    from mnistlab import jobs as jobs_module
+
+    monkeypatch.setattr(jobs_module, "GATHER_SECONDS", 3600.0)  # classmates keep pressing Train: no dense network starts here
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend)
+    first = jobs.submit(TrainingSettings(**SMALL, learning_rate=0.003), "browser:a")
+    # The place is free: this run waits only for classmates pressing Train in the same moment, not in a queue.
+    assert jobs.snapshot(first).gathering and jobs.snapshot(first).queue_position == 1
+    cnn = jobs.submit(TrainingSettings(**CNN, seed=1), "browser:cnn")  # a CNN never waits to gather: it takes the place
+    assert wait_until(lambda: len(backend.started) == 1 and job_of(jobs, cnn) == backend.started[0], 5)
+    second = jobs.submit(TrainingSettings(**SMALL, max_epochs=3), "browser:b")
+    third = jobs.submit(TrainingSettings(**{**SMALL, "arch": "custom"}, model_config=parse_network("dense64"), batch_size=32), "browser:c")
+    other_seed = jobs.submit(TrainingSettings(**SMALL, seed=1), "browser:d")  # other batches: another pack
+    last = jobs.submit(TrainingSettings(**CNN, seed=2), "browser:e")
+    assert [jobs.position(run) for run in (first, second, third, other_seed, last)] == [1, 1, 1, 2, 3]
+    snapshots = [jobs.snapshot(run) for run in (first, second, third, other_seed, last)]
+    assert not any(snapshot.gathering for snapshot in snapshots)  # no place is free
+    waits = [snapshot.wait_seconds for snapshot in snapshots]
+    assert max(waits[:3]) - min(waits[:3]) < 1  # one pack: one wait (read a moment apart)
+    assert waits[3] > waits[0] + 1
+
+
 def test_only_dense_networks_without_class_drawings_go_to_the_pack_engine(store):
     backend = GatedBackend(capacity=1)
     jobs = manager(store, backend)

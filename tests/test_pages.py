@@ -580,6 +580,25 @@ def test_a_busy_server_shows_the_place_in_the_queue(empty_store):
     assert not at.exception
 
 
+@pytest.mark.parametrize("language, message", [("en", "waits for classmates who press Train now"), ("tr", "Eğit'e basan sınıf arkadaşlarını")])
+def test_a_dense_network_on_a_free_server_says_it_waits_a_moment_for_classmates_not_a_queue(empty_store, monkeypatch, language, message):
+    from mnistlab import jobs
+    from mnistlab_ui.server import lab
+
+    monkeypatch.setattr(jobs, "GATHER_SECONDS", 3600.0)  # classmates keep pressing Train: the run stays in that moment
+    at = start_training(page("pages/1_train.py").run())
+    run_id = at.session_state["mnistlab.viewed_run"]
+    try:
+        at.session_state["mnistlab.language"] = language
+        at.run()
+        assert not at.exception
+        assert lab().jobs.snapshot(run_id).status == "queued"
+        assert any(message in shown(info.value) for info in at.info), texts(at)
+        assert "queue" not in texts(at) and "sıra" not in texts(at)
+    finally:
+        lab().jobs.cancel(run_id)
+
+
 def test_a_class_pressing_the_quick_model_button_makes_one_training(empty_store):
     import sqlalchemy as sa
 
