@@ -296,6 +296,14 @@ def train_without_target(page, epochs: int = 150) -> None:
     fill_number(page, "Max epochs", epochs, "epochs")
 
 
+def press_train(page) -> None:
+    """Press Train once no script runs (a press that lands while a rerun replaces the form can be lost), and wait until
+    the new run is training: its Stop button shows. (An earlier, finished run's "Epoch N: batch" line is already there.)"""
+    wait_until_idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_role("button", name="Stop", exact=True).wait_for(timeout=60_000)
+
+
 def settled(page, timeout: float = 60_000) -> None:
     """Wait until the page has stopped changing: no script running, every image loaded, every chart drawn."""
     wait_until_idle(page, timeout)

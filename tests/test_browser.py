@@ -22,6 +22,7 @@ from tests.drivers import (
     one,
     open_expander,
     open_settings,
+    press_train,
     server_has,
     settled,
     seven,
@@ -375,7 +376,7 @@ def test_runs_survive_a_reload_and_a_server_restart(tmp_path, browser):
         page.get_by_text("Confusion matrix").wait_for(timeout=120_000)
         # A long run, then a reload: the browser finds its runs again, and the form keeps the run's settings.
         train_without_target(page)
-        page.get_by_role("button", name="Train", exact=True).click()
+        press_train(page)
         page.get_by_text(re.compile(r"Epoch \d+: batch")).first.wait_for(timeout=60_000)
         page.reload()
         page.get_by_text(re.compile(r"Epoch \d+: batch")).first.wait_for(timeout=60_000)
