@@ -416,7 +416,8 @@ class JobManager:
         """1 for the next job to start (networks that train in one pack share its place), 2 for the one after; None when not waiting."""
         with self._lock:
             live = self._live.get(run_id)
-            return self._position_of(live) if live is not None else None
+            place = self._place_of(live) if live is not None else None
+            return place[0] if place is not None else None
 
     def wait(self, run_id: int, timeout: float | None = None) -> bool:
         """Wait until the run is done (tests and scripts)."""
@@ -612,16 +613,13 @@ class JobManager:
         jobs = self._queued_jobs()
         return next(place for place, job in enumerate(jobs, 1) if live.network in job), jobs
 
-    def _position_of(self, live: _Live) -> int | None:
-        place = self._place_of(live)
-        return place[0] if place is not None else None
+    def _gathering(self, live: _Live, place: tuple[int, list[list[_Network]]] | None) -> bool:
+        """Whether the run (at `place`, see `_place_of`) is in the next job, a place is free, and it only waits for
+        classmates pressing Train now."""
+        return place is not None and place[0] == 1 and live.network.packable and len(self._jobs) < self.backend.capacity
 
-    def _gathering(self, live: _Live) -> bool:
-        """Whether the run is in the next job, a place is free, and it only waits for classmates pressing Train now."""
-        return self._position_of(live) == 1 and live.network.packable and len(self._jobs) < self.backend.capacity
-
-    def _wait_estimate(self, live: _Live) -> float | None:
-        place = self._place_of(live)
+    def _wait_estimate(self, place: tuple[int, list[list[_Network]]] | None) -> float | None:
+        """The estimated wait of a run at `place` (see `_place_of`); None when it does not wait."""
         if place is None:
             return None
         position, queued = place
@@ -654,6 +652,7 @@ class JobManager:
 
     def _snapshot_of(self, live: _Live) -> RunSnapshot:
         network = live.network
+        place = self._place_of(live)  # the queue, grouped into jobs once for the place, the wait and the gathering
         return RunSnapshot(
             run_id=live.run_id,
             owner=live.owner,
@@ -671,13 +670,13 @@ class JobManager:
             started_at=live.started_at,
             ended_at=live.ended_at,
             shared_key=live.shared_key,
-            queue_position=self._position_of(live),
+            queue_position=place[0] if place is not None else None,
             worker=live.worker,
             training_key=live.training_key,
             shared_from=live.shared_from,
             watchers=len(network.followers) if network is not None else 1,
-            wait_seconds=self._wait_estimate(live) if live.status == QUEUED else None,
-            gathering=self._gathering(live),
+            wait_seconds=self._wait_estimate(place),
+            gathering=self._gathering(live, place),
             saving_delayed=live.unsaved,
             stopping=live.stopping,
             stopped_at=live.stopped_at,
