@@ -248,7 +248,7 @@ def test_training_curves_read_from_the_back_row_at_1024(server, trained_browser)
 def test_a_live_run_its_stop_and_its_whole_curves_fit_one_projector_screen(server, page):
     """Issue 19: at 1024x768 the Train button's run and its live curves never fitted one screen (the curves started at
     about 675 px). While a run trains, Stop and both charts, legends included, are on screen without scrolling."""
-    page.goto(f"{server.url}/train?dataset=fashion_mnist&preset=cnn&target=off&epochs=20&seed=19")
+    page.goto(f"{server.url}/train?dataset=fashion_mnist&preset=cnn&target=off&epochs=20&images=10000&seed=19")
     server_has(page, "epochs=20")
     page.get_by_role("button", name="Train", exact=True).click()
     # Epoch 2 or later (a fast epoch can pass between two refreshes of the page): the curves have a validation point.
@@ -427,9 +427,9 @@ def test_the_app_on_a_ray_cluster_trains_from_the_train_and_draw_pages(tmp_path,
     page = new_page(browser)
     try:
         # Train: live progress from a Ray actor, where it trains, and Stop within a batch keeping the model.
-        # A CNN on 54,000 images: epochs long enough to watch and stop (a dense network alone now trains 150 epochs in
-        # about 110 s, and its epoch 2 can pass between two refreshes of the page).
-        page.goto(f"{app.url}/train?dataset=fashion_mnist&preset=cnn&target=off&epochs=150")
+        # A CNN on 10,000 images: epochs long enough to watch and stop (a dense network alone now trains 150 epochs in
+        # about 110 s, and its epoch 2 can pass between two refreshes of the page), short enough not to wait long.
+        page.goto(f"{app.url}/train?dataset=fashion_mnist&preset=cnn&target=off&epochs=150&images=10000")
         page.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
         server_has(page, "epochs=150", "target=off")
         page.get_by_role("button", name="Train", exact=True).click()
