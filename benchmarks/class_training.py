@@ -30,8 +30,6 @@ the data loaded, as on a server that has been up for a while).
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import tempfile
 import threading
@@ -39,6 +37,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks.training import machine
 from mnistlab.config import ServerConfig
 from mnistlab.database import Database
 from mnistlab.jobs import GATHER_SECONDS, JobManager
@@ -281,7 +280,7 @@ def run(arguments) -> dict:
         },
         "results": {name: scenario["results"] for name, scenario in scenarios.items()}
         | {"variations_one_by_one": scenarios["variations"]["one_by_one"], "packed": packed["results"], "packed_one_by_one": packed["one_by_one"]},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         "total_seconds": round(time.perf_counter() - started, 1),
         "quick": bool(arguments.quick),
     }

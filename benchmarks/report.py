@@ -19,6 +19,13 @@ def _reached_text(reached: dict | None) -> str:
     return f"epoch {reached['epoch']}: {reached['wall_s']:.0f} s ({reached['cpu_s']:.0f} CPU-s)"
 
 
+def machine_name(machine: dict) -> str:
+    """The CPU, and whether it has bfloat16 instructions where the results recorded it (older ones did not)."""
+    if "bfloat16" not in machine:
+        return machine.get("cpu", "unknown CPU")
+    return f"{machine.get('cpu', 'unknown CPU')} ({'with' if machine['bfloat16'] else 'without'} bfloat16 instructions)"
+
+
 def summary_lines(report: dict) -> list[str]:
     lines = []
     for run in report["runs"]:
@@ -90,7 +97,7 @@ def training_lines(report: dict, path: str, plot_path: str | None) -> list[str]:
         report["command"],
         "```",
         "",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, no GPU. Python {machine['python']}, TensorFlow "
+        f"Machine: {machine_name(machine)}, {machine['cores']} cores, no GPU. Python {machine['python']}, TensorFlow "
         f"{machine['tensorflow']}, Keras {machine['keras']}, NumPy {machine['numpy']}, Streamlit {machine['streamlit']}.",
         "",
         "Timings are training time only (test scoring after each epoch is off the clock), the median of "
@@ -301,7 +308,9 @@ def class_training_lines(section: dict) -> list[str]:
         "## A class pressing Train at once",
         "",
         "Measured through the app's job manager with the app's backend (worker processes, "
-        f"{section['training_places']} training place(s)), every student pressing Train in the same second from their own "
+        f"{section['training_places']} training place(s)"
+        + (f", on {machine_name(section['machine'])} with {section['machine']['cores']} cores" if "cpu" in section.get("machine", {}) else "")
+        + "), every student pressing Train in the same second from their own "
         "thread, each with their own owner id; one run alone is the same training on a quiet server; each measurement has a "
         "fresh database and a warmed-up worker:",
         "",

@@ -384,6 +384,8 @@ def machine() -> dict:
         pass
     return {
         "cpu": model_name or platform.processor(),
+        # The same CPU name covers CPUs with and without bfloat16 instructions, which change every figure.
+        "bfloat16": cpu_has_bfloat16(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
