@@ -288,8 +288,10 @@ def test_a_thin_stroke_keeps_its_shape_in_the_steps(server, page):
     page.goto(f"{server.url}/draw")
     draw_stroke(page, [(0.5 + 0.01 * step / 20, 0.1 + 0.8 * step / 20) for step in range(21)])  # A thin, tall "1".
     page.get_by_text("What the network sees", exact=True).wait_for(timeout=60_000)
-    settled(page)
+    # The heading can come a rerun before its four pictures (CI once counted none): wait for them, then for the page.
     steps = page.locator('[data-testid="stImage"] img')
+    steps.nth(3).wait_for(timeout=60_000)
+    settled(page)
     assert steps.count() == 4
     for index in range(4):
         box = steps.nth(index).bounding_box()
