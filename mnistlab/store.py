@@ -137,8 +137,6 @@ def _archive_problem(path: str, modified_ns: int, size: int) -> str | None:
 
 def load_model_file(path: str | os.PathLike):
     """Load a .keras file in safe mode and check its shape; any problem is a ValueError that says what is wrong."""
-    import keras
-
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"{path}: MNIST Lab loads Keras' .keras files only.")
@@ -147,6 +145,8 @@ def load_model_file(path: str | os.PathLike):
     problem = archive_problem(path)
     if problem:
         raise ValueError(f"{path}: {problem}")
+    import keras  # after the checks: a wrong path is said at once, without the seconds TensorFlow takes to import
+
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
