@@ -20,10 +20,13 @@ def _reached_text(reached: dict | None) -> str:
 
 
 def machine_name(machine: dict) -> str:
-    """The CPU, and whether it has bfloat16 instructions where the results recorded it (older ones did not)."""
-    if "bfloat16" not in machine:
-        return machine.get("cpu", "unknown CPU")
-    return f"{machine.get('cpu', 'unknown CPU')} ({'with' if machine['bfloat16'] else 'without'} bfloat16 instructions)"
+    """The CPU, whether it has bfloat16 instructions and whether TensorFlow used oneDNN, where the results recorded them (older ones did not)."""
+    notes = []
+    if "bfloat16" in machine:
+        notes.append(f"{'with' if machine['bfloat16'] else 'without'} bfloat16 instructions")
+    if "onednn" in machine:
+        notes.append(f"TensorFlow {'with' if machine['onednn'] else 'without'} oneDNN")
+    return machine.get("cpu", "unknown CPU") + (f" ({', '.join(notes)})" if notes else "")
 
 
 def summary_lines(report: dict) -> list[str]:

@@ -372,6 +372,13 @@ def app_measurements(quick: bool) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def onednn_enabled() -> bool:
+    """Whether the TensorFlow of this process computes with oneDNN's kernels."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def machine() -> dict:
     import keras
     import streamlit
@@ -386,6 +393,8 @@ def machine() -> dict:
         "cpu": model_name or platform.processor(),
         # The same CPU name covers CPUs with and without bfloat16 instructions, which change every figure.
         "bfloat16": cpu_has_bfloat16(),
+        # TensorFlow turns oneDNN's kernels on by itself only on the newest CPUs; mnistlab asks for them everywhere.
+        "onednn": onednn_enabled(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
@@ -432,11 +441,12 @@ def run(arguments) -> dict:
     if arguments.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {arguments.repeats}.")
     quick = arguments.quick
+    trainings = plan(arguments)  # before TensorFlow is imported: a misspelt name is said at once
     started = time.perf_counter()
     report: dict = {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "quick": quick, "machine": machine(), "runs": [], "latency_ms": {}}
     datasets: dict[str, Dataset] = {}
     models: dict[tuple[str, str], object] = {}
-    for preset, name in plan(arguments):
+    for preset, name in trainings:
         if name not in datasets:
             datasets[name] = benchmark_dataset(name, arguments.mnist_test_dir, quick)
         repeats = 1 if quick else arguments.repeats

@@ -47,8 +47,10 @@ def test_quick_training_benchmark_reports_every_field(tmp_path):
     assert "python -m benchmarks training --quick" in result["command"]
     # CPUs of one name come with and without bfloat16 instructions, which change every figure: the report says which.
     assert isinstance(result["machine"]["bfloat16"], bool)
+    # mnistlab asks TensorFlow for oneDNN's kernels on every CPU (TensorFlow itself does only on the newest).
+    assert result["machine"]["onednn"] is True
     text = report.read_text()
-    assert f"({'with' if result['machine']['bfloat16'] else 'without'} bfloat16 instructions)" in text
+    assert f"({'with' if result['machine']['bfloat16'] else 'without'} bfloat16 instructions, TensorFlow with oneDNN)" in text
     assert "# Performance" in text and "## Goals" in text and "Time to accuracy" in text and "python -m benchmarks training --quick" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
