@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.goals import THRESHOLDS
+from mnistlab.cpu_kernels import onednn_in_use
 from mnistlab.datasets import DATASETS, Dataset, DataSource, load_dataset, normalize_images
 from mnistlab.evaluation import accuracy as batched_accuracy
 from mnistlab.events import TrainingListener
@@ -372,13 +373,6 @@ def app_measurements(quick: bool) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def onednn_enabled() -> bool:
-    """Whether the TensorFlow of this process computes with oneDNN's kernels."""
-    from tensorflow.python.util import _pywrap_util_port
-
-    return bool(_pywrap_util_port.IsMklEnabled())
-
-
 def machine() -> dict:
     import keras
     import streamlit
@@ -394,7 +388,7 @@ def machine() -> dict:
         # The same CPU name covers CPUs with and without bfloat16 instructions, which change every figure.
         "bfloat16": cpu_has_bfloat16(),
         # TensorFlow turns oneDNN's kernels on by itself only on the newest CPUs; mnistlab asks for them everywhere.
-        "onednn": onednn_enabled(),
+        "onednn": onednn_in_use(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,

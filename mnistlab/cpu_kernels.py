@@ -25,3 +25,10 @@ def use_onednn(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Ask TensorFlow (imported after this) for oneDNN's kernels unless the operator chose; True when they are asked for."""
     environ.setdefault(ONEDNN_VARIABLE, "1")
     return environ[ONEDNN_VARIABLE].strip() not in ("0", "false", "False")
+
+
+def onednn_in_use() -> bool:
+    """Whether the TensorFlow of this process computes with oneDNN's kernels (imports TensorFlow)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())

@@ -57,6 +57,16 @@ def write_idx_folder(folder: Path, x_train, y_train, x_test, y_test, compress: b
 
 
 @pytest.fixture
+def without_tensorflow(tmp_path) -> dict[str, str]:
+    """Environment variables for a subprocess in which importing TensorFlow or Keras fails: for answers that must come
+    before the seconds TensorFlow takes to import (a wrong name, a missing file)."""
+    for name in ("tensorflow", "keras"):
+        (tmp_path / "blocked" / name).mkdir(parents=True)
+        (tmp_path / "blocked" / name / "__init__.py").write_text(f"raise ImportError('{name} was imported')\n")
+    return {"PYTHONPATH": os.pathsep.join([str(tmp_path / "blocked"), str(ROOT)])}
+
+
+@pytest.fixture
 def small_arrays():
     generator = np.random.default_rng(0)
     x_train = generator.integers(0, 256, size=(50, 28, 28), dtype=np.uint8)

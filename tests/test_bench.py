@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_benchmarks(*arguments, timeout=900):
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MNISTLAB_OFFLINE="1")
+def run_benchmarks(*arguments, timeout=900, **environment):
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MNISTLAB_OFFLINE="1", **environment)
     return subprocess.run(
         [sys.executable, "-m", "benchmarks", *arguments], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout
     )
@@ -55,9 +55,9 @@ def test_quick_training_benchmark_reports_every_field(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_training_benchmark_rejects_unknown_names(tmp_path):
-    completed = run_benchmarks("training", "--preset", "resnet", "--no-save", timeout=300)
-    assert completed.returncode == 2 and "Unknown preset 'resnet'" in completed.stderr
+def test_training_benchmark_rejects_unknown_names_before_importing_tensorflow(without_tensorflow):
+    completed = run_benchmarks("training", "--preset", "resnet", "--no-save", timeout=300, **without_tensorflow)
+    assert completed.returncode == 2 and "Unknown preset 'resnet'" in completed.stderr, completed.stderr[-2000:]
 
 
 def test_goal_verdicts(tmp_path):

@@ -132,6 +132,11 @@ def test_bad_input_exits_2_without_traceback(tmp_path, arguments, message):
     assert "Traceback" not in completed.stderr
 
 
+def test_a_missing_model_file_is_said_before_tensorflow_is_imported(tmp_path, without_tensorflow):
+    completed = run_cli("predict", "--model", "missing.keras", "x.png", cwd=tmp_path, **without_tensorflow)
+    assert completed.returncode == 2 and "no such model file" in completed.stderr, completed.stderr[-2000:]
+
+
 def test_bad_input_with_json_is_one_json_error_document(tmp_path):
     completed = run_cli("train", "--dataset", "cifar10", "--json", cwd=tmp_path)
     assert completed.returncode == 2 and "Dataset must be one of" in json.loads(completed.stdout)["error"]
