@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_RESULTS = "docs/benchmark.json"
+DEFAULT_PLOT = "docs/accuracy_vs_time.png"
 
 
 def load_results(path: str) -> dict:
@@ -142,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.report:
         from benchmarks.report import write_markdown
 
-        write_markdown(results, arguments.report, "docs/accuracy_vs_time.png" if Path("docs/accuracy_vs_time.png").is_file() else None)
+        # The plot of the default results; another results file (another machine's) has only the plot it is given.
+        plot_path = arguments.plot if getattr(arguments, "plot", None) else None
+        if plot_path is None and arguments.results == DEFAULT_RESULTS and Path(DEFAULT_PLOT).is_file():
+            plot_path = DEFAULT_PLOT
+        write_markdown(results, arguments.report, plot_path, arguments.results)
     return 0
 
 

@@ -33,7 +33,9 @@ def _first_reach(section: dict, dataset: str, threshold: str) -> tuple[str, dict
 
 
 def _time_to_accuracy(dataset: str, threshold: str, wall: float, cpu: float | None):
-    def measure(section: dict) -> Verdict:
+    def measure(section: dict) -> Verdict | None:
+        if not any(run["dataset"] == dataset for run in section["runs"]):
+            return None  # this dataset was not trained in this report
         found = _first_reach(section, dataset, threshold)
         if found is None:
             return "not reached by any preset", False

@@ -446,13 +446,13 @@ SECTION_WRITERS: dict = {
 }
 
 
-def write_markdown(report: dict, path: str, plot_path: str | None = None) -> None:
-    """docs/PERFORMANCE.md: the goals table, then every section the report has."""
+def write_markdown(report: dict, path: str, plot_path: str | None = None, results_path: str = "docs/benchmark.json") -> None:
+    """docs/PERFORMANCE.md: the goals table, then every section the report has (from `results_path`)."""
     out = [
         "# Performance",
         "",
         "Every figure here was measured by a benchmark script (`python -m benchmarks ...`); each section names the command "
-        "that measured it. Raw figures: docs/benchmark.json.",
+        f"that measured it. Raw figures: {results_path}.",
         "",
     ]
     out += goal_lines(report)
