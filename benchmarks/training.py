@@ -414,13 +414,31 @@ def plan(arguments) -> list[tuple[str, str]]:
     return [(preset, dataset) for dataset in datasets for preset in presets]
 
 
+# What makes a machine's training figures another machine's: the CPU, its cores, bfloat16 instructions, oneDNN.
+MACHINE_KINDS = ("cpu", "cores", "bfloat16", "onednn")
+
+
+def check_same_machine(previous: dict, current: dict) -> None:
+    """--merge-runs keeps earlier runs: refuse when they were measured on another kind of machine (older results
+    did not record every field: only the fields both record are compared)."""
+    differ = [key for key in MACHINE_KINDS if key in previous and key in current and previous[key] != current[key]]
+    if differ:
+        from benchmarks.report import machine_name
+
+        raise ValueError(
+            f"--merge-runs would mix two machines' figures: the results file's runs come from {machine_name(previous)} with "
+            f"{previous.get('cores')} cores, this machine is {machine_name(current)} with {current.get('cores')} cores. "
+            "Measure into a results file of its own (--results FILE)."
+        )
+
+
 def merge_reports(previous: dict, new: dict) -> dict:
     """The previous report with the runs measured again replaced (for re-checking one preset)."""
     fresh = {(run["preset"], run["dataset"]): run for run in new["runs"]}
     runs = [fresh.pop((run["preset"], run["dataset"]), run) for run in previous["runs"]] + list(fresh.values())
     merged = dict(new, runs=runs, latency_ms={**previous["latency_ms"], **new["latency_ms"]})
     merged["command"] = previous["command"] + "\nthen, to measure again: " + new["command"]
-    merged["total_seconds"] = previous["total_seconds"] + new["total_seconds"]
+    merged["total_seconds"] = round(previous["total_seconds"] + new["total_seconds"], 1)
     if "precision" in previous or "precision" in new:
         fresh_precision = {(entry["preset"], entry["dataset"]): entry for entry in new.get("precision", [])}
         kept = [fresh_precision.pop((e["preset"], e["dataset"]), e) for e in previous.get("precision", [])]
@@ -438,6 +456,8 @@ def run(arguments) -> dict:
     trainings = plan(arguments)  # before TensorFlow is imported: a misspelt name is said at once
     started = time.perf_counter()
     report: dict = {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "quick": quick, "machine": machine(), "runs": [], "latency_ms": {}}
+    if arguments.merge_runs and arguments.previous:
+        check_same_machine(arguments.previous.get("machine", {}), report["machine"])
     datasets: dict[str, Dataset] = {}
     models: dict[tuple[str, str], object] = {}
     for preset, name in trainings:

@@ -60,6 +60,16 @@ def test_training_benchmark_rejects_unknown_names_before_importing_tensorflow(wi
     assert completed.returncode == 2 and "Unknown preset 'resnet'" in completed.stderr, completed.stderr[-2000:]
 
 
+def test_training_benchmark_does_not_merge_another_machines_runs(tmp_path):
+    results = tmp_path / "results.json"
+    other = {"machine": {"cpu": "Some Other CPU", "cores": 64}, "runs": [], "latency_ms": {}, "total_seconds": 1}
+    results.write_text(json.dumps({"training": other}))
+    completed = run_benchmarks("training", "--quick", "--merge-runs", "--results", str(results), timeout=300)
+    assert completed.returncode == 2 and "would mix two machines' figures" in completed.stderr, completed.stderr[-2000:]
+    assert "Some Other CPU with 64 cores" in completed.stderr and "--results FILE" in completed.stderr
+    assert json.loads(results.read_text())["training"]["machine"]["cpu"] == "Some Other CPU"
+
+
 def test_goal_verdicts(tmp_path):
     """The report's goals table, through the benchmark's own command (tests never import the benchmarks)."""
 
