@@ -1,0 +1,88 @@
+"""How long trainings take on this server, from its own recorded runs.
+
+Two figures, both worked out from the runs this database recorded as finished (plain
+functions over `RunSnapshot`s, so each is tested without a server):
+
+- `measured_speed`: how this server's epochs compare with `mnistlab.sizing`'s estimate
+  from a network's arithmetic (a `Speed` whose `scale` is the median ratio). The limits
+  (`MNISTLAB_MAX_EPOCH_SECONDS`) and the Train page's "about N s an epoch" use it.
+- `estimated_seconds`: a whole training of these settings: the median of the recorded
+  runs of the same preset, network and data size, else the epoch estimate times its
+  epochs. The queue's wait estimates use it.
+
+`Estimates` keeps the latest figures for the job manager, which refreshes them from the
+database now and then (outside its lock).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+
+from mnistlab.runs import RunSnapshot
+from mnistlab.settings import TrainingSettings
+from mnistlab.sizing import Speed, epoch_seconds
+
+# Seconds a training takes besides its epochs (loading, building, scoring).
+STARTUP_SECONDS = 5.0
+
+
+def measured_speed(recorded: Sequence[RunSnapshot]) -> Speed:
+    """This server's speed against the estimate: the median, over the newest 100 recorded runs, of each run's median
+    epoch (its first epoch left out: it compiles) divided by the estimate for that epoch."""
+    ratios = []
+    for run in recorded[:100]:
+        plan = run.plan or {}
+        epochs = [record.epoch_seconds for record in run.epochs[1:] if record.epoch_seconds]
+        try:
+            if epochs and plan.get("train_images") and plan.get("batch_size"):
+                estimate = epoch_seconds(run.settings.config, int(plan["train_images"]), int(plan["batch_size"]))
+                if estimate > 0:
+                    ratios.append(statistics.median(epochs) / estimate)
+        except (ValueError, TypeError):
+            continue
+    if not ratios:
+        return Speed()
+    return Speed(scale=min(10.0, max(0.2, statistics.median(ratios))), measured_epochs=len(ratios))
+
+
+def estimated_seconds(settings: TrainingSettings, recorded: Sequence[RunSnapshot], speed: Speed) -> float:
+    """How long a training of these settings takes here (see the module docstring)."""
+    same = [
+        run.ended_at - run.started_at
+        for run in recorded
+        if run.settings.dataset == settings.dataset
+        and run.settings.arch == settings.arch
+        and run.settings.train_size == settings.train_size
+        and run.settings.config == settings.config
+        and run.ended_at
+        and run.started_at
+    ]
+    if same:
+        return float(statistics.median(same))
+    from mnistlab.datasets import DATASETS
+
+    images = settings.train_size or int(DATASETS[settings.dataset].published_train_size * (1 - settings.validation_split))
+    recipe = settings.recipe_for(images)
+    return STARTUP_SECONDS + recipe.max_epochs * epoch_seconds(settings.config, images, recipe.batch_size, speed)
+
+
+class Estimates:
+    """The latest recorded runs and the figures worked out from them (replaced whole by `update`, read from any thread)."""
+
+    def __init__(self):
+        self.recorded: tuple[RunSnapshot, ...] = ()
+        self.speed = Speed()
+        self._seconds: dict[str, float] = {}
+
+    def update(self, recorded: Sequence[RunSnapshot]) -> None:
+        self.recorded, self.speed, self._seconds = tuple(recorded), measured_speed(recorded), {}
+
+    def seconds(self, settings: TrainingSettings) -> float:
+        """`estimated_seconds` for these settings, worked out once per refresh."""
+        key = json.dumps(settings.to_dict(), sort_keys=True, default=str)
+        seconds = self._seconds.get(key)
+        if seconds is None:
+            seconds = self._seconds[key] = estimated_seconds(settings, self.recorded, self.speed)
+        return seconds
