@@ -7,7 +7,7 @@ import streamlit as st
 from mnistlab.i18n import _
 from mnistlab.runs import CANCELLED, FINISHED
 from mnistlab.settings import DEFAULT_SETTINGS, link_of, settings_from_link
-from mnistlab_ui.classroom import class_budget, class_data_options
+from mnistlab_ui.class_student import class_budget, class_data_options
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.links import apply_link, share_link
 from mnistlab_ui.models import RUN, choice_key

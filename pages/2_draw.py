@@ -11,7 +11,8 @@ from mnistlab.pictures import fit_square, to_grey
 from mnistlab.preprocessing import load_image_bytes, preprocess
 from mnistlab_ui.canvas import drawing_canvas, remember_drawing
 from mnistlab_ui.charts import probability_chart
-from mnistlab_ui.classroom import class_drawing_controls, class_model_choice, member
+from mnistlab_ui.class_student import class_drawing_controls
+from mnistlab_ui.classroom import class_model_choice, member
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.session import CANVAS_VERSION

@@ -8,28 +8,23 @@ from mnistlab.classroom import TeacherKeyError, UnknownCodeError, normalise_code
 from mnistlab.i18n import _, number
 from mnistlab.settings import SETTING
 from mnistlab.throttle import Throttle
+from mnistlab_ui.class_dashboard import DASHBOARD_EVERY, class_exports, dashboard, hidden_drawings, roster
 from mnistlab_ui.classroom import (
-    DASHBOARD_EVERY,
     become_teacher,
     class_drawings,
-    class_exports,
     class_model_options,
-    compare_runs,
-    dashboard,
-    hidden_drawings,
     join_url,
     keep_teacher_cookie,
     member,
     qr_png,
-    race,
-    roster,
-    share_panel,
     students_url,
     taught_by_this_browser,
     teacher_key,
     teaching,
 )
+from mnistlab_ui.compare import compare_runs, share_panel
 from mnistlab_ui.identity import browser_owner, client_address
+from mnistlab_ui.race import race
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, NEW_TEACHER_LINK, TEACHER_KEYS, TEACHING
 from mnistlab_ui.shell import leave_pages_folder_mode, page_link

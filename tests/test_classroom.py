@@ -136,11 +136,11 @@ def test_one_drawing_a_second_per_student(store, clock):
 
 
 def test_a_full_or_closed_class_takes_no_more_drawings(store, clock, monkeypatch):
-    import mnistlab.classroom as classroom
+    import mnistlab.class_drawings as class_drawings  # where the limit lives
 
     info, key = store.create_class("7B")
     ada = store.join(info.code, "Ada", "browser:1")
-    monkeypatch.setattr(classroom, "MAX_DRAWINGS_PER_CLASS", 3)
+    monkeypatch.setattr(class_drawings, "MAX_DRAWINGS_PER_CLASS", 3)
     for digit in range(3):
         store.save_drawing(ada.student_id, digit, image(digit))
         clock.tick()

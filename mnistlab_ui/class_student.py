@@ -1,0 +1,160 @@
+"""A student's class controls: the digit asked for and Save on the Draw page; the class's budget and drawings on Train."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import streamlit as st
+
+from mnistlab.classroom import ClassInfo, Student
+from mnistlab.i18n import _, number
+from mnistlab.settings import TrainingSettings
+from mnistlab_ui.classroom import (
+    class_drawings,
+    class_for_training,
+)
+from mnistlab_ui.server import lab
+from mnistlab_ui.text import plain
+from mnistlab_ui.text import problem as problem_text
+
+
+def _png_of(canvas_rgba: np.ndarray | None) -> bytes | None:
+    if canvas_rgba is None:
+        return None
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(canvas_rgba, np.uint8)).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def class_drawing_controls(membership: tuple[Student, ClassInfo]):
+    """Show the digit asked for (and the student's tally); returns the function that offers to save a drawing, or None
+    when the class is closed (the student is told before drawing, not after)."""
+    import sqlalchemy as sa
+
+    from mnistlab.classroom import ClassLimitError
+    from mnistlab_ui.session import CANVAS_VERSION, CLASS_NOTE, CLASS_PROMPT, DRAWING
+    from mnistlab_ui.shell import rerun_fragment
+
+    student, info = membership
+    classes = lab().classes
+    if not info.is_open:
+        st.warning(_("The teacher has closed this class to new drawings: you can still draw, but nothing is saved for the class."))
+        return None
+    if CLASS_PROMPT.get() is None:
+        CLASS_PROMPT.set(classes.next_prompt(student.student_id))
+    prompt = CLASS_PROMPT.get()
+    st.markdown("### " + _("Draw a {digit}").format(digit=prompt))
+    note = CLASS_NOTE.get()
+    if note:
+        st.success(note)
+        CLASS_NOTE.clear()
+    tally = classes.tally(student.student_id)
+    st.caption(_("Your drawings for the class: {total}").format(total=sum(tally.values())))
+
+    def save(preprocessed, prediction, canvas_rgba) -> None:
+        with st.container(horizontal=True, vertical_alignment="bottom"):
+            drawn = st.selectbox(
+                _("I drew"),
+                list(range(10)),
+                index=prompt,
+                key=f"drawn-{CANVAS_VERSION.get()}",
+                help=_("If you drew another digit than the one asked for, say which: the drawing is saved with that label."),
+            )
+            pressed = st.button(_("Save for the class"), type="primary", key=f"save-{CANVAS_VERSION.get()}")
+        if not pressed:
+            return
+        predicted = None if prediction is None else int(np.argmax(prediction.probabilities))
+        try:
+            classes.save_drawing(
+                student.student_id,
+                prompt,
+                np.round(preprocessed.image * 255.0).astype(np.uint8),
+                label=int(drawn),
+                predicted=predicted,
+                confidence=None if prediction is None else float(prediction.confidence),
+                model_name=info.model_name,
+                png=_png_of(canvas_rgba),
+            )
+        except ClassLimitError as problem:
+            st.warning(problem_text(problem))
+            return
+        except ValueError as problem:
+            st.error(problem_text(problem))
+            return
+        except (sa.exc.DBAPIError, OSError) as error:
+            # The drawing stays on the canvas: nothing is lost, the student presses again.
+            from mnistlab.database import describe_problem, is_busy
+
+            if is_busy(error):
+                st.warning(_("Your drawing was not saved yet: the class's database is busy. It is still here; press Save again in a moment."))
+            else:
+                st.error(
+                    _("Your drawing was not saved: {problem} Your drawing is still here; tell your teacher.").format(
+                        problem=plain(describe_problem(error, lab().database.url))
+                    )
+                )
+            return
+        CLASS_NOTE.set(_("Saved your {digit}. Thank you!").format(digit=int(drawn)))
+        CLASS_PROMPT.set(classes.next_prompt(student.student_id))
+        CANVAS_VERSION.set(CANVAS_VERSION.get() + 1)
+        DRAWING.clear()
+        rerun_fragment()
+
+    return save
+
+
+def class_budget(settings: TrainingSettings) -> TrainingSettings:
+    """The settings within the class's budget (the teacher's maximum epochs and training images), saying so."""
+    from dataclasses import replace
+
+    info = class_for_training()
+    if info is None or (info.max_epochs is None and info.train_images is None):
+        return settings
+    changes = {}
+    recipe_epochs = settings.max_epochs or settings.base_recipe.max_epochs
+    if info.max_epochs is not None and recipe_epochs > info.max_epochs:
+        changes["max_epochs"] = info.max_epochs
+    if info.train_images is not None and (settings.train_size is None or settings.train_size > info.train_images):
+        changes["train_size"] = info.train_images
+    st.caption(
+        _("Your class's budget for each training: at most {epochs} epochs and {images} training images (set by the teacher).").format(
+            epochs=info.max_epochs or _("any number of"), images=number(info.train_images) if info.train_images else _("all")
+        )
+    )
+    return replace(settings, **changes) if changes else settings
+
+
+def class_data_options(dataset: str) -> dict:
+    """Checkboxes for the class's drawings; returns the extra data for `start_run` (extra_train, extra_tests)."""
+    info = class_for_training()
+    if info is None or dataset != "mnist":
+        return {}
+    data, _version = class_drawings(info)
+    train_half, test_half = data.split("train"), data.split("test")
+    name = info.name
+    with st.expander(_("Our class's drawings ({name}: {count})").format(name=plain(name), count=len(data)), expanded=False):
+        test = st.checkbox(
+            _("Test also on {name}'s drawings").format(name=plain(name)),
+            value=False,
+            disabled=not len(test_half),
+            help=_("After training, the model is also scored on the class's test half ({count} drawings).").format(count=len(test_half)),
+        )
+        add = st.checkbox(
+            _("Add {name}'s drawings to the training data").format(name=plain(name)),
+            value=False,
+            disabled=not len(train_half),
+            help=_("Trains with the class's training half ({count} drawings); the test half stays out, so the score is fair.").format(
+                count=len(train_half)
+            ),
+        )
+    extra: dict = {}
+    if test and len(test_half):
+        extra["extra_tests"] = {
+            _("{name}'s drawings (test half, {count})").format(name=name, count=len(test_half)): (test_half.images, test_half.labels)
+        }
+    if add and len(train_half):
+        extra["extra_train"] = (train_half.images, train_half.labels)
+    return extra
