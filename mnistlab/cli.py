@@ -1,4 +1,4 @@
-"""The command line: `python -m mnistlab datasets | train | code | evaluate | predict | explain`.
+"""The command line: `python -m mnistlab serve | datasets | train | code | evaluate | predict | explain`.
 
 Every command uses the same core as the web app. Bad input (an unknown dataset, a
 target accuracy outside (0, 1], a missing file) prints one line starting with
@@ -356,6 +356,30 @@ def command_explain(arguments) -> int:
     return 0
 
 
+def command_serve(arguments) -> int:
+    """Start the app (as the README's run command does), after printing the address students open."""
+    from mnistlab.config import ServerConfig
+    from mnistlab.serving import serve_command, student_address
+
+    port = _port(arguments.port)
+    command = serve_command(port, arguments.address)
+    print(f"MNIST Lab: students open {student_address(port, ServerConfig.from_environment().public_url)}", file=sys.stderr)
+    print(f"MNIST Lab: on this computer, open http://localhost:{port}", file=sys.stderr)
+    sys.stderr.flush()
+    os.execv(sys.executable, command)  # noqa: S606 (our interpreter, our fixed arguments: the process becomes the server)
+    return 0  # not reached: the process is Streamlit's now
+
+
+def _port(text) -> int:
+    try:
+        port = int(str(text))
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ValueError(f"A port is a whole number from 1 to 65535, not {str(text)!r}.")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mnistlab",
@@ -363,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Bad input prints one 'error:' line and exits with status 2. With --json, standard output is exactly one JSON document.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the app, and print the address students open")
+    serve.add_argument("--port", default="8501", help="the port to listen on (default: 8501)")
+    serve.add_argument("--address", default=None, help="the address to listen on (default: every address of this machine)")
+    serve.set_defaults(handler=command_serve)
 
     datasets = commands.add_parser("datasets", help="list the datasets and where each would load from")
     datasets.add_argument("--data-dir", help="a folder with the IDX files or a Keras .npz (also MNISTLAB_DATA_DIR)")

@@ -10,13 +10,14 @@ itself: a request from any other machine gets 404. Everything else passes throug
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 import streamlit as st
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
-APP_SCRIPT = Path(__file__).resolve().parent.parent / "app.py"
+from mnistlab.serving import app_script
+
+APP_SCRIPT = app_script()  # the checkout's app.py, or the installed one (`pip install .`)
 PRIVATE_PATHS = ("/_stcore/metrics",)
 
 

@@ -49,12 +49,24 @@ def free_port(address: str = "127.0.0.1") -> int:
 
 
 class AppServer:
-    """`streamlit run app.py` on a free port; `stop()` ends it and its worker processes."""
+    """`streamlit run mnistlab_ui/asgi.py` (the README's run command) on a free port; `stop()` ends it and its worker
+    processes. `command(port, address)` starts it another way (an installed `mnistlab serve`), in the folder `cwd`."""
 
-    def __init__(self, data_home: Path, models_dir: Path, log_path: Path, address: str = "127.0.0.1", **environment: str):
+    def __init__(
+        self,
+        data_home: Path,
+        models_dir: Path,
+        log_path: Path,
+        address: str = "127.0.0.1",
+        command: Callable[[int, str], list[str]] | None = None,
+        cwd: Path = ROOT,
+        **environment: str,
+    ):
         self.address = address
         self.port = free_port(address)
         self.log_path = log_path
+        self.command = command or self.streamlit_run
+        self.cwd = cwd
         self.environment = {
             **os.environ,
             "MNISTLAB_DATA_HOME": str(data_home),
@@ -82,22 +94,8 @@ class AppServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "a+")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "mnistlab_ui/asgi.py",
-                "--server.port",
-                str(self.port),
-                "--server.address",
-                self.address,
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=ROOT,
+            self.command(self.port, self.address),
+            cwd=self.cwd,
             env=self.environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -113,6 +111,24 @@ class AppServer:
                 return False
             time.sleep(0.3)
         return False
+
+    @staticmethod
+    def streamlit_run(port: int, address: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "mnistlab_ui/asgi.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            address,
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
 
     @property
     def url(self) -> str:
