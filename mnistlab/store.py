@@ -23,6 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnistlab import jsonfiles
 from mnistlab.datasets import DATASETS, NORMALIZATIONS
 from mnistlab.i18n import N_, _, percent
 
@@ -119,7 +120,7 @@ def _archive_problem(path: str, modified_ns: int, size: int) -> str | None:
                     "It would unpack to {size} MB (its description alone to {config} MB): far more than a model of this app, so it is not opened."
                 ).format(size=total // (1024 * 1024), config=config_size // (1024 * 1024))
             with archive.open("config.json") as member:
-                config = json.loads(member.read(MAX_CONFIG_BYTES + 1))
+                config = jsonfiles.parse(member.read(MAX_CONFIG_BYTES + 1))
     except zipfile.BadZipFile:
         return _("The file is not a complete .keras archive: it is damaged or was cut off while being written.")
     except (OSError, ValueError, KeyError) as error:
@@ -227,7 +228,7 @@ def read_metadata(metadata_path: Path, required: bool = False) -> tuple[dict, st
     if not metadata_path.is_file():
         return {}, (_(MISSING_METADATA).format(name=metadata_path.stem) if required else None)
     try:
-        metadata = json.loads(metadata_path.read_text())
+        metadata = jsonfiles.parse(metadata_path.read_text())
     except (OSError, ValueError) as error:
         return {}, f"Its metadata file cannot be read ({error})."
     return metadata_problems(metadata)

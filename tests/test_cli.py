@@ -171,3 +171,13 @@ def test_datasets_lists_both(tmp_path):
     assert "MNIST digits" in completed.stderr
     plain = run_cli("datasets", cwd=tmp_path)
     assert "MNIST digits" in plain.stdout
+
+
+def test_a_model_whose_metadata_nests_too_deeply_is_one_error_line_not_a_traceback(trained_model):
+    """Issue 35: `evaluate` on a model whose metadata is '[' * 200000 + ']' * 200000 printed a RecursionError traceback."""
+    folder, _ = trained_model
+    (folder / "models" / "deep.keras").write_bytes((folder / "models" / "digits.keras").read_bytes())
+    (folder / "models" / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    completed = run_cli("evaluate", "--model", "models/deep.keras", cwd=folder)
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr, completed.stderr[-2000:]
+    assert completed.stderr.strip().splitlines()[-1].startswith("error: ") and "nests lists or objects" in completed.stderr

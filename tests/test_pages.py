@@ -477,6 +477,28 @@ def test_an_unusable_model_is_listed_with_its_reason_and_never_chosen(tmp_path, 
         assert "listed" in listed and "not an object" in listed
 
 
+def test_one_deeply_nested_file_in_the_store_breaks_no_page(tmp_path, monkeypatch, model_store):
+    """Issue 35: one metadata file of '[' * 200000 + ']' * 200000 next to a copy of a model showed Streamlit's error on
+    Draw, Inside the answer and Convolutions for the whole class. Now that model is listed as unusable, with why."""
+    import shutil
+
+    folder = tmp_path / "store"
+    folder.mkdir()
+    for suffix in (".keras", ".json"):
+        shutil.copy(model_store[0] / f"digits-cnn{suffix}", folder)
+    (folder / "x.keras").write_bytes((model_store[0] / "digits-cnn.keras").read_bytes())
+    (folder / "x.json").write_text("[" * 200_000 + "]" * 200_000)
+    monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(folder))
+    for path in ("pages/2_draw.py", "pages/6_explain.py", "pages/3_convolutions.py"):
+        at = page(path).run()
+        assert not at.exception, (path, at.exception)
+        if path != "pages/6_explain.py":  # Inside the answer starts from a drawing: it has no model list until then
+            box = by_label(at.selectbox, "Model")
+            assert len(box.options) == 1 and "digits-cnn" in box.options[0]
+            listed = "\n".join(text.value for text in at.text)
+            assert "x" in listed and "nests lists or objects" in listed, listed
+
+
 def test_draw_page_empty_canvas_shows_a_hint(with_models):
     at = page("pages/2_draw.py").run()
     at.session_state["canvas-0"] = canvas_value(np.zeros((280, 280, 4), np.uint8))

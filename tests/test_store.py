@@ -232,3 +232,37 @@ def test_a_save_cut_off_after_its_first_file_lists_no_model(tmp_path, small_mode
         else:
             store.save_file("half", tmp_path / "source.keras", {"dataset": "mnist"})
     assert written == [".json"] and store.list() == []
+
+
+def nested_config_copy(source, target, depth: int = 200_000) -> None:
+    """A copy of a .keras archive whose config.json is `depth` lists deep (a file anyone could drop in the store)."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for member in original.infolist():
+            data = original.read(member)
+            copy.writestr(member, "[" * depth + "]" * depth if member.filename == "config.json" else data)
+
+
+def test_a_deeply_nested_metadata_or_config_makes_only_its_own_model_unusable(tmp_path, small_model):
+    """Issue 35: '[' * 200000 + ']' * 200000 as a model's metadata (or its config.json) raised RecursionError on three
+    pages for the whole class. Now that model is listed as unusable, with the reason, and the others load."""
+    from mnistlab.store import read_metadata
+
+    store = ModelStore(tmp_path)
+    store.save("good", small_model, {"dataset": "mnist"})
+    (tmp_path / "deep-metadata.keras").write_bytes((tmp_path / "good.keras").read_bytes())
+    (tmp_path / "deep-metadata.json").write_text("[" * 200_000 + "]" * 200_000)
+    nested_config_copy(tmp_path / "good.keras", tmp_path / "deep-config.keras")
+    (tmp_path / "deep-config.json").write_text(json.dumps({"dataset": "mnist"}))
+    nested_config_copy(tmp_path / "good.keras", tmp_path / "shallow-but-deep.keras", depth=150)  # parses, but deeper than any model
+    (tmp_path / "shallow-but-deep.json").write_text(json.dumps({"dataset": "mnist"}))
+    problems = {stored.name: stored.problem for stored in store.list()}
+    assert problems["good"] is None
+    for name in ("deep-metadata", "deep-config", "shallow-but-deep"):
+        assert "nests lists or objects" in problems[name], (name, problems[name])
+        with pytest.raises(ValueError, match="nests lists or objects"):
+            store.load(name)
+        assert store.get(name).problem == problems[name]
+    assert read_metadata(tmp_path / "deep-metadata.json")[1].startswith("Its metadata file cannot be read (it nests")
+    assert store.load("good")[0].count_params() == small_model.count_params()
