@@ -15,6 +15,7 @@ from mnistlab.lessons import LESSONS
 from mnistlab_ui.data import class_strip, dataset_or_error
 from mnistlab_ui.identity import browser_owner, remember_browser
 from mnistlab_ui.language import language_picker
+from mnistlab_ui.presence import record as record_presence
 from mnistlab_ui.server import lab_or_problem
 from mnistlab_ui.session import APP_RAN
 from mnistlab_ui.shell import PAGES, mark_app_run, page_link, page_style
@@ -129,6 +130,7 @@ def trainings_panel(shown: bool = True) -> None:
 
 
 remember_browser()
+record_presence(browser_owner())
 language_picker()
 page_style()
 titles = page_titles()

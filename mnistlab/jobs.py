@@ -18,8 +18,8 @@ trains in the web server. Its events (`mnistlab.job_events`) update the runs in 
 which `mnistlab.run_keeper` writes to the database (a busy database delays saving, never a
 thread). Stop honours one student: a network nobody else follows stops after its batch and
 keeps its model; one that classmates still watch hands that student a snapshot and goes on.
-A run no page has asked about for `abandon_after` seconds is cancelled (the server's own
-runs never are). Each server process has its own id and marks as interrupted only the runs
+A run no page has asked about for `abandon_after` seconds, whose owner has no page open, is
+cancelled (the server's own runs never are). Each server process has its own id and marks as interrupted only the runs
 of servers that are gone, never a live replica's.
 """
 
@@ -31,6 +31,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -94,6 +95,9 @@ class JobManager:
         self._estimates = Estimates()
         self._stopping = False
         self.database_problem: str | None = None
+        # Whether an owner has a page open now (the web app sets it: `mnistlab_ui.presence`). A run whose owner has one
+        # is never abandoned, however long its page takes to ask about it.
+        self.page_open: Callable[[str], bool] = lambda owner: False
         store.register_server(self.server_id, self.host, os.getpid())
         self.interrupted_at_start = store.interrupt_dead_servers(self.server_id, self.host, stale_after=self._stale_after)
         self._refresh_recorded()
@@ -103,6 +107,7 @@ class JobManager:
             self.server_id,
             snapshot_of=self._snapshot_of,
             cancel_abandoned=self._cancel_abandoned,
+            page_open=lambda owner: self.page_open(owner),
             refresh=self._refresh_recorded,
             note_problem=self._note_problem,
             abandon_after=abandon_after,

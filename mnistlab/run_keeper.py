@@ -7,7 +7,8 @@ The job manager keeps every active run's state in memory; `RunKeeper` writes it 
   its page says saving is delayed, and the keeper's thread writes it later.
 - Every second the keeper's thread writes the live curves that changed (at most every
   `PERSIST_EVERY` seconds per run) and the delayed saves, cancels the runs no page has asked
-  about for `abandon_after` seconds, and forgets runs that ended ten minutes ago.
+  about for `abandon_after` seconds and whose owner has no page open (`page_open`), and
+  forgets runs that ended ten minutes ago.
 - Every 10 s it records this server's heartbeat (and its active runs'), and refreshes the
   recorded runs the estimates come from; every 60 s it marks as interrupted the active runs
   of any server (a replica on the same database) whose heartbeat stopped.
@@ -47,6 +48,7 @@ class RunKeeper:
         *,
         snapshot_of: Callable[[LiveRun], RunSnapshot],
         cancel_abandoned: Callable[[int], None],
+        page_open: Callable[[str], bool],
         refresh: Callable[[], None],
         note_problem: Callable[[BaseException | None], None],
         abandon_after: float,
@@ -57,6 +59,7 @@ class RunKeeper:
         self.server_id = server_id
         self.snapshot_of = snapshot_of
         self.cancel_abandoned = cancel_abandoned
+        self.page_open = page_open
         self.refresh = refresh
         self.note_problem = note_problem
         self.abandon_after = abandon_after
@@ -113,8 +116,8 @@ class RunKeeper:
                 for live in registry.live.values()
                 if live.unsaved or (live.dirty and now - live.persisted_at >= PERSIST_EVERY) or (live.status not in ACTIVE and live.dirty)
             ]
-            abandoned = [
-                live.run_id
+            unasked = [
+                (live.run_id, live.owner)
                 for live in registry.live.values()
                 if live.status in ACTIVE and not live.stopping and live.owner != SERVER_OWNER and now - live.last_asked > self.abandon_after
             ]
@@ -127,7 +130,9 @@ class RunKeeper:
             for run_id in old:
                 del registry.live[run_id]
         healthy = all([self.persist(live) for live in pending])
-        for run_id in abandoned:
+        # Abandoned: no page asked about it for a while, and its owner has no page open (under load a page's reruns can
+        # fall behind; its tab is still open).
+        for run_id in [run_id for run_id, owner in unasked if not self.page_open(owner)]:
             self.cancel_abandoned(run_id)
         try:
             if now - last_heartbeat > HEARTBEAT_EVERY:

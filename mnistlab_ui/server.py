@@ -63,11 +63,14 @@ def lab() -> Services:
 def lab_or_problem() -> tuple[Services | None, str | None]:
     """This server's services, or None and what is wrong with them (pages that can do without the database)."""
     from mnistlab.database import DatabaseUnavailableError, DatabaseVersionError
+    from mnistlab_ui.presence import page_open
 
     try:
-        return services(), None
+        found = services()
     except (DatabaseUnavailableError, DatabaseVersionError) as problem:
         return None, str(problem)
+    found.jobs.page_open = page_open  # an owner with a page open never has a run abandoned
+    return found, None
 
 
 quiet_keras_reset()

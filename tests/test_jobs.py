@@ -387,6 +387,20 @@ def test_everyone_shares_one_run_of_a_shared_recipe(store):
     assert len(backend.started) == 1
 
 
+def test_a_run_whose_owner_has_a_page_open_is_never_abandoned_however_long_its_page_takes_to_ask(store):
+    """Issue 35: 3 of 30 students with open tabs lost their runs as "abandoned": under load their pages' reruns fell
+    more than a minute behind. Now a run is abandoned only when its owner also has no page open."""
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend, abandon_after=2.0)
+    jobs.page_open = lambda owner: owner == "browser:open"
+    slow_page = jobs.submit(TrainingSettings(**CNN, seed=1), "browser:open")
+    closed_tab = jobs.submit(TrainingSettings(**CNN, seed=2), "browser:closed")
+    assert wait_until(lambda: len(backend.started) == 1, 5)
+    # Neither page asks; the closed tab's run goes (the condition), and the open tab's run stays.
+    assert wait_until(lambda: store.get(closed_tab).status == CANCELLED, 15)
+    assert store.get(slow_page).status == RUNNING and jobs.snapshot(slow_page).status == RUNNING
+
+
 def test_a_stopped_server_marks_its_cut_off_runs_and_a_restart_keeps_finished_ones(database_url, tmp_path):
     url = database_url
     store = RunStore(Database(url), tmp_path)
