@@ -5,7 +5,11 @@ functions over `RunSnapshot`s, so each is tested without a server):
 
 - `measured_speed`: how this server's epochs compare with `mnistlab.sizing`'s estimate
   from a network's arithmetic (a `Speed` whose `scale` is the median ratio). The limits
-  (`MNISTLAB_MAX_EPOCH_SECONDS`) and the Train page's "about N s an epoch" use it.
+  (`MNISTLAB_MAX_EPOCH_SECONDS`) and the Train page's "about N s an epoch" use it. It is
+  measured per kind of network, since convolutions (oneDNN, maybe bfloat16) and dense
+  layers (the pack engine, XLA) compare differently with the arithmetic, and only from runs
+  that trained alone: a pack's epoch is the time of all its networks (a burst of 16 packed
+  dense networks once made a CNN look 10x slower than it had just trained).
 - `estimated_seconds`: a whole training of these settings: the median of the recorded
   runs of the same preset, network and data size, else the epoch estimate times its
   epochs. The queue's wait estimates use it.
@@ -28,11 +32,18 @@ from mnistlab.sizing import Speed, epoch_seconds
 STARTUP_SECONDS = 5.0
 
 
-def measured_speed(recorded: Sequence[RunSnapshot]) -> Speed:
-    """This server's speed against the estimate: the median, over the newest 100 recorded runs, of each run's median
-    epoch (its first epoch left out: it compiles) divided by the estimate for that epoch."""
+def trained_alone(run: RunSnapshot) -> bool:
+    """Whether a run's network trained alone in its job (the job manager records how many trained together)."""
+    return int((run.plan or {}).get("networks_in_job", 1) or 1) == 1
+
+
+def measured_speed(recorded: Sequence[RunSnapshot], convolutional: bool) -> Speed:
+    """This server's speed against the estimate for convolutional (or dense) networks: the median, over the newest 100
+    recorded runs of that kind that trained alone, of each run's median epoch (its first epoch left out: it compiles)
+    divided by the estimate for that epoch."""
     ratios = []
-    for run in recorded[:100]:
+    same_kind = [run for run in recorded if run.settings.config.is_convolutional == convolutional and trained_alone(run)]
+    for run in same_kind[:100]:
         plan = run.plan or {}
         epochs = [record.epoch_seconds for record in run.epochs[1:] if record.epoch_seconds]
         try:
@@ -48,7 +59,7 @@ def measured_speed(recorded: Sequence[RunSnapshot]) -> Speed:
 
 
 def estimated_seconds(settings: TrainingSettings, recorded: Sequence[RunSnapshot], speed: Speed) -> float:
-    """How long a training of these settings takes here (see the module docstring)."""
+    """How long a training of these settings takes here (see the module docstring), with `speed` for its epochs."""
     same = [
         run.ended_at - run.started_at
         for run in recorded
@@ -72,17 +83,20 @@ class Estimates:
     """The latest recorded runs and the figures worked out from them (replaced whole by `update`, read from any thread)."""
 
     def __init__(self):
-        self.recorded: tuple[RunSnapshot, ...] = ()
-        self.speed = Speed()
-        self._seconds: dict[str, float] = {}
+        self.update(())
 
     def update(self, recorded: Sequence[RunSnapshot]) -> None:
-        self.recorded, self.speed, self._seconds = tuple(recorded), measured_speed(recorded), {}
+        speeds = {convolutional: measured_speed(recorded, convolutional) for convolutional in (False, True)}
+        self.recorded, self.speeds, self._seconds = tuple(recorded), speeds, {}
+
+    def speed(self, convolutional: bool) -> Speed:
+        return self.speeds[convolutional]
 
     def seconds(self, settings: TrainingSettings) -> float:
         """`estimated_seconds` for these settings, worked out once per refresh."""
         key = json.dumps(settings.to_dict(), sort_keys=True, default=str)
         seconds = self._seconds.get(key)
         if seconds is None:
-            seconds = self._seconds[key] = estimated_seconds(settings, self.recorded, self.speed)
+            speed = self.speed(settings.config.is_convolutional)
+            seconds = self._seconds[key] = estimated_seconds(settings, self.recorded, speed)
         return seconds

@@ -96,7 +96,8 @@ def _fail(registry: Registry, network: Network, reason: str) -> list[tuple[LiveR
 def progress(registry: Registry, network: Network, event) -> None:
     """A plan, a batch, an epoch or a Stop honoured: kept by the network (for runs that follow it later) and its followers."""
     if isinstance(event, PlanReady):
-        network.plan = event.plan
+        # How many networks train in its job: a pack's epochs take the time of all of them (`mnistlab.estimates`).
+        network.plan = {**event.plan, "networks_in_job": len(network.job.networks) if network.job else 1}
     elif isinstance(event, BatchDone):
         network.latest = event.progress
         if on_curve(event.progress):
@@ -107,7 +108,7 @@ def progress(registry: Registry, network: Network, event) -> None:
         network.stopped_at = event.point
     for live in registry.followers(network):
         if isinstance(event, PlanReady):
-            live.plan = event.plan
+            live.plan = network.plan
         elif isinstance(event, BatchDone):
             live.latest = event.progress
             if on_curve(event.progress):

@@ -132,7 +132,8 @@ class JobManager:
         from mnistlab.datasets import DATASETS
 
         images = train_images or settings.train_size or int(DATASETS[settings.dataset].published_train_size * (1 - settings.validation_split))
-        check_size(settings.config, images, settings.batch_size or settings.base_recipe.batch_size, self.limits, self.speed())
+        speed = self.speed(settings.config.is_convolutional)
+        check_size(settings.config, images, settings.batch_size or settings.base_recipe.batch_size, self.limits, speed)
 
     def submit(
         self,
@@ -312,9 +313,10 @@ class JobManager:
             waiting = [live for network in self._fair_order() for live in (self._live[run] for run in network.followers)]
             return [self._snapshot_of(live) for live in sorted(training, key=lambda live: live.run_id) + waiting]
 
-    def speed(self) -> Speed:
-        """This server's training speed against the estimate, from its own recorded epochs (refreshed by the keeper)."""
-        return self._estimates.speed
+    def speed(self, convolutional: bool) -> Speed:
+        """This server's training speed for convolutional (or dense) networks against the estimate, from its own recorded
+        epochs of networks of that kind that trained alone (refreshed by the keeper)."""
+        return self._estimates.speed(convolutional)
 
     def estimated_seconds(self, settings: TrainingSettings) -> float:
         """How long a training of these settings takes here (`mnistlab.estimates`)."""

@@ -387,7 +387,7 @@ def size_panel(settings: TrainingSettings) -> str | None:
         (len(dataset.y_train) if dataset is not None else ALL_DATASETS[settings.dataset].published_train_size) * (1 - settings.validation_split)
     )
     recipe = settings.recipe_for(images)
-    estimate = epoch_seconds(settings.config, images, recipe.batch_size, jobs.speed())
+    estimate = epoch_seconds(settings.config, images, recipe.batch_size, jobs.speed(settings.config.is_convolutional))
     st.caption(
         _("{parameters} parameters · about {seconds} per epoch on this server · computed in {precision}").format(
             parameters=number(parameter_count(settings.config)), seconds=seconds(max(1.0, estimate)), precision=_(describe_precision(settings))

@@ -262,6 +262,25 @@ def test_dense_networks_that_read_the_same_batches_train_in_one_pack(store):
     assert backend.specs[job_id].packed and backend.specs[backend.started[1]].packed
 
 
+def test_a_runs_plan_says_how_many_networks_trained_in_its_job(store):
+    """A pack's epochs take the time of all its networks: the speed estimates leave such runs out (mnistlab.estimates)."""
+    from mnistlab.worker import PlanReady
+
+    backend = GatedBackend(capacity=1)
+    jobs = manager(store, backend)
+    rates = (0.001, 0.002, 0.003)
+    ids = [jobs.submit(TrainingSettings(**SMALL, learning_rate=rate), f"browser:{rate}") for rate in rates]
+    assert wait_until(lambda: len(backend.started) == 1, 5) and len(backend.specs[backend.started[0]].networks) == 3
+    alone = jobs.submit(TrainingSettings(**CNN), "browser:cnn")
+    backend.reports[backend.started[0]](PlanReady({"train_images": 1000, "batch_size": 32}, network=1))
+    assert jobs.snapshot(ids[1]).plan == {"train_images": 1000, "batch_size": 32, "networks_in_job": 3}
+    backend.finish(backend.started[0])
+    assert wait_until(lambda: len(backend.started) == 2, 5)
+    backend.reports[backend.started[1]](PlanReady({"train_images": 1000, "batch_size": 32}))
+    assert jobs.snapshot(alone).plan["networks_in_job"] == 1
+    assert store.get(alone).plan["networks_in_job"] == 1  # written at once, as every plan is
+
+
 def test_networks_that_will_train_in_one_pack_share_one_place_in_the_queue(store, monkeypatch):
     from mnistlab import jobs as jobs_module
 
