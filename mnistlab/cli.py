@@ -204,9 +204,14 @@ def command_code(arguments) -> int:
 
     run_id = None
     if arguments.run is not None:
-        from mnistlab.services import services
+        from mnistlab.database import DatabaseUnavailableError, DatabaseVersionError
+        from mnistlab.services import runs_for_reading
 
-        snapshot = services().runs.get(_whole(arguments.run, "--run"))
+        run_number = _whole(arguments.run, "--run")
+        try:
+            snapshot = runs_for_reading().get(run_number)  # reads only: it never writes to the runs database
+        except (DatabaseUnavailableError, DatabaseVersionError) as problem:
+            raise ValueError(f"The runs database cannot be read: {problem}") from None
         if snapshot is None:
             raise ValueError(f"There is no run {arguments.run} in the runs database (MNISTLAB_DATA_HOME or MNISTLAB_DATABASE_URL).")
         settings, run_id = snapshot.settings, snapshot.run_id

@@ -224,20 +224,21 @@ def describe_problem(error: BaseException, url: str) -> str:
     return f"The runs database ({where}) cannot be used: {text}. What to do: check MNISTLAB_DATABASE_URL and that the database server runs."
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, read_only: bool = False) -> Engine:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     database = parsed.database or ""
-    if database and database != ":memory:":
+    if database and database != ":memory:" and not read_only:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": BUSY_SECONDS})
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_settings(connection, _record):
         cursor = connection.cursor()
-        # WAL: readers never wait for the writer; NORMAL sync is safe with WAL.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL: readers never wait for the writer; NORMAL sync is safe with WAL. (A reader leaves the file's mode alone.)
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -292,13 +293,35 @@ def prepare(engine: Engine) -> int:
         return found
 
 
-class Database:
-    """An engine whose schema is ready; one per URL and process (see `open_database`)."""
+def check_version(engine: Engine) -> int:
+    """The schema version of a database this version can read as it is, without writing anything (or refuse)."""
+    with engine.connect() as connection:
+        if meta.name not in set(sa.inspect(connection).get_table_names()):
+            raise DatabaseUnavailableError("There is no runs database there yet: nothing has been trained with these settings.")
+        found = _version(connection)
+    if found != SCHEMA_VERSION:
+        raise DatabaseVersionError(
+            f"This database has schema version {found}, this MNIST Lab reads version {SCHEMA_VERSION}: start the app once "
+            "(it upgrades an older database), or use the MNIST Lab that wrote it."
+        )
+    return found
 
-    def __init__(self, url: str):
+
+class Database:
+    """An engine whose schema is ready; one per URL and process (see `open_database`).
+
+    With `read_only`, nothing is created or upgraded (the schema must be this version's) and nothing is written: for
+    commands that only read runs (`python -m mnistlab code --run`)."""
+
+    def __init__(self, url: str, read_only: bool = False):
         self.url = url
         try:
-            self.engine = _make_engine(url)
+            if read_only and url.startswith("sqlite") and not Path(sa.engine.make_url(url).database or "").is_file():
+                raise DatabaseUnavailableError("There is no runs database there yet: nothing has been trained with these settings.")
+            self.engine = _make_engine(url, read_only)
+            if read_only:
+                self.version_found = check_version(self.engine)
+                return
             try:
                 self.version_found = prepare(self.engine)
             except sa.exc.OperationalError as error:

@@ -43,7 +43,7 @@ from mnistlab.following import MODEL_FILE, PREDICTIONS_FILE, Job, LiveRun, Netwo
 from mnistlab.i18n import _
 from mnistlab.packing import MAX_PACK
 from mnistlab.precision import precision_for
-from mnistlab.run_keeper import PERSIST_EVERY, RunKeeper
+from mnistlab.run_keeper import DEAD_AFTER, PERSIST_EVERY, RunKeeper
 from mnistlab.runs import ACTIVE, CANCELLED, FINISHED, QUEUED, RUNNING, RunSnapshot, RunStore
 from mnistlab.scheduling import SERVER_OWNER
 from mnistlab.settings import TrainingSettings
@@ -99,12 +99,14 @@ class JobManager:
         # is never abandoned, however long its page takes to ask about it.
         self.page_open: Callable[[str], bool] = lambda owner: False
         store.register_server(self.server_id, self.host, os.getpid())
-        self.interrupted_at_start = store.interrupt_dead_servers(self.server_id, self.host, stale_after=self._stale_after)
+        self.interrupted_at_start = store.interrupt_dead_servers(self.server_id, self.host, stale_after=DEAD_AFTER)
         self._refresh_recorded()
         self._keeping = RunKeeper(
             store,
             self._registry,
             self.server_id,
+            self.host,
+            os.getpid(),
             snapshot_of=self._snapshot_of,
             cancel_abandoned=self._cancel_abandoned,
             page_open=lambda owner: self.page_open(owner),

@@ -9,12 +9,17 @@ The job manager keeps every active run's state in memory; `RunKeeper` writes it 
   `PERSIST_EVERY` seconds per run) and the delayed saves, cancels the runs no page has asked
   about for `abandon_after` seconds and whose owner has no page open (`page_open`), and
   forgets runs that ended ten minutes ago.
-- Every 10 s it records this server's heartbeat (and its active runs'), and refreshes the
-  recorded runs the estimates come from; every 60 s it marks as interrupted the active runs
-  of any server (a replica on the same database) whose heartbeat stopped.
+- Every 5 s it records this server's heartbeat (and its active runs'), refreshes the
+  recorded runs the estimates come from, and marks as interrupted the active runs of any
+  server (a replica on the same database) that is gone: its process ended on this machine,
+  or its heartbeat is `DEAD_AFTER` seconds old. A replica killed mid-training is so seen
+  within about half a minute. It judges others only after the database has answered it for
+  `DEAD_AFTER` seconds in a row: after the database was unreachable, everyone's heartbeat is
+  old, and every replica first gets the time to write a new one.
 
-Nothing may end the thread: a database that is locked or gone is retried, less often each
-time, up to every 30 s.
+Nothing may end the thread: a database that is locked or gone is retried, at most every
+`HEARTBEAT_EVERY` seconds (each try waits up to the database's own busy timeout), so every
+live replica writes its heartbeat soon after the database answers again.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from mnistlab.scheduling import SERVER_OWNER
 PERSIST_EVERY = 3.0
 # A run that ended is kept in memory this long (a page that asks finds it at once), then read from the database.
 FORGET_AFTER = 600.0
-HEARTBEAT_EVERY = 10.0
-SWEEP_EVERY = 60.0
+HEARTBEAT_EVERY = 5.0
+SWEEP_EVERY = 5.0
+# A server whose heartbeat is this old is gone (it writes one every HEARTBEAT_EVERY seconds).
+DEAD_AFTER = 20.0
 
 
 class RunKeeper:
@@ -45,6 +52,8 @@ class RunKeeper:
         store: RunStore,
         registry: Registry,
         server_id: str,
+        host: str,
+        pid: int,
         *,
         snapshot_of: Callable[[LiveRun], RunSnapshot],
         cancel_abandoned: Callable[[int], None],
@@ -57,6 +66,8 @@ class RunKeeper:
         self.store = store
         self.registry = registry
         self.server_id = server_id
+        self.host, self.pid = host, pid
+        self.answered_since: float | None = None  # since when the database has answered every heartbeat
         self.snapshot_of = snapshot_of
         self.cancel_abandoned = cancel_abandoned
         self.page_open = page_open
@@ -95,7 +106,7 @@ class RunKeeper:
                 if self.stopping:
                     return
             try:
-                delay = 1.0 if self.keep(last_heartbeat, last_sweep) else min(30.0, delay * 2)
+                delay = 1.0 if self.keep(last_heartbeat, last_sweep) else min(max(1.0, HEARTBEAT_EVERY), delay * 2)
                 now = time.monotonic()
                 if now - last_heartbeat > HEARTBEAT_EVERY:
                     last_heartbeat = now
@@ -103,7 +114,7 @@ class RunKeeper:
                     last_sweep = now
             except Exception as error:  # noqa: BLE001 (the keeper must outlive any one failure)
                 self.note_problem(error)
-                delay = min(30.0, delay * 2)
+                delay = min(max(1.0, HEARTBEAT_EVERY), delay * 2)
             time.sleep(delay)
 
     def keep(self, last_heartbeat: float, last_sweep: float) -> bool:
@@ -137,12 +148,15 @@ class RunKeeper:
         try:
             if now - last_heartbeat > HEARTBEAT_EVERY:
                 self.store.heartbeat(active)
-                self.store.server_heartbeat(self.server_id)
+                self.store.server_heartbeat(self.server_id, self.host, self.pid)
+                self.answered_since = self.answered_since or now
                 self.refresh()
-            if now - last_sweep > SWEEP_EVERY:
-                # Runs of another replica that stopped answering (a shared database): they are not coming back.
+            if now - last_sweep > SWEEP_EVERY and self.answered_since is not None and now - self.answered_since >= DEAD_AFTER:
+                # Runs of another replica that is gone (a shared database): they are not coming back.
+                self.store.interrupt_dead_servers(self.server_id, self.host, stale_after=DEAD_AFTER)
                 self.store.interrupt_stale(older_than=self.stale_after)
         except sa.exc.DBAPIError as error:
+            self.answered_since = None
             self.note_problem(error)
             return False
         if healthy:

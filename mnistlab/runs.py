@@ -286,9 +286,15 @@ class RunStore:
             connection.execute(servers.delete().where(servers.c.id == server_id))
         return interrupted
 
-    def server_heartbeat(self, server_id: str) -> None:
+    def server_heartbeat(self, server_id: str, host: str, pid: int) -> None:
+        """This server is alive. Its row comes back if another server took it for dead (its database was unreachable
+        for a while) and removed it."""
+        now = time.time()
         with self._engine.begin() as connection:
-            connection.execute(servers.update().where(servers.c.id == server_id).values(heartbeat_at=time.time()))
+            if not connection.execute(servers.update().where(servers.c.id == server_id).values(heartbeat_at=now)).rowcount:
+                connection.execute(
+                    servers.insert().values(id=server_id, host=host, pid=pid, data_home=str(self.data_home), started_at=now, heartbeat_at=now)
+                )
 
     def interrupt_dead_servers(self, me: str, host: str, stale_after: float, alive=None) -> list[int]:
         """Mark the queued and running runs of servers that are gone as interrupted (called when a server starts).

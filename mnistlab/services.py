@@ -118,6 +118,13 @@ def services(config: ServerConfig | None = None) -> Services:
     return Services(config, core.database, core.runs, models, core.jobs, ClassStore(core.database))
 
 
+def runs_for_reading(config: ServerConfig | None = None) -> RunStore:
+    """The runs of the configured database, for a command that only reads them: no job manager, no server registered,
+    nothing created, upgraded or marked (a read-only command once marked another replica's runs interrupted)."""
+    config = config or ServerConfig.from_environment()
+    return RunStore(Database(config.database_url, read_only=True), config.data_home, config.runs_dir)
+
+
 def shutdown_all() -> None:
     """Stop every worker this process started (tests, scripts)."""
     with _lock:

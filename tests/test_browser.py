@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -750,6 +752,23 @@ def test_two_servers_on_one_postgresql_share_runs_classes_and_drawings_and_a_res
         page.get_by_role("button", name="Stop", exact=True).click()
         page.get_by_text(re.compile(r"Stopped by you at batch \d+")).first.wait_for(timeout=60_000)
         assert_no_errors(page, "replica-b-after-a-restart")
+
+        # A is killed (kill -9) in the middle of a training: B shows that run as interrupted within 30 s (issue 35: 162 s
+        # later B still showed it training, with a Stop button).
+        page.goto(f"{a.url}/train")
+        page.get_by_role("button", name="Train", exact=True).wait_for(timeout=90_000)
+        choose(page, "Dataset", "Fashion-MNIST clothes")
+        train_without_target(page, 150)
+        page.get_by_role("button", name="Train", exact=True).click()
+        engine = sa.create_engine(url)
+        assert wait_until(lambda: statuses()[max(statuses())] == "running", 60), statuses()
+        os.killpg(a.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        page.goto(f"{b.url}/train")
+        page.get_by_text(re.compile("^This run was interrupted")).wait_for(timeout=30_000)
+        assert time.monotonic() - killed <= 30 and statuses()[max(statuses())] == "interrupted"
+        engine.dispose()
+        assert_no_errors(page, "replica-b-after-a-was-killed")
     finally:
         for context in (student, teacher.context, classmate.context):
             context.close()

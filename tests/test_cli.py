@@ -43,6 +43,34 @@ def trained_model(tmp_path_factory):
     return folder, completed
 
 
+@pytest.fixture(scope="module")
+def dead_servers_home(tmp_path_factory):
+    """A data home whose runs database holds a run "training" on a server process that is gone: a command that opened
+    it as a server does would mark that run interrupted (issue 35: `code --run 1` did). Returns the home and a function
+    that reads every row of the database."""
+    import socket
+
+    import sqlalchemy as sa
+
+    from mnistlab.database import Database, metadata, runs
+    from mnistlab.runs import RunStore
+    from mnistlab.settings import TrainingSettings
+
+    home = tmp_path_factory.mktemp("dead-servers-home")
+    database = Database(f"sqlite:///{home / 'mnistlab.db'}")
+    store = RunStore(database, home)
+    store.register_server("gone#1", socket.gethostname(), 2**22 + 11)  # no such process
+    run_id = store.create("browser:a", TrainingSettings(dataset="mnist", arch="dense", target_accuracy=None), "gone#1")
+    with database.engine.begin() as connection:
+        connection.execute(runs.update().where(runs.c.id == run_id).values(status="running", started_at=1.0))
+
+    def rows():
+        with database.engine.connect() as connection:
+            return {table.name: sorted(map(tuple, connection.execute(sa.select(table)).all()), key=repr) for table in metadata.sorted_tables}
+
+    return home, rows
+
+
 def test_train_prints_exactly_one_json_document(trained_model):
     folder, completed = trained_model
     assert completed.returncode == 0, completed.stderr
@@ -59,9 +87,11 @@ def test_train_prints_exactly_one_json_document(trained_model):
     assert "epoch 1/6" in completed.stderr  # The progress bar.
 
 
-def test_evaluate_and_predict_print_one_json_document(trained_model, digits_sample):
+def test_evaluate_and_predict_print_one_json_document(trained_model, digits_sample, dead_servers_home):
     folder, _ = trained_model
-    evaluated = run_cli("evaluate", "--model", "models/digits.keras", "--json", cwd=folder)
+    home, rows = dead_servers_home
+    before = rows()
+    evaluated = run_cli("evaluate", "--model", "models/digits.keras", "--json", cwd=folder, MNISTLAB_DATA_HOME=str(home))
     assert evaluated.returncode == 0, evaluated.stderr
     summary = json.loads(evaluated.stdout)
     assert summary["dataset"] == "mnist" and 0.5 < summary["test_accuracy"] <= 1.0
@@ -73,7 +103,9 @@ def test_evaluate_and_predict_print_one_json_document(trained_model, digits_samp
     Image.fromarray(255 - digit).resize((300, 300)).save(folder / "paper.png")
     Image.fromarray(digit).convert("RGB").save(folder / "screen.jpg", quality=95)
     Image.new("L", (50, 50), 0).save(folder / "empty.png")
-    predicted = run_cli("predict", "--model", "models/digits.keras", "paper.png", "screen.jpg", "empty.png", "--json", cwd=folder)
+    predicted = run_cli(
+        "predict", "--model", "models/digits.keras", "paper.png", "screen.jpg", "empty.png", "--json", cwd=folder, MNISTLAB_DATA_HOME=str(home)
+    )
     assert predicted.returncode == 0, predicted.stderr
     rows = json.loads(predicted.stdout)["predictions"]
     assert [row["image"] for row in rows] == ["paper.png", "screen.jpg", "empty.png"]
@@ -84,6 +116,25 @@ def test_evaluate_and_predict_print_one_json_document(trained_model, digits_samp
     # Without --json, the same answers are lines for people on standard output.
     plain = run_cli("predict", "--model", "models/digits.keras", "paper.png", cwd=folder)
     assert plain.stdout.startswith("paper.png: ")
+    assert rows() == before  # read-only commands write nothing to the runs database
+
+
+def test_code_of_a_run_and_datasets_only_read_the_runs_database(tmp_path, dead_servers_home):
+    """Issue 35: `python -m mnistlab code --run 1` started a job manager, which marked another replica's live run
+    interrupted: a read-only command wrote to the runs database."""
+    home, rows = dead_servers_home
+    before = rows()
+    written = run_cli("code", "--run", "1", "--out", "run1.py", cwd=tmp_path, MNISTLAB_DATA_HOME=str(home))
+    assert written.returncode == 0, written.stderr[-2000:]
+    assert "keras.Input" in (tmp_path / "run1.py").read_text()
+    listed = run_cli("datasets", "--json", cwd=tmp_path, MNISTLAB_DATA_HOME=str(home))
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert rows() == before
+    assert [row for row in before["runs"] if "running" in row]  # the run still says it trains: only a server judges that
+    # No runs database at all: said in one line, and none is made.
+    nowhere = run_cli("code", "--run", "1", "--out", "run1.py", "--overwrite", cwd=tmp_path, MNISTLAB_DATA_HOME=str(tmp_path / "empty"))
+    assert nowhere.returncode == 2 and "There is no runs database there yet" in nowhere.stderr, nowhere.stderr[-2000:]
+    assert not (tmp_path / "empty").exists()
 
 
 @pytest.mark.parametrize("metadata", [["not", "an", "object"], {"dataset": ["mnist"]}, {"class_names": ["a", "b"]}])

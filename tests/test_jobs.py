@@ -467,6 +467,83 @@ def test_a_server_that_died_has_its_runs_interrupted_but_a_live_replica_never_do
         server.shutdown()
 
 
+def silence(jobs: JobManager) -> None:
+    """The server stops as a killed one does: no more heartbeats or writes, and nothing marked on its way out."""
+    with jobs._lock:
+        jobs._stopping = jobs._keeping.stopping = True
+        jobs._lock.notify_all()
+
+
+@pytest.fixture
+def quick_keeper(monkeypatch):
+    """The keeper's clocks, shortened: a heartbeat every 0.2 s, a server gone after 1.5 s of silence."""
+    from mnistlab import run_keeper
+
+    monkeypatch.setattr(run_keeper, "HEARTBEAT_EVERY", 0.2)
+    monkeypatch.setattr(run_keeper, "SWEEP_EVERY", 0.2)
+    monkeypatch.setattr(run_keeper, "DEAD_AFTER", 1.5)
+
+
+def test_a_replica_that_goes_silent_has_its_runs_interrupted_by_the_other(database_url, tmp_path, quick_keeper):
+    """Issue 35: replica A killed mid-training still showed as training on B 162 s later (B waited 240 s of silence and
+    swept every 60 s). Now B sees A's silence within DEAD_AFTER (20 s here, 1.5 s in this test) and a sweep."""
+    a = JobManager(RunStore(Database(database_url), tmp_path), GatedBackend(), "replica")
+    b = JobManager(RunStore(Database(database_url), tmp_path), GatedBackend(), "replica")
+    try:
+        run = a.submit(TrainingSettings(**CNN), "browser:a")
+        assert wait_until(lambda: b.store.get(run).status == RUNNING, 10)
+        silence(a)
+        assert wait_until(lambda: b.store.get(run).status == INTERRUPTED, 15), b.store.get(run)
+        assert "stopped answering" in b.store.get(run).error or "restarted" in b.store.get(run).error
+        assert b.snapshot(run).status == INTERRUPTED
+    finally:
+        b.shutdown()
+
+
+def test_after_the_database_was_unreachable_no_live_replica_is_taken_for_dead(database_url, tmp_path, quick_keeper, monkeypatch):
+    """Everyone's heartbeat is old when the database comes back: a replica judges others only after it has answered
+    for DEAD_AFTER seconds, time every live replica has to write its own. Here B gets the database back first, and A
+    right after it."""
+    import sqlalchemy as sa
+
+    from mnistlab import run_keeper
+
+    monkeypatch.setattr(run_keeper, "DEAD_AFTER", 3.0)
+    a = JobManager(RunStore(Database(database_url), tmp_path), GatedBackend(), "replica")
+    b = JobManager(RunStore(Database(database_url), tmp_path), GatedBackend(), "replica")
+    unreachable = {a: threading.Event(), b: threading.Event()}
+    for jobs in (a, b):
+
+        def heartbeat(*arguments, jobs=jobs, original=jobs.store.server_heartbeat):
+            if unreachable[jobs].is_set():
+                raise sa.exc.OperationalError("UPDATE servers", {}, Exception("could not connect to the database (test)"))
+            return original(*arguments)
+
+        monkeypatch.setattr(jobs.store, "server_heartbeat", heartbeat)
+    try:
+        runs = [a.submit(TrainingSettings(**CNN), "browser:a"), b.submit(TrainingSettings(**CNN), "browser:b")]
+        assert wait_until(lambda: [b.store.get(run).status for run in runs] == [RUNNING] * 2, 10)
+        for event in unreachable.values():
+            event.set()
+        # The outage lasts until both heartbeats are twice DEAD_AFTER old.
+        from mnistlab.database import servers
+
+        def oldest_heartbeat_age():
+            with b.store.database.engine.connect() as connection:
+                return time.time() - connection.execute(sa.select(sa.func.max(servers.c.heartbeat_at))).scalar()
+
+        assert wait_until(lambda: oldest_heartbeat_age() > 6, 30)
+        unreachable[b].clear()
+        assert wait_until(lambda: b._keeping.answered_since is not None, 15)
+        unreachable[a].clear()
+        # B has answered for twice DEAD_AFTER: it had its chance to judge A, who came back meanwhile, and did not.
+        assert wait_until(lambda: time.monotonic() - b._keeping.answered_since > 6, 30)
+        assert [b.store.get(run).status for run in runs] == [RUNNING] * 2
+    finally:
+        a.shutdown()
+        b.shutdown()
+
+
 def test_a_locked_database_delays_saving_but_stops_nothing(tmp_path):
     """Another process holds SQLite's write lock for 8 s while a run trains and ends: the run ends in memory at once,
     says its saving is delayed, the next run starts, every thread lives on, and all is written when the lock goes."""
