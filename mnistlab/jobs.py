@@ -38,6 +38,7 @@ import sqlalchemy as sa
 
 from mnistlab import job_events, scheduling
 from mnistlab.backend import Backend, Place, ServerLoad
+from mnistlab.database import describe_problem, is_busy
 from mnistlab.estimates import Estimates
 from mnistlab.following import MODEL_FILE, PREDICTIONS_FILE, Job, LiveRun, Network, Registry, follow, take_result, training_key, unfollow
 from mnistlab.i18n import _
@@ -65,6 +66,11 @@ class OneRunAtATimeError(ValueError):
 
 class DatabaseBusyError(ValueError):
     """The database did not answer in time: nothing was started, the student may press again."""
+
+
+class DatabaseProblemError(ValueError):
+    """The database cannot record a run (a full disk, a folder it cannot write, a server gone): nothing was started, and
+    pressing again will not help until the teacher fixes it."""
 
 
 class JobManager:
@@ -149,7 +155,8 @@ class JobManager:
         """Queue a training for `owner` (or join the same one); returns its run id.
 
         Raises OneRunAtATimeError when the owner already has a run waiting or training, a ValueError when the
-        network is over the server's limits, and DatabaseBusyError when the database did not answer."""
+        network is over the server's limits, DatabaseBusyError when the database did not answer in time, and
+        DatabaseProblemError when it cannot record the run (a full disk: says what is wrong and what to do)."""
         extra_tests = dict(extra_tests or {})
         registry = self._registry
         if owner != SERVER_OWNER:
@@ -168,7 +175,11 @@ class JobManager:
             run_id = self.store.create(owner, settings, self.server_id, shared_key=shared_key, training_key=key)
         except sa.exc.DBAPIError as error:
             self._note_problem(error)
-            raise DatabaseBusyError(_("The runs database is busy, so your training was not started. Press Train again in a moment.")) from error
+            if is_busy(error):
+                raise DatabaseBusyError(_("The runs database is busy, so your training was not started. Press Train again in a moment.")) from error
+            raise DatabaseProblemError(
+                _("Your training was not started: {problem} Tell your teacher.").format(problem=describe_problem(error, self.store.database.url))
+            ) from error
         live = LiveRun(run_id, settings, owner, shared_key, key, time.time())
         finished = self._finished_with_key(key) if key not in registry.networks else None
         with self._lock:
@@ -482,8 +493,6 @@ class JobManager:
         if error is None:
             self.database_problem = None
             return
-        from mnistlab.database import describe_problem
-
         self.database_problem = describe_problem(error, self.store.database.url)
 
     def _cancel_abandoned(self, run_id: int) -> None:

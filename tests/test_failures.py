@@ -132,3 +132,52 @@ def test_saving_for_the_class_while_another_program_locks_the_database_keeps_the
     assert not draw.exception and "Saved your" in "\n".join(shown(success.value) for success in draw.success)
     assert len(lab.classes.drawings(info.class_id)) == 1
     shutdown_all()
+
+
+def start_training_on(lab, settings_query: str = "dataset=mnist&preset=dense&images=1000&seed=31") -> AppTest:
+    """The Train page with a lesson-like link's settings, Train pressed."""
+    at = page("pages/1_train.py")
+    for key, value in (pair.split("=") for pair in settings_query.split("&")):
+        at.query_params[key] = value
+    at.run()
+    next(button for button in at.button if button.label == "Train").click()
+    return at.run()
+
+
+def test_a_full_disk_when_a_student_presses_train_says_the_disk_is_full_not_busy(tmp_path, monkeypatch):
+    """Issue 35: with the data home's disk full, Train said "The runs database is busy ... press Train again in a
+    moment" (every database error was "busy"), while the Class page rightly said the disk was full."""
+    import sqlalchemy as sa
+
+    monkeypatch.setenv("MNISTLAB_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(tmp_path / "models"))
+    lab = services(ServerConfig.from_environment())
+
+    def full(*arguments, **keywords):
+        raise sa.exc.OperationalError("INSERT INTO runs", {}, sqlite3.OperationalError("database or disk is full"))  # SQLite's own words
+
+    monkeypatch.setattr(lab.runs, "create", full)
+    try:
+        at = start_training_on(lab)
+        assert not at.exception
+        said = messages(at)
+        assert "is full" in said and "free some space" in said and "was not started" in said, said
+        assert "busy" not in said and "Press Train again" not in said
+    finally:
+        shutdown_all()
+
+
+def test_a_busy_database_when_a_student_presses_train_says_press_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTLAB_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(tmp_path / "models"))
+    lab = services(ServerConfig.from_environment())
+    holder = sqlite3.connect(tmp_path / "home" / "mnistlab.db", timeout=1)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        at = start_training_on(lab)
+        assert not at.exception
+        assert "busy" in messages(at) and "Press Train again in a moment" in messages(at)
+    finally:
+        holder.rollback()
+        holder.close()
+        shutdown_all()
