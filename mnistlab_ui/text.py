@@ -8,6 +8,11 @@ loads an address, emphasis, LaTeX ($x^2$) or a Streamlit directive (:red[...],
 :material/...:) into the page. `plain` escapes every character that means something to
 Markdown, HTML, LaTeX or Streamlit, so it is shown as written; pages pass every piece of
 such text through it (a test walks every page with such text in every field).
+
+Escaping is not enough for bare addresses: Streamlit's Markdown (GitHub's flavour) turns
+"http://…", "www.…" and "name@host" into links by themselves, escaped or not. `plain` puts
+an invisible word joiner (U+2060) into each, before the "://", the "." of "www." and the
+"@", which the reader does not see and which no longer reads as an address.
 """
 
 from __future__ import annotations
@@ -15,16 +20,20 @@ from __future__ import annotations
 import re
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+WORD_JOINER = "\u2060"
+# Where GitHub's Markdown sees an address without any markup: "http:", "https:", "mailto:", "xmpp:", "www." and an "@".
+_ADDRESS = re.compile(r"(?i)(?:(?<=http)|(?<=https)|(?<=mailto)|(?<=xmpp))(?=\\?:)|(?<=www)(?=\\?\.)|(?=@)")
 
 
 def plain(text: object) -> str:
-    """`text` as Markdown that shows exactly its characters (no link, image, emphasis, HTML, LaTeX or directive)."""
-    return _SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    """`text` as Markdown that shows exactly its characters (no link, image, emphasis, HTML, LaTeX or directive, and no
+    address made a link by itself)."""
+    return _ADDRESS.sub(WORD_JOINER, _SPECIAL.sub(r"\\\1", str(text)).replace("\n", " "))
 
 
 def shown(markdown: str) -> str:
     """What a reader sees of Markdown that `plain` escaped (tests compare what a page shows)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace(WORD_JOINER, "")
 
 
 def problem(error: BaseException | str) -> str:

@@ -483,6 +483,39 @@ def test_the_app_on_a_ray_cluster_trains_from_the_train_and_draw_pages(tmp_path,
         app.stop()
 
 
+def outside_links(page) -> list[str]:
+    """The addresses of the page's links that leave this server."""
+    return page.evaluate("() => [...document.querySelectorAll('a[href]')].map((a) => a.href).filter((h) => !h.startsWith(location.origin))")
+
+
+def test_addresses_from_a_link_or_a_class_name_are_shown_as_text_never_as_links(server, browser):
+    """Issue 35: Streamlit's Markdown made bare addresses in link values and class names links to the outside (escaped
+    Markdown links too): the Train page's note, the teacher's dashboard and the student's Class page."""
+    page, student = new_page(browser), new_page(browser, PHONE, touch=True)
+    try:
+        queries = ("/train?network=http://evil.example/bare", "/train?dataset=[Login here](http://evil.example/x)", "/train?network=www.evil.example")
+        for query in queries:
+            page.goto(server.url + query)
+            page.get_by_text(re.compile("cannot be used")).first.wait_for(timeout=60_000)
+            settled(page)
+            assert outside_links(page) == [], (query, outside_links(page))
+            assert "evil.example" in page.get_by_text(re.compile("cannot be used")).first.inner_text()  # shown, as text
+        code = start_class(page, server.url, "Visit http://evil.example/now or mail me@evil.example")
+        page.get_by_text("Class race").wait_for(timeout=60_000)
+        student.goto(f"{server.url}/class?join={code}")
+        student.get_by_role("textbox", name="Nickname").fill("Ece")
+        student.get_by_role("button", name="Join").click()
+        student.get_by_text(re.compile("You are .* in this class")).wait_for(timeout=60_000)
+        for seen in (page, student):
+            settled(seen)
+            # Shown as written (an invisible word joiner keeps each address from reading as one).
+            seen.get_by_text(re.compile("^Visit http\u2060?://evil\\.example/now or mail me\u2060?@evil\\.example$")).first.wait_for(timeout=30_000)
+            assert outside_links(seen) == [], outside_links(seen)
+    finally:
+        page.context.close()
+        student.context.close()
+
+
 def save_for_the_class(student) -> None:
     """Press "Save for the class" until the drawing is saved (the class keeps one drawing a second per student)."""
     student.get_by_role("button", name="Save for the class").click()
