@@ -2,7 +2,9 @@
 
 Every command uses the same core as the web app. Bad input (an unknown dataset, a
 target accuracy outside (0, 1], a missing file) prints one line starting with
-"error:" and exits with status 2, without a traceback. With --json, standard output
+"error:" and exits with status 2, without a traceback. A training whose network stopped
+learning (a learning rate far too high) saves its model, prints a "warning:" line that
+says why and what to try, and exits with status 3. With --json, standard output
 is exactly one JSON document (an {"error": ...} object when the command fails); the
 lines meant for people go to standard error. The benchmark lives outside the core:
 `python -m benchmarks`.
@@ -161,7 +163,12 @@ def settings_from_arguments(arguments) -> TrainingSettings:
     return settings_from_texts(texts)
 
 
+# `train`'s exit status when the network stopped learning (the model is saved all the same, and a warning says why).
+STOPPED_LEARNING = 3
+
+
 def command_train(arguments) -> int:
+    from mnistlab.diagnosis import advice
     from mnistlab.precision import precision_for
     from mnistlab.store import ModelStore, check_name, metadata_for
     from mnistlab.training import train
@@ -190,12 +197,16 @@ def command_train(arguments) -> int:
         stored = store.save(out.stem, trained.model, metadata_for(trained), overwrite=arguments.overwrite)
         saved_to = str(stored.path)
         print(f"saved to {saved_to}", file=sys.stderr)
+    warning = advice(result, settings, len(trained.class_names))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if arguments.json:
         payload = result.to_dict()
         payload["saved_to"] = saved_to
         payload["target_reached_at"] = payload.pop("target_reached")
+        payload["warning"] = warning
         _print_json(payload)
-    return 0
+    return STOPPED_LEARNING if warning else 0
 
 
 def command_code(arguments) -> int:

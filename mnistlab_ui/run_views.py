@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from mnistlab.datasets import DATASETS
+from mnistlab.diagnosis import advice
 from mnistlab.evaluation import Evaluation, evaluation_from_probabilities
 from mnistlab.glossary import explain
 from mnistlab.i18n import N_, _, ngettext, number, percent, seconds
@@ -95,6 +96,9 @@ def _status(snapshot: RunSnapshot) -> None:
         )
     elif snapshot.result is not None and snapshot.is_done:
         (st.success if snapshot.result.target_reached else st.info)(snapshot.result.describe_stop() + ".")
+        stopped_learning = advice(snapshot.result, snapshot.settings, len(DATASETS[snapshot.settings.dataset].class_names))
+        if stopped_learning:
+            st.warning(stopped_learning, icon=":material/trending_up:")
         if snapshot.error:
             st.caption(plain(snapshot.error))
     elif snapshot.status == CANCELLED:

@@ -232,3 +232,18 @@ def test_a_model_whose_metadata_nests_too_deeply_is_one_error_line_not_a_traceba
     completed = run_cli("evaluate", "--model", "models/deep.keras", cwd=folder)
     assert completed.returncode == 2 and "Traceback" not in completed.stderr, completed.stderr[-2000:]
     assert completed.stderr.strip().splitlines()[-1].startswith("error: ") and "nests lists or objects" in completed.stderr
+
+
+def test_a_network_that_stopped_learning_is_saved_with_a_warning_and_exit_status_3(tmp_path):
+    """Issue 35: this very command saved a model at 10% (a guess) with exit status 0 and no word."""
+    completed = run_cli(
+        *("train", "--dataset", "mnist", "--network", "dense512,dense512", "--learning-rate", "1", "--max-epochs", "2"),
+        *("--train-size", "2000", "--out", "d.keras", "--json", "--quiet"),
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 3, completed.stderr[-2000:]
+    warning = next(line for line in completed.stderr.splitlines() if line.startswith("warning: "))
+    assert "stopped learning" in warning and "learning rate is too high (1)" in warning and "Try 0.001." in warning
+    payload = json.loads(completed.stdout)
+    assert payload["warning"] == warning.removeprefix("warning: ") and payload["test_accuracy"] <= 0.15
+    assert (tmp_path / "d.keras").is_file()  # nothing lost: the model is saved all the same

@@ -172,6 +172,18 @@ def test_a_short_training_reaches_its_target_in_a_worker_not_in_the_server(empty
     assert all(float(value) < 60 for value in epochs["seconds"])
 
 
+def test_a_network_that_stopped_learning_says_so_and_what_to_try(empty_store):
+    """Issue 35: two layers of 512 at learning rate 1 end at 10% (a guess) with a loss of 10, and the page said nothing."""
+    at = page("pages/1_train.py")
+    for key, value in dict(dataset="mnist", network="dense512,dense512", lr="1", epochs="2", images="1000", target="off", seed="35").items():
+        at.query_params[key] = value
+    at.run()
+    by_label(at.button, "Train").click()
+    at = wait_for(at.run(), lambda at: any("Trained for the maximum" in shown(info.value) for info in at.info))
+    said = "\n".join(shown(warning.value) for warning in at.warning)
+    assert "The network stopped learning" in said and "The learning rate is too high (1)" in said and "Try 0.001." in said, texts(at)
+
+
 def test_stop_keeps_the_model_and_says_where_it_stopped(empty_store):
     at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Dataset").set_value("mnist")
