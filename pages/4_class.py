@@ -181,7 +181,9 @@ def teacher_view(info) -> None:
     with code_column:
         st.markdown(_("Join code"))
         st.markdown(f"<div style='font-size:4rem;font-weight:700;letter-spacing:0.3rem;line-height:1.1'>{info.code}</div>", unsafe_allow_html=True)
-        st.markdown(_("or open **{url}**").format(url=plain(url)))
+        # The app's own address, in a code span: shown exactly as typed (no invisible joiner that plain() puts into an
+        # address a student typed), in a typewriter face that tells 0 from O, and never turned into a link.
+        st.markdown(_("or open **{url}**").format(url=f"`{url.replace('`', '')}`"))
         if address.loopback_only:
             st.warning(
                 _(

@@ -89,8 +89,8 @@ def test_train_prints_exactly_one_json_document(trained_model):
 
 def test_evaluate_and_predict_print_one_json_document(trained_model, digits_sample, dead_servers_home):
     folder, _ = trained_model
-    home, rows = dead_servers_home
-    before = rows()
+    home, database_rows = dead_servers_home
+    before = database_rows()
     evaluated = run_cli("evaluate", "--model", "models/digits.keras", "--json", cwd=folder, MNISTLAB_DATA_HOME=str(home))
     assert evaluated.returncode == 0, evaluated.stderr
     summary = json.loads(evaluated.stdout)
@@ -116,7 +116,7 @@ def test_evaluate_and_predict_print_one_json_document(trained_model, digits_samp
     # Without --json, the same answers are lines for people on standard output.
     plain = run_cli("predict", "--model", "models/digits.keras", "paper.png", cwd=folder)
     assert plain.stdout.startswith("paper.png: ")
-    assert rows() == before  # read-only commands write nothing to the runs database
+    assert database_rows() == before  # read-only commands write nothing to the runs database
 
 
 def test_code_of_a_run_and_datasets_only_read_the_runs_database(tmp_path, dead_servers_home):
