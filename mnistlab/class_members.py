@@ -2,8 +2,8 @@
 
 No accounts and no personal data: a student is a nickname in a class, tied to the browser
 that joined (its random key). The same browser joining again gets its place back, also after
-a reload or leaving; a nickname another browser has, as a class reads it ("Ömer" is "ÖMER",
-`mnistlab.nicknames`), is refused. The teacher's roster lists who is in the class with their
+a reload or leaving; a nickname another browser has, as a class reads it ("Ömer" is "ÖMER")
+or as it looks ("AIi" is "Ali"; `mnistlab.nicknames`), is refused. The teacher's roster lists who is in the class with their
 drawings and last activity. Students share finished runs with the class to compare them.
 
 `ClassMembers` is the part of `mnistlab.classroom.ClassStore` that does this.
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from mnistlab.database import class_runs, drawings, students
 from mnistlab.i18n import _
-from mnistlab.nicknames import mixed_scripts, nickname_key
+from mnistlab.nicknames import mixed_scripts, nickname_key, same_letters, skeleton_key
 
 NICKNAME_LENGTH = (1, 20)
 # Letters of any alphabet (Turkish ç, ğ, ı, ö, ş, ü too), digits, spaces and - _ . only.
@@ -71,26 +71,39 @@ class ClassMembers:
 
     def join(self, code: str, nickname: str, owner: str) -> Student:
         """Join the class with this code. The same browser joining again with its nickname gets its place back (also
-        after leaving); a nickname another browser has (compared as a class reads it: "Ömer" is "ÖMER") is refused."""
+        after leaving); a nickname another browser has, as a class reads it ("Ömer" is "ÖMER") or as it looks ("AIi"
+        is "Ali"), is refused."""
         info = self.by_code(code)
         if info is None:
             raise UnknownCodeError(_("There is no class with this code. Check the code on the teacher's screen."))
         nickname = check_nickname(nickname)
-        key = nickname_key(nickname)
+        key, look = nickname_key(nickname), skeleton_key(nickname)
         taken = _("Someone in this class is already called {nickname}; pick another nickname.").format(nickname=nickname)
         try:
             with self._engine.begin() as connection:
-                row = connection.execute(sa.select(students).where(students.c.class_id == info.class_id, students.c.nickname_key == key)).first()
+                row = connection.execute(
+                    sa.select(students)
+                    .where(students.c.class_id == info.class_id, sa.or_(students.c.nickname_key == key, students.c.nickname_skeleton == look))
+                    .order_by(students.c.id)
+                ).first()
                 if row is not None:
+                    if row.owner != owner and not same_letters(row.nickname, nickname):
+                        raise ValueError(
+                            _("{nickname} looks too much like {existing}, who is already in this class; pick another nickname.").format(
+                                nickname=nickname, existing=row.nickname
+                            )
+                        )
                     if row.owner != owner:
                         raise ValueError(taken)
                     connection.execute(students.update().where(students.c.id == row.id).values(left_at=None))
                     return Student(row.id, info.class_id, row.nickname)
                 student_id = connection.execute(
-                    students.insert().values(class_id=info.class_id, nickname=nickname, nickname_key=key, owner=owner, joined_at=self.clock())
+                    students.insert().values(
+                        class_id=info.class_id, nickname=nickname, nickname_key=key, nickname_skeleton=look, owner=owner, joined_at=self.clock()
+                    )
                 ).inserted_primary_key[0]
         except sa.exc.IntegrityError:
-            raise ValueError(taken) from None  # another browser took it in the same moment
+            raise ValueError(taken) from None  # another browser took it (or a look-alike of it) in the same moment
         return Student(student_id, info.class_id, nickname)
 
     def leave(self, student_id: int, owner: str) -> None:

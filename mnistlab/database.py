@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # How long a write waits for another writer before it fails (and is retried later, or the page says so).
 BUSY_SECONDS = 5.0
 
@@ -97,8 +97,11 @@ students = sa.Table(
     # Version 3: the nickname's comparison key (mnistlab.nicknames), unique in the class, and when the student left.
     sa.Column("nickname_key", sa.String(80)),
     sa.Column("left_at", sa.Float),
+    # Version 4: the nickname's look-alike skeleton (mnistlab.nicknames), also unique in the class ("AIi" is "Ali").
+    sa.Column("nickname_skeleton", sa.String(80)),
     sa.UniqueConstraint("class_id", "nickname"),
     sa.Index("students_class_nickname_key", "class_id", "nickname_key", unique=True),
+    sa.Index("students_class_nickname_skeleton", "class_id", "nickname_skeleton", unique=True),
     sqlite_autoincrement=True,
 )
 
@@ -182,8 +185,34 @@ def _add_shared_trainings(connection: Connection) -> None:
     metadata.create_all(connection, tables=[servers])
 
 
+def _add_nickname_skeletons(connection: Connection) -> None:
+    """Version 3 to 4: nicknames compared by Unicode's confusable skeletons (UTS #39): the key made anew, and a second one."""
+    from mnistlab.nicknames import nickname_key, skeleton_key
+
+    inspector = sa.inspect(connection)
+    if "nickname_skeleton" not in {column["name"] for column in inspector.get_columns("students")}:
+        kind = students.c.nickname_skeleton.type.compile(dialect=connection.dialect)
+        connection.exec_driver_sql(f"ALTER TABLE students ADD COLUMN nickname_skeleton {kind}")
+    indexes = {index["name"] for index in inspector.get_indexes("students")}
+    for name in ("students_class_nickname_key", "students_class_nickname_skeleton"):
+        if name in indexes:
+            connection.exec_driver_sql(f"DROP INDEX {name}")
+    seen: set[tuple[int, str]] = set()
+    for row in connection.execute(sa.select(students.c.id, students.c.class_id, students.c.nickname).order_by(students.c.id)).all():
+        keys = {}
+        for column, key in (("nickname_key", nickname_key(row.nickname)), ("nickname_skeleton", skeleton_key(row.nickname))):
+            if (row.class_id, column, key) in seen:
+                key = f"{key}#{row.id}"  # two names an older version let through as different: both stay, as they were
+            seen.add((row.class_id, column, key))
+            keys[column] = key
+        connection.execute(students.update().where(students.c.id == row.id).values(**keys))
+    for index in students.indexes:
+        if index.name in ("students_class_nickname_key", "students_class_nickname_skeleton"):
+            index.create(connection)
+
+
 # MIGRATIONS[n] upgrades a database from version n - 1 to version n.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_classes, 3: _add_shared_trainings}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_classes, 3: _add_shared_trainings, 4: _add_nickname_skeletons}
 
 
 class DatabaseVersionError(RuntimeError):

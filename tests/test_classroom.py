@@ -276,6 +276,23 @@ def test_nicknames_are_compared_as_a_class_reads_them_not_as_sqlite_lowers_them(
     assert [student.nickname for student in store.students(info.class_id)] == ["Ömer", "Işık", "Ali"]
 
 
+def test_a_nickname_that_only_looks_like_anothers_is_refused_by_unicodes_confusable_skeletons(store):
+    """Issue 35: "AIi" (a capital I for the small l) joined next to "Ali"; so did "ɑli" (a Latin alpha) and "ᎪᏞᎥ"
+    (Cherokee letters). Names are compared by UTS #39's skeletons, not by a list of our own."""
+    info, _key = store.create_class("Look-alikes")
+    store.join(info.code, "Ali", "browser:ali")
+    for look_alike in ("AIi", "ɑli", "ᎪᏞᎥ", "A1i"):  # ... and a digit one for the l
+        with pytest.raises(ValueError, match=r"looks too much like Ali|already called"):
+            store.join(info.code, look_alike, "browser:other")
+    with pytest.raises(ValueError, match="AIi looks too much like Ali, who is already in this class"):
+        store.join(info.code, "AIi", "browser:other")
+    # Names that only share letters are others' names; the same browser gets its own place back by a look-alike.
+    for different in ("All", "Alice", "Ela"):
+        store.join(info.code, different, f"browser:{different}")
+    assert store.join(info.code, "AIi", "browser:ali").nickname == "Ali"
+    assert [student.nickname for student in store.students(info.class_id)] == ["Ali", "All", "Alice", "Ela"]
+
+
 def test_a_nickname_that_mixes_alphabets_is_refused():
     with pytest.raises(ValueError, match="mixes alphabets"):
         check_nickname("Аli")  # a Cyrillic А before Latin letters

@@ -151,7 +151,7 @@ def test_a_version_1_database_gains_the_later_tables_and_keeps_its_runs(database
         assert "training_key" in {column["name"] for column in sa.inspect(connection).get_columns("runs")}
     database.dispose()
     database_module._databases.pop(url, None)
-    assert Database(url).version_found == database_module.SCHEMA_VERSION == 3
+    assert Database(url).version_found == database_module.SCHEMA_VERSION == 4
 
 
 def test_a_version_2_class_keeps_two_names_an_older_version_let_through_and_takes_no_third(database_url):
@@ -177,3 +177,32 @@ def test_a_version_2_class_keeps_two_names_an_older_version_let_through_and_take
     assert [student.nickname for student in upgraded.students(info.class_id)] == ["Ömer", "ÖMER"]
     with pytest.raises(ValueError, match="already called"):
         upgraded.join(info.code, "ömer", "browser:third")
+
+
+def test_a_version_3_database_gets_confusable_skeletons_and_keeps_every_student(database_url):
+    """Version 4 compares nicknames by UTS #39 skeletons. Students an older version let in side by side ("Ali" and "AIi")
+    both stay, and from now on a look-alike of either is refused."""
+    from mnistlab.classroom import ClassStore
+
+    url = database_url
+    database = Database(url)
+    store = ClassStore(database)
+    info, _key = store.create_class("Old class")
+    store.join(info.code, "Ali", "browser:1")
+    database.dispose()
+    database_module._databases.pop(url, None)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # what version 3 wrote: no skeleton column, "AIi" let in beside "Ali"
+        connection.exec_driver_sql("DROP INDEX students_class_nickname_skeleton")
+        connection.exec_driver_sql("ALTER TABLE students DROP COLUMN nickname_skeleton")
+        student_columns = "class_id, nickname, nickname_key, owner, joined_at"
+        connection.exec_driver_sql(f"INSERT INTO students ({student_columns}) VALUES ({info.class_id}, 'AIi', 'aii', 'browser:2', 1.0)")
+        connection.execute(sa.text("UPDATE mnistlab_meta SET value = '3' WHERE key = 'schema_version'"))
+    engine.dispose()
+    upgraded = Database(url)
+    assert upgraded.version_found == 3
+    store = ClassStore(upgraded)
+    assert [student.nickname for student in store.students(info.class_id)] == ["Ali", "AIi"]
+    with pytest.raises(ValueError, match="looks too much like"):
+        store.join(info.code, "ɑli", "browser:3")
+    upgraded.dispose()
