@@ -331,11 +331,15 @@ def command_explain(arguments) -> int:
     """Why a model answered for an image, and the smallest change that makes it answer another digit."""
     import numpy as np
 
+    # Bad input is said before TensorFlow's import, which takes seconds.
+    budget = _fraction(arguments.budget, "--budget")
+    chosen = None if arguments.target is None else _whole(arguments.target, "--target")
+    if chosen is not None and not 0 <= chosen <= 9:
+        raise ValueError(f"--target is a class number from 0 to 9, not {chosen}.")
+
     from mnistlab.explain import Inspector
     from mnistlab.preprocessing import load_image_file, preprocess
 
-    budget = _fraction(arguments.budget, "--budget")
-    chosen = None if arguments.target is None else _whole(arguments.target, "--target")
     model, dataset_name, normalization = _load_with_metadata(arguments.model, arguments.dataset)
     prepared = preprocess(load_image_file(arguments.image))
     if prepared.is_empty:
@@ -344,8 +348,6 @@ def command_explain(arguments) -> int:
     probabilities = inspector.probabilities(prepared.image)[0]
     answer = int(np.argmax(probabilities))
     target = int(np.argsort(probabilities)[-2]) if chosen is None else chosen
-    if not 0 <= target <= 9:
-        raise ValueError(f"--target is a class number from 0 to 9, not {target}.")
     names = DATASETS[dataset_name].class_names
     fooled = inspector.fool(prepared.image, target, budget)
     saliency = inspector.saliency(prepared.image)

@@ -188,6 +188,15 @@ def test_a_missing_model_file_is_said_before_tensorflow_is_imported(tmp_path, wi
     assert completed.returncode == 2 and "no such model file" in completed.stderr, completed.stderr[-2000:]
 
 
+@pytest.mark.parametrize("target", ["10", "-1"])
+def test_a_target_digit_out_of_range_is_said_before_tensorflow_is_imported(tmp_path, without_tensorflow, target):
+    """Issue 35: `explain --target 10` was refused only after TensorFlow's import (7-9 s)."""
+    completed = run_cli("explain", "--model", "missing.keras", "x.png", "--target", target, cwd=tmp_path, **without_tensorflow)
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    assert f"--target is a class number from 0 to 9, not {target}." in completed.stderr
+    assert "was imported" not in completed.stderr and "Traceback" not in completed.stderr
+
+
 def test_bad_input_with_json_is_one_json_error_document(tmp_path):
     completed = run_cli("train", "--dataset", "cifar10", "--json", cwd=tmp_path)
     assert completed.returncode == 2 and "Dataset must be one of" in json.loads(completed.stdout)["error"]
