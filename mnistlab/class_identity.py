@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from mnistlab.database import class_runs, classes, drawings, meta, students
+from mnistlab.database import classes, meta
 from mnistlab.i18n import _
+from mnistlab.retention import Forgotten, delete_class_rows
 
 # Join codes avoid letters and digits that look alike on a projector (0/O, 1/I/L).
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -200,10 +201,9 @@ class ClassIdentity:
         train_images = SETTING["train_size"].check(train_images)
         return self._update_class(class_id, key, max_epochs=max_epochs, train_images=train_images)
 
-    def delete_class(self, class_id: int, key: str | None) -> None:
-        """Delete the class with its students, drawings and shares (the runs themselves stay their owners')."""
+    def delete_class(self, class_id: int, key: str | None) -> Forgotten:
+        """Delete the class with everything in it: students, drawings, shares, and the runs its students trained in it
+        (`mnistlab.retention`). Returns what was deleted: the caller removes the runs' folders."""
         self._require_teacher(class_id, key)
         with self._engine.begin() as connection:
-            for table in (class_runs, drawings, students):
-                connection.execute(table.delete().where(table.c.class_id == class_id))
-            connection.execute(classes.delete().where(classes.c.id == class_id))
+            return delete_class_rows(connection, class_id, now=self.clock())

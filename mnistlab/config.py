@@ -15,6 +15,7 @@
 | MNISTLAB_MAX_EPOCH_SECONDS | 120 | the longest estimated epoch a student's network may take here |
 | MNISTLAB_PRECISION | auto | auto (bfloat16 where the CPU has it and it pays), float32 or bfloat16 |
 | MNISTLAB_PUBLIC_URL | (unset) | the address students open (a school server behind a name), for join links and QR codes |
+| MNISTLAB_KEEP_DAYS | (unset) | remove classes and runs older than this many days (the teacher is told a week before) |
 
 A bad value raises ValueError naming the variable and what it accepts.
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 from mnistlab.sizing import MAX_EPOCH_SECONDS, MAX_PARAMETERS, Limits
 
 
-def _whole_number(environ, name: str, default: int, low: int, high: int) -> int:
+def _whole_number(environ, name: str, default: int | None, low: int, high: int) -> int | None:
     text = environ.get(name, "").strip()
     if not text:
         return default
@@ -81,6 +82,7 @@ class ServerConfig:
     max_parameters: int = MAX_PARAMETERS
     max_epoch_seconds: float = MAX_EPOCH_SECONDS
     public_url: str | None = None
+    keep_days: int | None = None  # MNISTLAB_KEEP_DAYS: classes and runs are removed after this many days (None: kept)
 
     @property
     def limits(self) -> Limits:
@@ -114,5 +116,6 @@ class ServerConfig:
             max_parameters=_whole_number(environ, "MNISTLAB_MAX_PARAMETERS", MAX_PARAMETERS, 1_000, 1_000_000_000),
             max_epoch_seconds=_seconds(environ, "MNISTLAB_MAX_EPOCH_SECONDS", MAX_EPOCH_SECONDS),
             public_url=_public_url(environ),
+            keep_days=_whole_number(environ, "MNISTLAB_KEEP_DAYS", None, 1, 3650),
             runs_folder=Path(environ["MNISTLAB_RUNS_DIR"]).resolve() if environ.get("MNISTLAB_RUNS_DIR", "").strip() else None,
         )

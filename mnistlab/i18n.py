@@ -122,6 +122,15 @@ def decimal(value: float, most_digits: int = 6) -> str:
     return format_decimal(value, format="#,##0." + "#" * most_digits, locale=current_language())
 
 
+def day(timestamp: float) -> str:
+    """A date written the language's way (Babel, CLDR): "December 14, 2026", "14 Aralık 2026"."""
+    import datetime
+
+    from babel.dates import format_date
+
+    return format_date(datetime.date.fromtimestamp(timestamp), format="long", locale=current_language())
+
+
 def seconds(value: float) -> str:
     """A duration for people: "42 s", "3 min 5 s" (never "3.691000")."""
     total = int(round(value))

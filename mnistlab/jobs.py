@@ -279,6 +279,14 @@ class JobManager:
             self.backend.control(*control)
         return True
 
+    def forget(self, run_ids) -> None:
+        """Runs deleted from the database (a deleted class, `MNISTLAB_KEEP_DAYS`) are no longer shown from memory."""
+        with self._lock:
+            for run_id in run_ids:
+                live = self._live.get(run_id)
+                if live is not None and live.status not in ACTIVE:
+                    del self._live[run_id]
+
     def position(self, run_id: int) -> int | None:
         """1 for the next job to start (networks that train in one pack share its place), 2 for the one after; None when not waiting."""
         with self._lock:

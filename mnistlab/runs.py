@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +206,12 @@ class RunStore:
 
     def run_folder(self, run_id: int) -> Path:
         return self.runs_dir / str(int(run_id))
+
+    def remove_folders(self, run_ids) -> None:
+        """Remove deleted runs' folders (their model files). A model another run took is that run's own hard link or
+        copy, so it stays."""
+        for run_id in run_ids:
+            shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
 
     # Writing
 

@@ -8,6 +8,7 @@ here, so there is one job queue per server process. Nothing here imports Streaml
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -15,8 +16,11 @@ from mnistlab.classroom import ClassStore
 from mnistlab.config import ServerConfig
 from mnistlab.database import Database, open_database
 from mnistlab.jobs import JobManager
+from mnistlab.retention import Forgotten, delete_old_rows
 from mnistlab.runs import RunStore
 from mnistlab.store import ModelStore
+
+_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -27,6 +31,38 @@ class Services:
     models: ModelStore
     jobs: JobManager
     classes: ClassStore
+
+    def delete_class(self, class_id: int, key: str | None) -> Forgotten:
+        """The teacher deletes a class with everything in it (`mnistlab.retention`): rows, then the runs' folders."""
+        return _removed(self, self.classes.delete_class(class_id, key))
+
+    def forget_old(self, now: float | None = None) -> Forgotten:
+        """Remove classes and runs older than MNISTLAB_KEEP_DAYS (nothing when it is not set)."""
+        if self.config.keep_days is None:
+            return Forgotten()
+        with self.database.engine.begin() as connection:
+            forgotten = delete_old_rows(connection, self.config.keep_days, now)
+        return _removed(self, forgotten)
+
+
+def _removed(services: Services, forgotten: Forgotten) -> Forgotten:
+    services.runs.remove_folders(forgotten.run_ids)
+    services.jobs.forget(forgotten.run_ids)
+    return forgotten
+
+
+# How often a server with MNISTLAB_KEEP_DAYS looks for old classes and runs to remove.
+FORGET_EVERY = 3600.0
+
+
+def _keep_forgetting(found: Services, stopping: threading.Event) -> None:
+    """Remove old data now and every hour, until the process ends (a failure is tried again next time)."""
+    while not stopping.is_set():
+        try:
+            found.forget_old()
+        except Exception:  # a database that does not answer now is tried again in an hour
+            _LOGGER.warning("Removing data older than MNISTLAB_KEEP_DAYS failed; trying again in an hour.", exc_info=True)
+        stopping.wait(FORGET_EVERY)
 
 
 def make_backend(config: ServerConfig):
@@ -45,6 +81,7 @@ class _Core:
     database: Database
     runs: RunStore
     jobs: JobManager
+    forgetting: threading.Event | None = None  # set to stop removing old data (MNISTLAB_KEEP_DAYS)
 
 
 def _core_key(config: ServerConfig) -> tuple:
@@ -115,7 +152,11 @@ def services(config: ServerConfig | None = None) -> Services:
         if models.root not in _cleaned_stores:
             models.remove_stale_temporary_files()
             _cleaned_stores.add(models.root)
-    return Services(config, core.database, core.runs, models, core.jobs, ClassStore(core.database))
+        found = Services(config, core.database, core.runs, models, core.jobs, ClassStore(core.database))
+        if config.keep_days is not None and core.forgetting is None:
+            core.forgetting = threading.Event()
+            threading.Thread(target=_keep_forgetting, args=(found, core.forgetting), name="mnistlab-keep-days", daemon=True).start()
+    return found
 
 
 def runs_for_reading(config: ServerConfig | None = None) -> RunStore:
@@ -129,5 +170,7 @@ def shutdown_all() -> None:
     """Stop every worker this process started (tests, scripts)."""
     with _lock:
         for core in _cores.values():
+            if core.forgetting is not None:
+                core.forgetting.set()
             core.jobs.shutdown()
         _cores.clear()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from mnistlab.classroom import TeacherKeyError, UnknownCodeError, normalise_code
-from mnistlab.i18n import _, number
+from mnistlab.i18n import _, day, number
+from mnistlab.retention import deletion_notice
 from mnistlab.settings import SETTING
 from mnistlab.throttle import Throttle
 from mnistlab_ui.class_dashboard import DASHBOARD_EVERY, class_exports, dashboard, hidden_drawings, roster
@@ -175,6 +176,16 @@ def teacher_view(info) -> None:
     key = teacher_key(info.class_id)
     private_link()
     st.header(plain(info.name))
+    keep_days = lab().config.keep_days
+    removal = deletion_notice(info.created_at, keep_days)
+    if removal is not None:
+        st.warning(
+            _(
+                "This server keeps classes for {days} days: {name}, its drawings and its students' runs will be deleted on "
+                "{date}. Download its drawings before then."
+            ).format(days=keep_days, name=plain(info.name), date=day(removal)),
+            icon=":material/auto_delete:",
+        )
     address = students_url()
     url = join_url(info)
     code_column, qr_column = st.columns([3, 2])
@@ -220,10 +231,16 @@ def teacher_view(info) -> None:
     right.download_button(_("Download as .npz (Keras' mnist.npz layout)"), npz, f"{slug}.npz", "application/octet-stream")
 
     with st.expander(_("End the class")):
-        st.write(_("Deleting the class deletes all its drawings and nicknames for good. Runs stay with the students who trained them."))
-        sure = st.checkbox(_("Yes, delete {name} and its drawings").format(name=plain(info.name)))
-        if st.button(_("Delete the class"), disabled=not sure):
-            classes.delete_class(info.class_id, key)
+        st.write(
+            _(
+                "Deleting the class deletes for good its nicknames, its drawings, and the runs its students trained while in "
+                "it (their models too). Download its drawings above first if you want to keep them."
+            )
+        )
+        sure = st.checkbox(_("Yes, delete {name} with everything in it").format(name=plain(info.name)))
+        if st.button(_("Delete the class and everything in it"), disabled=not sure):
+            forgotten = lab().delete_class(info.class_id, key)
+            st.toast(_("{name} is deleted, with {runs} runs.").format(name=plain(info.name), runs=len(forgotten.run_ids)))
             TEACHER_KEYS.get().pop(info.class_id, None)
             TEACHING.clear()
             st.query_params.pop("class", None)

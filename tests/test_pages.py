@@ -769,6 +769,40 @@ def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts
     assert by_label(teacher.metric, "Accuracy on our drawings").value == ("100.0%" if int(answered) == label else "0.0%")
 
 
+def test_a_teacher_is_told_when_the_class_will_be_removed_and_deletes_it_with_its_students_runs(empty_store, monkeypatch):
+    """Issue 35: with MNISTLAB_KEEP_DAYS the dashboard says when the class goes; Delete takes its runs and their files."""
+    import sqlalchemy as sa
+
+    from mnistlab.database import runs
+    from mnistlab.services import services
+
+    monkeypatch.setenv("MNISTLAB_KEEP_DAYS", "3")
+    teacher = start_class("9B vision")
+    assert not teacher.exception
+    assert "This server keeps classes for 3 days: 9B vision, its drawings and its students' runs will be deleted on" in texts(teacher)
+    info = class_store().by_code(re.search(r">([A-Z0-9]{6})<", next(m.value for m in teacher.markdown if "letter-spacing" in m.value)).group(1))
+    class_store().join(info.code, "Ada", "browser:ada")
+    lab = services()
+    with lab.database.engine.begin() as connection:
+        run_id = connection.execute(
+            runs.insert().values(
+                owner="browser:ada", server="s", status="finished", phase="", dataset="mnist", arch="dense", settings={}, created_at=time.time()
+            )
+        ).inserted_primary_key[0]
+    lab.runs.run_folder(run_id).mkdir(parents=True)
+    (lab.runs.run_folder(run_id) / "model.keras").write_bytes(b"a model")
+
+    by_label(teacher.checkbox, "Yes, delete 9B vision with everything in it").check()
+    teacher.run()
+    teacher.button[[button.label for button in teacher.button].index("Delete the class and everything in it")].click()
+    teacher.run()
+    assert not teacher.exception
+    assert class_store().get(info.class_id) is None
+    with lab.database.engine.connect() as connection:
+        assert connection.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None
+    assert not lab.runs.run_folder(run_id).exists()
+
+
 def test_a_class_model_missing_for_a_moment_stays_the_class_model(model_store, tmp_path, monkeypatch):
     """Issue 20, item 7: with the class model's file moved away, just opening the dashboard cleared it for good."""
     import shutil
