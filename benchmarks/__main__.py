@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     class_training = sections.add_parser("class-training", help="a class pressing Train at once, through the job manager")
     common(class_training)
 
+    class_browsers = sections.add_parser("class-browsers", help="a class pressing Train at once in real browsers, each its own network")
+    common(class_browsers)
+    class_browsers.add_argument("--students", type=int, default=30)
+    class_browsers.add_argument("--spread", type=float, default=0.0, help="presses at random moments over this many seconds (0: at once)")
+
     explain = sections.add_parser("explain", help="how fast Inside the answer answers on this server")
     common(explain)
     explain.add_argument("--preset", default="fast_cnn", help="the CNN preset to train on the digits and look inside")
@@ -116,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import class_training
 
             section = class_training.run(arguments)
+        elif arguments.section == "class-browsers":
+            from benchmarks import class_browsers
+
+            section = class_browsers.run(arguments)
         elif arguments.section == "explain":
             from benchmarks import explain_speed
 

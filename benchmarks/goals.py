@@ -204,6 +204,11 @@ def _explain(action: str, most: float, key: str = "median_s"):
     return measure
 
 
+def _open_tabs_keep_their_runs(section: dict):
+    kept = section["cancelled_as_abandoned"] == 0 and section["no_result"] == 0 and section["finished"] + section["failed"] == section["students"]
+    return f"{section['finished']} of {section['students']} finished, {section['cancelled_as_abandoned']} cancelled as abandoned", kept
+
+
 VARIATIONS = "12 students with their own variation of lesson 1's network"
 PACKED = "12 dense networks packed at least 3x faster than one by one"
 GOALS: tuple[Goal, ...] = (
@@ -237,6 +242,7 @@ GOALS: tuple[Goal, ...] = (
         "12 students with their own variation of lesson 1's network: within 5x one run alone as a pack of one (today's lone run)",
         _class_ratio("variations", 5),
     ),
+    Goal(35, "class-browsers", "30 students in real browsers, 30 networks at once: every run whose tab is open ends", _open_tabs_keep_their_runs),
     Goal(21, "explain", "Heat map within 300 ms", _explain("heat_map", 0.3)),
     Goal(21, "explain", "Break it (1,000 test images and the drawing) within 300 ms", _explain("break_it", 0.3)),
     Goal(21, "explain", "Fooling within 2 s", _explain("fool", 2.0)),

@@ -437,10 +437,49 @@ def explain_lines(section: dict) -> list[str]:
     return out
 
 
+def class_browsers_lines(section: dict) -> list[str]:
+    """A class pressing Train at once in real browsers, each with a network of their own."""
+    statuses = ", ".join(f"{count} {status}" for status, count in sorted(section["database_statuses"].items()))
+    return [
+        "## A class pressing Train at once in real browsers",
+        "",
+        f"{section['students']} Chromium contexts (each its own cookie) on one app server started as the README starts it, each "
+        f"opening lesson 1's Train link with a network of its own ({section['networks']}), all pressing Train "
+        + ("in the same second" if not section["spread_s"] else f"at random moments over {section['spread_s']:g} s")
+        + "; every tab stays open and waits on its own page for its run's end"
+        + (f" (on {machine_name(section['machine'])}, {section['machine']['cores']} cores)" if "machine" in section else "")
+        + ":",
+        "",
+        "```",
+        section["command"],
+        "```",
+        "",
+        "| figure | measured |",
+        "| --- | --- |",
+        f"| runs that finished / failed / cancelled / interrupted / no result | {section['finished']} / {section['failed']} / "
+        f"{section['cancelled']} / {section['interrupted']} / {section['no_result']} |",
+        f"| cancelled as abandoned while the tab was open | {section['cancelled_as_abandoned']} |",
+        f"| the runs database afterwards | {statuses} |",
+        f"| press to result: first, median, last | {section['first_result_s']:.0f} s, {section['median_result_s']:.0f} s, "
+        f"{section['last_result_s']:.0f} s |",
+        f"| server process: peak memory, CPU | {section['server_peak_mb']} MB, {section['server_cpu_s']} CPU-s |",
+        f"| training workers: peak memory | {section['workers_peak_mb']} MB |",
+        f"| browsers' CPU (on the students' devices in a class) | {section['browsers_cpu_s']} CPU-s |",
+        f'| "fragment ... does not exist anymore" lines in the server\'s log | {section["fragment_warnings"]} |',
+        "",
+        f"The browsers used {section['browsers_cpu_s']:.0f} of the {section['machine_cores'] * section['seconds']:.0f} CPU-seconds "
+        f"this machine had in those {section['seconds']:.0f} s, beside the trainings; in a class each browser runs on its "
+        "student's own device. A page whose reruns fall behind under such load no longer loses its run: a run is cancelled "
+        "as abandoned only when its browser has no page of the app connected.",
+        "",
+    ]
+
+
 SECTION_WRITERS: dict = {
     "app": app_lines,
     "classroom": classroom_lines,
     "class-training": class_training_lines,
+    "class-browsers": class_browsers_lines,
     "explain": explain_lines,
     "ray": ray_lines,
 }

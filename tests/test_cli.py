@@ -71,6 +71,7 @@ def dead_servers_home(tmp_path_factory):
     return home, rows
 
 
+@pytest.mark.slow
 def test_train_prints_exactly_one_json_document(trained_model):
     folder, completed = trained_model
     assert completed.returncode == 0, completed.stderr
@@ -87,6 +88,7 @@ def test_train_prints_exactly_one_json_document(trained_model):
     assert "epoch 1/6" in completed.stderr  # The progress bar.
 
 
+@pytest.mark.slow
 def test_evaluate_and_predict_print_one_json_document(trained_model, digits_sample, dead_servers_home):
     folder, _ = trained_model
     home, database_rows = dead_servers_home
@@ -138,6 +140,7 @@ def test_code_of_a_run_and_datasets_only_read_the_runs_database(tmp_path, dead_s
 
 
 @pytest.mark.parametrize("metadata", [["not", "an", "object"], {"dataset": ["mnist"]}, {"class_names": ["a", "b"]}])
+@pytest.mark.slow
 def test_predict_with_bad_metadata_says_so(trained_model, tmp_path, metadata):
     folder, _ = trained_model
     (tmp_path / "model.keras").write_bytes((folder / "models" / "digits.keras").read_bytes())
@@ -233,6 +236,7 @@ def test_datasets_lists_both(tmp_path):
     assert "MNIST digits" in plain.stdout
 
 
+@pytest.mark.slow
 def test_a_model_whose_metadata_nests_too_deeply_is_one_error_line_not_a_traceback(trained_model):
     """Issue 35: `evaluate` on a model whose metadata is '[' * 200000 + ']' * 200000 printed a RecursionError traceback."""
     folder, _ = trained_model

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from mnistlab.cpu_kernels import ONEDNN_VARIABLE, use_onednn
 
 
@@ -14,6 +16,7 @@ def test_oneDNN_is_asked_for_unless_the_operator_chose():
     assert use_onednn(chosen) is False and chosen == {ONEDNN_VARIABLE: "0"}
 
 
+@pytest.mark.slow
 def test_tensorflow_imported_after_mnistlab_uses_oneDNN_even_where_it_would_not_by_itself():
     # On a CPU without AVX512-VNNI, AVX512-BF16 or AMX (an AVX2 one), TensorFlow alone answers False here.
     environment = {key: value for key, value in os.environ.items() if key != ONEDNN_VARIABLE}

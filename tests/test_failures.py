@@ -101,6 +101,7 @@ def test_a_full_disk_while_a_student_saves_a_drawing_keeps_the_drawing_and_says_
         shutdown_all()
 
 
+@pytest.mark.slow
 def test_saving_for_the_class_while_another_program_locks_the_database_keeps_the_drawing(tmp_path, monkeypatch, digits_sample):
     """Two students press Save while the database is locked: each is told to press again, the drawing stays on the
     canvas, and pressing again once the lock is gone saves it."""

@@ -371,6 +371,7 @@ def test_a_failed_run_gives_its_place_back(store):
     assert wait_until(lambda: len(backend.started) == 2, 5) and job_of(jobs, second) == backend.started[1]
 
 
+@pytest.mark.slow
 def test_a_run_nobody_asks_about_is_cancelled_and_the_queue_moves_on(store):
     backend = GatedBackend(capacity=1)
     jobs = manager(store, backend, abandon_after=2.0)
@@ -544,6 +545,7 @@ def test_after_the_database_was_unreachable_no_live_replica_is_taken_for_dead(da
         b.shutdown()
 
 
+@pytest.mark.slow
 def test_a_locked_database_delays_saving_but_stops_nothing(tmp_path):
     """Another process holds SQLite's write lock for 8 s while a run trains and ends: the run ends in memory at once,
     says its saving is delayed, the next run starts, every thread lives on, and all is written when the lock goes."""

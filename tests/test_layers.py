@@ -92,6 +92,7 @@ def test_portable_model_has_plain_layers_and_the_same_predictions():
     assert portable_model(dense) is dense
 
 
+@pytest.mark.slow
 def test_saved_files_load_in_plain_keras(tmp_path):
     """A download or a stored model must load where MNIST Lab is not installed."""
     model = build_model(PRESETS["fast_cnn"].config_for("fashion_mnist"), seed=0)

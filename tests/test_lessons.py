@@ -32,6 +32,7 @@ def test_every_lesson_with_a_training_step_is_checked():
 
 
 @pytest.mark.parametrize("settings", CHECKED.values(), ids=CHECKED.keys())
+@pytest.mark.slow
 def test_the_target_is_reached_within_the_steps_epochs(settings, digits_sample):
     assert settings.target_accuracy is not None
     dataset = digits_sample if settings.dataset == "mnist" else load_dataset(settings.dataset, allow_download=False)

@@ -26,6 +26,7 @@ def variations():
     ]
 
 
+@pytest.mark.slow
 def test_packed_networks_train_exactly_as_they_would_alone(digits_sample, variations):
     packed = train_pack(variations, digits_sample)
     for settings, together in zip(variations, packed):

@@ -292,6 +292,7 @@ def test_bad_custom_layers_show_an_error(empty_store):
     assert any("whole numbers of units" in shown(error.value) for error in at.error)
 
 
+@pytest.mark.slow
 def test_huge_networks_are_refused_before_anything_is_built_in_the_server(empty_store):
     """Issue 20, item 3: twenty 4096-unit layers typed on the Train page grew the web server by 1.5 GB a time, because
     it built the network to describe it. The page's sizes come from arithmetic; TensorFlow is never even imported."""
@@ -424,6 +425,7 @@ def choose(at, label, text):
     return at.run()
 
 
+@pytest.mark.slow
 def test_draw_page_predicts_an_injected_drawing(with_models, digits_sample):
     drawn, label = drawn_digit(with_models[1].model, digits_sample)
     at = choose(page("pages/2_draw.py").run(), "Model", "digits-dense")

@@ -6,6 +6,8 @@ import tomllib
 from pathlib import Path
 from unittest import mock
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -52,6 +54,7 @@ def test_page_files_have_the_names_of_their_urls():
         assert page_icon_and_name(ROOT / path)[1] == slug
 
 
+@pytest.mark.slow
 def test_without_a_ray_address_nothing_imports_ray(tmp_path):
     """The app installs and runs without Ray: a server on worker processes never imports it."""
     import os

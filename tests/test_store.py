@@ -171,6 +171,7 @@ def test_a_model_without_its_description_is_listed_as_unusable_with_what_to_do(t
     assert "description file (cut.json" in stored.problem and "Save the model again" in stored.problem
 
 
+@pytest.mark.slow
 def test_a_save_killed_midway_never_leaves_a_model_without_its_description(tmp_path, small_model):
     """kill -9 at any moment of a save: the description is written before the model, so at every moment either both
     files are there or the model is not listed at all."""
