@@ -154,3 +154,18 @@ def database_url(request, tmp_path):
         yield url
     finally:
         drop()
+
+
+# The quick tier (`python -m pytest -m "not browser and not slow"`) leaves out, besides the tests marked slow, every
+# test that needs real worker processes, a Ray cluster, a trained model made by a subprocess, or a notebook kernel.
+SLOW_FIXTURES = {"real_jobs", "ray_cluster", "keras_home", "trained_model", "quick_cnn"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the markers
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+        parameters = getattr(getattr(item, "callspec", None), "params", {})
+        if "ray_cluster" in item.fixturenames or "ray" in parameters.values():
+            item.add_marker(pytest.mark.ray)

@@ -121,6 +121,8 @@ def test_goal_verdicts(tmp_path):
             "server_peak_mb": 900,
             "workers_peak_mb": 1200,
             "fragment_warnings": 0,
+            "seconds": 95.0,
+            "machine_cores": 2,
         },
     }
     results, page = tmp_path / "results.json", tmp_path / "PERFORMANCE.md"

@@ -247,6 +247,7 @@ def test_a_model_whose_metadata_nests_too_deeply_is_one_error_line_not_a_traceba
     assert completed.stderr.strip().splitlines()[-1].startswith("error: ") and "nests lists or objects" in completed.stderr
 
 
+@pytest.mark.slow
 def test_a_network_that_stopped_learning_is_saved_with_a_warning_and_exit_status_3(tmp_path):
     """Issue 35: this very command saved a model at 10% (a guess) with exit status 0 and no word."""
     completed = run_cli(

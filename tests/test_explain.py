@@ -116,6 +116,7 @@ def test_what_it_imagines_is_a_picture_the_network_takes_for_the_class(twenty_re
     assert filter_picture.std() > 0
 
 
+@pytest.mark.slow
 def test_explain_on_the_command_line_prints_one_json_document(quick_cnn, digits_sample, tmp_path):
     ModelStore(tmp_path).save("quick", quick_cnn.model, metadata_for(quick_cnn))
     Image.fromarray(digits_sample.x_test[0]).resize((140, 140)).save(tmp_path / "digit.png")

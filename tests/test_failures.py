@@ -168,6 +168,7 @@ def test_a_full_disk_when_a_student_presses_train_says_the_disk_is_full_not_busy
         shutdown_all()
 
 
+@pytest.mark.slow
 def test_a_busy_database_when_a_student_presses_train_says_press_again(tmp_path, monkeypatch):
     monkeypatch.setenv("MNISTLAB_DATA_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MNISTLAB_MODELS_DIR", str(tmp_path / "models"))

@@ -501,6 +501,7 @@ def test_a_replica_that_goes_silent_has_its_runs_interrupted_by_the_other(databa
         b.shutdown()
 
 
+@pytest.mark.slow
 def test_after_the_database_was_unreachable_no_live_replica_is_taken_for_dead(database_url, tmp_path, quick_keeper, monkeypatch):
     """Everyone's heartbeat is old when the database comes back: a replica judges others only after it has answered
     for DEAD_AFTER seconds, time every live replica has to write its own. Here B gets the database back first, and A

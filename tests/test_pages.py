@@ -237,6 +237,7 @@ def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
     assert not [box for box in stranger.selectbox if box.label == "Your runs"] and not stranger.get("progress")
 
 
+@pytest.mark.slow
 def test_saving_over_a_model_asks_first(empty_store):
     at = wait_for(start_training(page("pages/1_train.py").run(), target=0.5), reached)
     by_label(at.text_input, "Name").set_value("shared-name")
