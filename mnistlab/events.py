@@ -137,7 +137,11 @@ class TrainingResult:
         if self.target_reached is not None:
             reached = self.target_reached
             return _("Reached {value} {watched} at epoch {epoch}, batch {batch}, after {seconds:.0f} s").format(
-                value=percent(reached.value), watched=_(MONITORS[self.monitor]), epoch=reached.epoch, batch=reached.batch, seconds=reached.seconds
+                value=percent(reached.value),
+                watched=_(MONITORS[self.monitor]),
+                epoch=reached.epoch,
+                batch=number(reached.batch),
+                seconds=reached.seconds,
             )
         if self.stop_reason == STOP_CANCELLED:
             where = self.stopped_at

@@ -56,7 +56,8 @@ class Step:
 
     @property
     def shape_text(self) -> str:
-        return f"{self.image.shape[0]}x{self.image.shape[1]}"
+        """Width x height, as image sizes are written (the array's shape is height, width)."""
+        return f"{self.image.shape[1]}x{self.image.shape[0]}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -114,7 +114,9 @@ def fool(loaded, image01: np.ndarray) -> None:
         caption=_("Fooled: {name}, {sure} sure").format(name=class_name(loaded, result.new_answer), sure=percent(result.new_confidence, 0)),
     )
     changed = ngettext("{count} pixel changed", "{count} pixels changed", result.pixels_changed).format(count=result.pixels_changed)
-    if result.reached:
+    if result.reached and result.linf >= 0.995:  # a few pixels, some turned from black to white: "no more than 100%" says nothing
+        st.success(_("It now says {name}: {changed}, some from black to white.").format(name=class_name(loaded, result.new_answer), changed=changed))
+    elif result.reached:
         st.success(
             _("It now says {name}: no pixel moved more than {most}; {changed}.").format(
                 name=class_name(loaded, result.new_answer), most=percent(result.linf, 0), changed=changed
@@ -207,7 +209,8 @@ def where(loaded, choice, image01: np.ndarray) -> None:
             x=alt.X("x:Q", axis=None),
             y=alt.Y("y:Q", axis=None),
             color=alt.Color("class:N", title=_("class"), legend=alt.Legend(orient="bottom", columns=5)),
-            shape=alt.Shape("mistake:N", title=None, scale=alt.Scale(range=["circle", "cross"])),
+            # The domain is given: without it Vega sorts the words ("a mistake" < "right"), and mistakes became circles.
+            shape=alt.Shape("mistake:N", title=None, scale=alt.Scale(domain=[_("right"), _("a mistake")], range=["circle", "cross"])),
             opacity=alt.condition(picked, alt.value(1.0), alt.value(0.6)),
             tooltip=[alt.Tooltip("class:N", title=_("class")), alt.Tooltip("mistake:N", title=" ")],
         )
@@ -285,6 +288,18 @@ def _contrast(image: np.ndarray) -> np.ndarray:
 # Break it
 
 
+def _reset_break(broken: Broken) -> None:
+    """Reset's callback: every weight back, and every control shown back at its start (the controls' values are set, not
+    deleted: a deleted widget value stayed on the student's screen and came back with the next change)."""
+    for name in list(st.session_state):
+        if str(name).startswith("inside.break_off."):
+            st.session_state[name] = []
+        elif str(name).startswith("inside.break_all."):
+            st.session_state[name] = False
+    st.session_state["inside.break_noise"] = 0.0
+    broken.reset()
+
+
 def break_it(loaded, choice, image01: np.ndarray) -> None:
     st.header(_("Break it"))
     st.caption(
@@ -310,17 +325,11 @@ def break_it(loaded, choice, image01: np.ndarray) -> None:
     off = list(range(size)) if every else st.multiselect(_("Switch off (filters or units)"), list(range(size)), key=f"inside.break_off.{layer}")
     noise = st.select_slider(
         _("Shake the weights"),
-        options=[0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0],
-        value=0.0,
+        options=[0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0],  # starts at the first, no shake (Reset sets it back there)
         key="inside.break_noise",
         format_func=lambda value: percent(value, 0),
     )
-    if st.button(_("Reset"), key="inside.reset"):
-        for name in list(st.session_state):
-            if str(name).startswith(("inside.break_off.", "inside.break_all.")) or name == "inside.break_noise":
-                del st.session_state[name]
-        broken.reset()
-        st.rerun()
+    st.button(_("Reset"), key="inside.reset", on_click=_reset_break, args=(broken,))
     broken.apply({layer: off} if off else {}, noise)
     accuracy = broken.accuracy(images, labels)
     answer = broken.probabilities(image01)[0]

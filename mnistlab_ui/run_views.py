@@ -95,7 +95,8 @@ def _status(snapshot: RunSnapshot) -> None:
             _("This run was interrupted: {reason} Its curve so far is kept below; train again to finish it.").format(reason=plain(snapshot.error))
         )
     elif snapshot.result is not None and snapshot.is_done:
-        (st.success if snapshot.result.target_reached else st.info)(snapshot.result.describe_stop() + ".")
+        # As text: Turkish puts the epoch first ("6. epokun ..."), which Markdown would make a numbered list.
+        (st.success if snapshot.result.target_reached else st.info)(plain(snapshot.result.describe_stop() + "."))
         stopped_learning = advice(snapshot.result, snapshot.settings, len(DATASETS[snapshot.settings.dataset].class_names))
         if stopped_learning:
             st.warning(stopped_learning, icon=":material/trending_up:")
@@ -445,6 +446,8 @@ def server_load_panel() -> None:
 
 def run_label(snapshot: RunSnapshot) -> str:
     """A run in the "Your runs" list: its name and how it ended (an active run is shown live below the list)."""
+    if snapshot.status == CANCELLED and snapshot.result is not None:
+        return _("{name} (stopped)").format(name=snapshot.name)  # stopped by its student, with the model so far
     if snapshot.is_done:
         return _("{name} ({status})").format(name=snapshot.name, status=_(snapshot.status))
     return _("{name} (now)").format(name=snapshot.name)

@@ -1032,6 +1032,16 @@ def test_inside_the_answer_from_a_drawing_heat_map_fool_map_and_break(server, br
             arg=[accuracy, before],
             timeout=60_000,
         )
+        # Reset shows the controls back at their start (they stayed "all off" on screen, and the next change broke the
+        # model again): the switch is off, and one step of shaking leaves the network reading most digits.
+        switch = page.get_by_role("checkbox", name=_("Switch off all of them"))
+        page.wait_for_function("(element) => !element.checked", arg=switch.element_handle(), timeout=30_000)
+        slider = page.get_by_role("slider", name=_("Shake the weights"))
+        slider.focus()
+        slider.press("ArrowRight")
+        page.get_by_text(template_pattern(_("Switched off: {count} of {size} in {layer}; weights shaken by {noise}."))).wait_for(timeout=60_000)
+        nudged = float(re.search(r"\d+(?:[.,]\d+)?", metric_value(page, accuracy)).group().replace(",", "."))
+        assert nudged > 50, nudged
         assert_no_errors(page, f"explain-flow-{language}")
     finally:
         set_language("en")

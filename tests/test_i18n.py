@@ -108,6 +108,24 @@ def test_a_stop_message_speaks_the_language_it_is_read_in():
     assert result.describe_stop().startswith("1. epokta 1.688 yığının 264. yığınında sizin tarafınızdan durduruldu")
 
 
+def test_a_reached_target_writes_its_batch_with_the_languages_thousands_separator():
+    """Issue 33: "6. epokun 1688. yığınında": the batch had no separator in either language."""
+    from dataclasses import replace
+
+    from mnistlab.events import TargetReached, TrainingResult
+
+    result = TrainingResult(
+        dataset="mnist", arch="dense", epochs_run=6, stop_reason="target", target_accuracy=0.9, monitor="val_accuracy",
+        target_reached=TargetReached(epoch=6, batch=1688, value=0.91, seconds=40.0), train_accuracy=0.9, train_loss=1.0,
+        val_accuracy=0.91, val_loss=1.0, test_accuracy=0.9, test_loss=1.0, seconds=41.0, parameters=10, data_source="test",
+        normalization="divide_255",
+    )  # fmt: skip
+    assert "at epoch 6, batch 1,688," in result.describe_stop()
+    set_language("tr")
+    assert result.describe_stop().startswith("6. epokun 1.688. yığınında")
+    assert replace(result, target_reached=None).describe_stop()  # the other sentences still read
+
+
 # Every user-visible literal in the pages goes through _()
 
 DISPLAY = {

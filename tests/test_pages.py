@@ -207,6 +207,28 @@ def test_stop_keeps_the_model_and_says_where_it_stopped(empty_store):
     assert by_label(at.metric, "Test accuracy").value.endswith("%")
 
 
+def test_a_stopped_run_is_listed_as_stopped_and_one_cancelled_in_the_queue_as_cancelled():
+    """Issue 33: a run its student stopped (with the model so far) was listed as "(cancelled)"."""
+    from mnistlab.events import StopPoint, TrainingResult
+    from mnistlab.runs import CANCELLED, FINISHED, RunSnapshot
+    from mnistlab.settings import TrainingSettings
+    from mnistlab_ui.run_views import run_label
+
+    result = TrainingResult(
+        dataset="mnist", arch="dense", epochs_run=1, stop_reason="cancelled", target_accuracy=None, monitor="val_accuracy",
+        target_reached=None, train_accuracy=0.5, train_loss=1.0, val_accuracy=0.5, val_loss=1.0, test_accuracy=0.5, test_loss=1.0,
+        seconds=12.0, parameters=10, data_source="test", normalization="divide_255", stopped_at=StopPoint(1, 264, 1688, 5),
+    )  # fmt: skip
+    settings = TrainingSettings(dataset="mnist", arch="dense")
+
+    def run(status, result):
+        return RunSnapshot(7, "browser:a", status, status, settings, None, None, (), (), result, None, None, 0.0, 1.0, 2.0)
+
+    assert run_label(run(CANCELLED, result)).endswith("(stopped)")
+    assert run_label(run(CANCELLED, None)).endswith("(cancelled)")  # left the queue before it trained
+    assert run_label(run(FINISHED, result)).endswith("(finished)")
+
+
 def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
     at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
@@ -1146,6 +1168,13 @@ def test_inside_the_answer_explains_fools_maps_and_breaks_the_students_drawing(w
     at.run()
     assert not at.exception
     assert any("It now says" in shown(success.value) for success in at.success), texts(at)
+    # A few pixels, fully: some pixels go from black to white, and the page says so, never "no pixel moved more than 100%".
+    by_label(at.radio, "How").set_value("few")
+    at.run()
+    by_label(at.button, "Fool it").click()
+    at.run()
+    assert not at.exception and "more than 100%" not in texts(at), texts(at)
+    assert any("from black to white" in shown(success.value) for success in at.success) or at.warning, texts(at)
     # Break it: every filter of the first convolution off drops to about chance; Reset gives the accuracy back exactly.
     before = by_label(at.metric, "Test accuracy (1,000 test images)").value
     by_label(at.toggle, "Switch off all of them").set_value(True)
@@ -1155,6 +1184,13 @@ def test_inside_the_answer_explains_fools_maps_and_breaks_the_students_drawing(w
     by_label(at.button, "Reset").click()
     at.run()
     assert by_label(at.metric, "Test accuracy (1,000 test images)").value == before
+    # Reset shows every control back at its start (the browser test checks what the screen shows).
+    assert by_label(at.toggle, "Switch off all of them").value is False and by_label(at.select_slider, "Shake the weights").value == 0.0
+    assert not at.warning, [warning.value for warning in at.warning]
+    # The map of test images: crosses are the mistakes, in the legend as in the caption (Vega sorted the words).
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    scales = [layer["encoding"]["shape"]["scale"] for spec in specs for layer in spec.get("layer", []) if "shape" in layer.get("encoding", {})]
+    assert scales and all(dict(zip(scale["domain"], scale["range"]))["a mistake"] == "cross" for scale in scales), scales
 
 
 def test_the_keras_code_view_follows_the_train_forms_settings_in_the_pages_language(empty_store):

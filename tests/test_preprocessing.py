@@ -92,6 +92,7 @@ def test_white_strokes_in_a_black_box_on_a_transparent_canvas():
     result = preprocess(image)
     assert not result.inverted
     assert result.steps[1].image.shape == (60, 10)  # Cropped to the stroke, not to the box.
+    assert result.steps[1].shape_text == "10x60"  # shown as width x height, as image sizes are written
 
 
 def test_thin_strokes_are_brought_to_full_brightness():
