@@ -17,6 +17,17 @@ from mnistlab_ui.session import SELECTED_MODEL, VIEWED_RUN
 from mnistlab_ui.shell import leave_pages_folder_mode
 from mnistlab_ui.train_form import choose_settings, seed, step_aside
 
+YOUR_RUNS = "train_page.your_runs"
+
+
+def view_run(by_id: dict) -> None:
+    """Another run chosen in "Your runs": show it, with its settings in the form (and so in the layer table and the code
+    view), before the page draws them."""
+    chosen = by_id[st.session_state[YOUR_RUNS]]
+    VIEWED_RUN.set(chosen.run_id)
+    seed(chosen.settings, replace=True)
+
+
 leave_pages_folder_mode()
 st.title(_("Train"))
 runs = [run for run in lab().jobs.runs_of(browser_owner()) if run.shared_key is None]
@@ -59,9 +70,9 @@ if runs:
         st.divider()
     if len(runs) > 1:
         labels = {run.run_id: run_label(run) for run in runs}
-        chosen = st.selectbox(_("Your runs"), list(labels), index=list(labels).index(viewed.run_id), format_func=labels.__getitem__)
-        VIEWED_RUN.set(chosen)
-        viewed = next(run for run in runs if run.run_id == chosen)
+        st.session_state[YOUR_RUNS] = viewed.run_id  # set before the box is drawn: the run shown (a new one, after Train)
+        chosen = st.selectbox(_("Your runs"), list(labels), format_func=labels.__getitem__, key=YOUR_RUNS, on_change=view_run, args=(by_id,))
+        viewed = by_id[chosen]
     polling = None if viewed.is_done else 1.0
     st.fragment(live_view, run_every=polling)(viewed.run_id)
     if viewed.shared_from is not None:

@@ -229,6 +229,37 @@ def test_a_stopped_run_is_listed_as_stopped_and_one_cancelled_in_the_queue_as_ca
     assert run_label(run(FINISHED, result)).endswith("(finished)")
 
 
+def test_choosing_another_of_your_runs_shows_its_settings_in_the_form_the_layer_table_and_the_code(empty_store):
+    """Issue 33: choosing another run in "Your runs" left the form, the layer table and the code on the previous network."""
+    import sqlalchemy as sa
+
+    from mnistlab.database import runs
+    from mnistlab.services import services
+    from mnistlab.settings import TrainingSettings
+    from mnistlab_ui.identity import owner_of
+
+    key = "k" * 40
+    store = services().runs
+    first = store.create(owner_of(key), TrainingSettings(dataset="fashion_mnist", arch="dense2", max_epochs=3), "test")
+    second = store.create(owner_of(key), TrainingSettings(dataset="mnist", arch="fast_cnn", max_epochs=4), "test")
+    with store.database.engine.begin() as connection:
+        connection.execute(runs.update().where(runs.c.id.in_([first, second])).values(status="finished", ended_at=time.time()))
+    at = page("pages/1_train.py")
+    at.session_state["mnistlab.browser_key"] = key
+    at.run()
+    assert by_label(at.selectbox, "Architecture").value == "fast_cnn"  # the newest run is shown first
+    by_label(at.selectbox, "Your runs").set_value(first)
+    at.run()
+    assert not at.exception
+    assert by_label(at.selectbox, "Your runs").value == first
+    assert by_label(at.selectbox, "Dataset").value == "fashion_mnist" and by_label(at.selectbox, "Architecture").value == "dense2"
+    assert by_label(at.number_input, "Max epochs").value == 3
+    (code,) = [block.value for block in at.code if "keras.Input" in block.value]
+    assert "keras.layers.Conv2D" not in code and code.count("keras.layers.Dense(128") == 2, code
+    layers = [frame.value for frame in at.dataframe] + [table.value for table in at.table]
+    assert not any("Conv2D" in str(frame) for frame in layers), layers
+
+
 def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
     at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
