@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnistlab.classroom import ClassDrawings, ClassInfo, Student, score
 from mnistlab.datasets import DATASETS
-from mnistlab.i18n import _
+from mnistlab.i18n import _, percent
 from mnistlab.runs import RunSnapshot
 from mnistlab_ui.charts import compare_chart
 from mnistlab_ui.classroom import (
@@ -32,7 +32,8 @@ def compare_table(info: ClassInfo, shared: list[tuple[RunSnapshot, str | None]],
             _("epochs"): result.epochs_run if result else None,
             _("time to target (s)"): round(result.target_reached.seconds, 1) if reached else "–",
             _("test accuracy"): round(100 * result.test_accuracy, 2) if result else None,
-            _("accuracy on our drawings"): None if class_accuracy.get(snapshot.run_id) is None else round(100 * class_accuracy[snapshot.run_id], 2),
+            # A clothes run, or no drawings yet: a dash, never "None".
+            _("accuracy on our drawings"): "–" if class_accuracy.get(snapshot.run_id) is None else percent(class_accuracy[snapshot.run_id], 2),
         }
         if info.show_names:
             row = {_("shared by"): nickname or "–", **row}
@@ -77,7 +78,8 @@ def compare_runs(info: ClassInfo) -> None:
     data, version = class_drawings(info)
     accuracy = {snapshot.run_id: run_class_accuracy(snapshot, data, version) for snapshot, _nickname in shared}
     table = compare_table(info, shared, accuracy)
-    st.dataframe(table, hide_index=True, width="stretch")
+    # Parameters with the browser's thousands separator (101,770 and 101.770), never "101770".
+    st.dataframe(table, hide_index=True, width="stretch", column_config={_("parameters"): st.column_config.NumberColumn(format="localized")})
     st.caption(_("Click a column's name to sort by it. Accuracy on our drawings is measured on the class's test half."))
     labels = {snapshot.run_id: snapshot.name for snapshot, _nickname in shared}
     chosen = st.multiselect(_("Accuracy curves of"), list(labels), default=list(labels)[:4], format_func=labels.get)

@@ -231,7 +231,6 @@ def test_a_stopped_run_is_listed_as_stopped_and_one_cancelled_in_the_queue_as_ca
 
 def test_choosing_another_of_your_runs_shows_its_settings_in_the_form_the_layer_table_and_the_code(empty_store):
     """Issue 33: choosing another run in "Your runs" left the form, the layer table and the code on the previous network."""
-    import sqlalchemy as sa
 
     from mnistlab.database import runs
     from mnistlab.services import services
@@ -258,6 +257,44 @@ def test_choosing_another_of_your_runs_shows_its_settings_in_the_form_the_layer_
     assert "keras.layers.Conv2D" not in code and code.count("keras.layers.Dense(128") == 2, code
     layers = [frame.value for frame in at.dataframe] + [table.value for table in at.table]
     assert not any("Conv2D" in str(frame) for frame in layers), layers
+
+
+def test_compare_and_charts_show_no_none_and_no_repeated_percent_labels():
+    """Issue 33: Compare showed "None" for a clothes run's accuracy on our drawings, and charts' close ticks read
+    "88%, 88%, 89%"."""
+    from mnistlab.classroom import ClassInfo
+    from mnistlab.events import TrainingResult
+    from mnistlab.runs import FINISHED, RunSnapshot
+    from mnistlab.settings import TrainingSettings
+    from mnistlab_ui.charts import percent_labels
+    from mnistlab_ui.compare import compare_table
+
+    result = TrainingResult(
+        dataset="fashion_mnist", arch="dense", epochs_run=3, stop_reason="epochs", target_accuracy=None, monitor="val_accuracy",
+        target_reached=None, train_accuracy=0.9, train_loss=1.0, val_accuracy=0.88, val_loss=1.0, test_accuracy=0.87, test_loss=1.0,
+        seconds=12.0, parameters=101_770, data_source="test", normalization="divide_255",
+    )  # fmt: skip
+    snapshot = RunSnapshot(
+        3,
+        "browser:a",
+        FINISHED,
+        FINISHED,
+        TrainingSettings(dataset="fashion_mnist", arch="dense"),
+        None,
+        None,
+        (),
+        (),
+        result,
+        None,
+        None,
+        0.0,
+        1.0,
+        2.0,
+    )
+    info = ClassInfo(1, "ABCDEF", "7B", None, True, True, 0.0)
+    table = compare_table(info, [(snapshot, "Ada")], {3: None})
+    assert "None" not in table.astype(str).to_string() and table.iloc[0]["accuracy on our drawings"] == "–"
+    assert ".1~" in percent_labels()  # one decimal where the ticks need it, none where they do not
 
 
 def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
