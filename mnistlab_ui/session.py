@@ -77,6 +77,9 @@ TEACHER_COOKIE_VALUE: SessionKey[str | None] = SessionKey(
     "mnistlab.teacher_cookie_value", lambda: None, "The teacher tokens this browser's cookie must keep (written on every teacher run)."
 )
 TEACHING: SessionKey[int | None] = SessionKey("mnistlab.teaching", lambda: None, "The class whose dashboard the Class page shows.")
+LEFT_DASHBOARD: SessionKey[bool] = SessionKey(
+    "mnistlab.left_dashboard", lambda: False, "The teacher left the dashboard: the Class page stops opening the one class it teaches."
+)
 CLASS_PROMPT: SessionKey[int | None] = SessionKey("mnistlab.class_prompt", lambda: None, "The digit the Draw page asks this student for.")
 CLASS_NOTE: SessionKey[str | None] = SessionKey("mnistlab.class_note", lambda: None, "What the last class save said (shown once).")
 NEW_TEACHER_LINK: SessionKey[str | None] = SessionKey(
@@ -110,6 +113,7 @@ ALL_KEYS = (
     TEACHER_KEYS,
     TEACHER_COOKIE_VALUE,
     TEACHING,
+    LEFT_DASHBOARD,
     CLASS_PROMPT,
     CLASS_NOTE,
     LANGUAGE,

@@ -27,7 +27,7 @@ from mnistlab_ui.compare import compare_runs, share_panel
 from mnistlab_ui.identity import browser_owner, client_address
 from mnistlab_ui.race import race
 from mnistlab_ui.server import lab
-from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, NEW_TEACHER_LINK, TEACHER_KEYS, TEACHING
+from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, LEFT_DASHBOARD, NEW_TEACHER_LINK, TEACHER_KEYS, TEACHING
 from mnistlab_ui.shell import leave_pages_folder_mode, page_link
 from mnistlab_ui.text import plain
 from mnistlab_ui.text import problem as problem_text
@@ -246,6 +246,7 @@ def teacher_view(info) -> None:
             st.query_params.pop("class", None)
             st.rerun()
     if st.button(_("Leave the dashboard")):
+        LEFT_DASHBOARD.set(True)
         TEACHING.clear()
         st.query_params.pop("class", None)
         st.rerun()
@@ -286,12 +287,23 @@ if taught is not None:
 elif membership is not None:
     student_view(*membership)
 else:
+    mine = taught_by_this_browser()
+    joining = "join" in st.query_params
+    if len(mine) == 1 and not joining and not LEFT_DASHBOARD.get():
+        # The teacher of one class opens Class from the navigation: its dashboard, without one more click.
+        TEACHING.set(mine[0].class_id)
+        st.query_params["class"] = mine[0].code
+        st.rerun()
     st.subheader(_("Join a class"))
     join_class()
-    st.subheader(_("Teach a class"))
-    for info in taught_by_this_browser():
-        if st.button(_("Open the dashboard of {name} ({code})").format(name=plain(info.name), code=info.code), key=f"teach-{info.class_id}"):
-            TEACHING.set(info.class_id)
-            st.query_params["class"] = info.code
-            st.rerun()
-    start_class()
+    # A student who opened the join link is not offered to start a class; a teacher finds it folded below.
+    with st.expander(_("Teach a class")) if joining else st.container():
+        if not joining:
+            st.subheader(_("Teach a class"))
+        for info in mine:
+            if st.button(_("Open the dashboard of {name} ({code})").format(name=plain(info.name), code=info.code), key=f"teach-{info.class_id}"):
+                LEFT_DASHBOARD.set(False)
+                TEACHING.set(info.class_id)
+                st.query_params["class"] = info.code
+                st.rerun()
+        start_class()

@@ -896,6 +896,30 @@ def test_a_teacher_is_told_when_the_class_will_be_removed_and_deletes_it_with_it
     assert not lab.runs.run_folder(run_id).exists()
 
 
+def test_class_from_the_navigation_opens_the_one_class_taught_and_the_join_link_offers_only_joining(empty_store):
+    """Issue 33: the teacher needed one more click ("Open the dashboard") after Class in the navigation, and a student who
+    opened the join link was offered "Start a class"."""
+    teacher = start_class("9B vision")
+    info = class_store().by_code(re.search(r">([A-Z0-9]{6})<", next(m.value for m in teacher.markdown if "letter-spacing" in m.value)).group(1))
+    # Class from the navigation: no ?class= in the address, the session still holds the teacher's key.
+    teacher.session_state["mnistlab.teaching"] = None
+    teacher.query_params.clear()
+    teacher.run()
+    assert not teacher.exception and "Join code" in texts(teacher)
+    # After "Leave the dashboard" the page stays on the landing, with the dashboard one click away.
+    by_label(teacher.button, "Leave the dashboard").click()
+    teacher.run()
+    assert "Join code" not in texts(teacher)
+    assert any(button.label == f"Open the dashboard of 9B vision ({info.code})" for button in teacher.button)
+
+    student = page("pages/4_class.py")
+    student.query_params["join"] = info.code
+    student.run()
+    assert not student.exception
+    assert "Teach a class" not in [header.value for header in student.subheader]
+    assert [expander.label for expander in student.expander] == ["Teach a class"]
+
+
 def test_a_class_model_missing_for_a_moment_stays_the_class_model(model_store, tmp_path, monkeypatch):
     """Issue 20, item 7: with the class model's file moved away, just opening the dashboard cleared it for good."""
     import shutil
