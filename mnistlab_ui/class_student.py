@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from mnistlab.classroom import ClassInfo, Student
-from mnistlab.i18n import _, number
+from mnistlab.i18n import _, number, percent
 from mnistlab.settings import TrainingSettings
 from mnistlab_ui.classroom import (
     class_drawings,
@@ -124,6 +124,15 @@ def class_budget(settings: TrainingSettings) -> TrainingSettings:
             epochs=info.max_epochs or _("any number of"), images=number(info.train_images) if info.train_images else _("all")
         )
     )
+    if "max_epochs" in changes and settings.target_accuracy is not None:
+        # Never silently: a lesson step's target was chosen for its epochs, and fewer may not reach it.
+        st.warning(
+            _(
+                "The form says {asked} epochs, but your class's budget trains at most {most}: the target of {target} may not be "
+                "reached within {most}."
+            ).format(asked=recipe_epochs, most=info.max_epochs, target=percent(settings.target_accuracy)),
+            icon=":material/timer:",
+        )
     return replace(settings, **changes) if changes else settings
 
 

@@ -920,6 +920,25 @@ def test_class_from_the_navigation_opens_the_one_class_taught_and_the_join_link_
     assert [expander.label for expander in student.expander] == ["Teach a class"]
 
 
+def test_a_class_budget_below_a_steps_epochs_is_said_not_applied_silently(empty_store):
+    """Issue 33: a class budget of 10 epochs made a 15-epoch step's target unreachable while the form showed 15."""
+    from mnistlab_ui.identity import owner_of
+
+    info, key = class_store().create_class("7B")
+    class_store().set_budget(info.class_id, key, 10, None)
+    browser = "b" * 40
+    student = class_store().join(info.code, "Ada", owner_of(browser))
+    at = page("pages/1_train.py")
+    at.session_state["mnistlab.browser_key"] = browser
+    at.session_state["mnistlab.class_member"] = student
+    at.query_params.update({"dataset": "fashion_mnist", "preset": "dense", "target": "0.89", "epochs": "15"})
+    at.run()
+    assert not at.exception
+    assert "The form says 15 epochs, but your class's budget trains at most 10: the target of 89.0% may not be reached within 10." in [
+        shown(warning.value) for warning in at.warning
+    ], texts(at)
+
+
 def test_a_class_model_missing_for_a_moment_stays_the_class_model(model_store, tmp_path, monkeypatch):
     """Issue 20, item 7: with the class model's file moved away, just opening the dashboard cleared it for good."""
     import shutil
