@@ -16,13 +16,15 @@ from pathlib import Path
 import streamlit as st
 
 from mnistlab.datasets import DATASETS
+from mnistlab.events import STOP_CANCELLED
 from mnistlab.i18n import _, ngettext, percent
 from mnistlab.inference import LoadedModel, load_for_inference
-from mnistlab.runs import RunSnapshot
+from mnistlab.models import PRESETS
+from mnistlab.runs import FINISHED, RunSnapshot
 from mnistlab.settings import quick_model_settings, recipe_key
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
-from mnistlab_ui.session import SELECTED_MODEL
+from mnistlab_ui.session import MODEL_PICKED, SELECTED_MODEL
 from mnistlab_ui.text import plain
 
 # Problems found when a model was loaded: {(path, modified_ns): reason}. Shared: a file that
@@ -43,6 +45,8 @@ class ModelChoice:
     class_names: tuple[str, ...]
     normalization: str
     problem: str | None = None
+    convolutional: bool | None = None  # None: not known (a saved network of one's own)
+    complete: bool = True  # False: stopped by its student before it finished
 
     @property
     def usable(self) -> bool:
@@ -92,7 +96,15 @@ def run_choice(snapshot: RunSnapshot, kind: str = RUN) -> ModelChoice:
     else:
         label = _("Your run {run}: {title} ({accuracy})").format(run=snapshot.run_id, title=snapshot.title, accuracy=accuracy)
     return ModelChoice(
-        choice_key(kind, snapshot.run_id), label, kind, snapshot.model_path, dataset, DATASETS[dataset].class_names, settings.normalization
+        choice_key(kind, snapshot.run_id),
+        label,
+        kind,
+        snapshot.model_path,
+        dataset,
+        DATASETS[dataset].class_names,
+        settings.normalization,
+        convolutional=settings.config.is_convolutional,
+        complete=snapshot.status == FINISHED and (result is None or result.stop_reason != STOP_CANCELLED),
     )
 
 
@@ -109,9 +121,19 @@ def model_choices() -> list[ModelChoice]:
             choices.append(run_choice(quick, QUICK))
     for stored in services.models.list():
         label = _("Saved: {description}").format(description=stored.describe())
+        arch = stored.metadata.get("arch") if stored.usable else None
         choices.append(
             ModelChoice(
-                choice_key(SAVED, stored.name), label, SAVED, stored.path, stored.dataset, stored.class_names, stored.normalization, stored.problem
+                choice_key(SAVED, stored.name),
+                label,
+                SAVED,
+                stored.path,
+                stored.dataset,
+                stored.class_names,
+                stored.normalization,
+                stored.problem,
+                convolutional=PRESETS[arch].config_for(stored.dataset or "mnist").is_convolutional if arch in PRESETS else None,
+                complete=stored.metadata.get("stop_reason") != STOP_CANCELLED if stored.usable else True,
             )
         )
     with _problems_lock:
@@ -141,18 +163,24 @@ def load_choice(choice: ModelChoice) -> LoadedModel:
         raise
 
 
-def default_choice(choices: list[ModelChoice], prefer_dataset: str | None) -> ModelChoice | None:
-    """The session's last choice if it is still usable, else the newest usable model of `prefer_dataset`, else any."""
+def default_choice(choices: list[ModelChoice], prefer_dataset: str | None, needs_convolution: bool = False) -> ModelChoice | None:
+    """The model a page starts with: the one the student picked in a model box, if still usable; else the one the Train
+    page last showed if it serves this page; else the newest that serves it (its dataset, convolutions where the page
+    shows them, trained to its end, not stopped), then any usable one."""
     usable = [choice for choice in choices if choice.usable]
+
+    def serves(choice: ModelChoice) -> bool:
+        return (prefer_dataset is None or choice.dataset == prefer_dataset) and (not needs_convolution or choice.convolutional is not False)
+
     current = SELECTED_MODEL.get()
     for choice in usable:
-        if choice.key == current:
+        if choice.key == current and (MODEL_PICKED.get() or (serves(choice) and choice.complete)):
             return choice
-    preferred = [choice for choice in usable if choice.dataset == prefer_dataset]
-    return (preferred or usable or [None])[0]
+    ranked = sorted(usable, key=lambda choice: (not serves(choice), not choice.complete))  # stable: newest first within a rank
+    return ranked[0] if ranked else None
 
 
-def model_picker(label: str, prefer_dataset: str | None = None) -> ModelChoice | None:
+def model_picker(label: str, prefer_dataset: str | None = None, needs_convolution: bool = False) -> ModelChoice | None:
     """A select box of the usable models (the choice is shared by the pages), and a note on the unusable ones."""
     choices = model_choices()
     usable = [choice for choice in choices if choice.usable]
@@ -161,8 +189,10 @@ def model_picker(label: str, prefer_dataset: str | None = None) -> ModelChoice |
     if usable:
         by_key = {choice.key: choice for choice in usable}
         keys = list(by_key)
-        default = default_choice(choices, prefer_dataset)
+        default = default_choice(choices, prefer_dataset, needs_convolution)
         key = st.selectbox(label, keys, index=keys.index(default.key), format_func=lambda key: by_key[key].label)
+        if key != default.key:
+            MODEL_PICKED.set(True)  # the student's own pick: every page keeps it
         SELECTED_MODEL.set(key)
         picked = by_key[key]
     if unusable:

@@ -47,6 +47,9 @@ VIEWED_RUN: SessionKey[int | None] = SessionKey("mnistlab.viewed_run", lambda: N
 SELECTED_MODEL: SessionKey[str | None] = SessionKey(
     "mnistlab.selected_model", lambda: None, "The key of the model chosen on Draw or Convolutions, shared by both pages."
 )
+MODEL_PICKED: SessionKey[bool] = SessionKey(
+    "mnistlab.model_picked", lambda: False, "The student picked SELECTED_MODEL in a model box (kept), not the Train page (a hint)."
+)
 DRAWING: SessionKey[object] = SessionKey(
     "mnistlab.drawing", lambda: None, "The last drawing's 28x28 input (float32, 0..1), for the Convolutions page."
 )
@@ -102,6 +105,7 @@ ALL_KEYS = (
     BROWSER_KEY,
     VIEWED_RUN,
     SELECTED_MODEL,
+    MODEL_PICKED,
     DRAWING,
     CANVAS_VERSION,
     QUICK_RUN,

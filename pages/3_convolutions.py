@@ -124,7 +124,7 @@ def _size(values: np.ndarray) -> str:
 
 def show_model(image: np.ndarray, description: str) -> None:
     st.header(_("Inside a trained CNN"))
-    choice = model_picker(_("Model"))
+    choice = model_picker(_("Model"), prefer_dataset=None, needs_convolution=True)
     loaded = loaded_or_warning(choice) if choice is not None else None
     if loaded is None:
         st.info(
