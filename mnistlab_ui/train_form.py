@@ -75,6 +75,21 @@ def _apply_recipe() -> None:
     st.session_state.update(_recipe_values(st.session_state[key("dataset")], st.session_state[key("arch")]))
 
 
+SHOWN_ARCH = "train_form.shown_arch"  # the architecture the form showed last (not a widget): what "Build your own" starts from
+
+
+def _arch_changed() -> None:
+    """Another preset brings its recipe; "Build your own" starts from the network the form showed, with every other
+    setting as it was (a student who only meant to change the hidden size got a CNN with another batch and epochs)."""
+    arch = st.session_state[key("arch")]
+    if arch != CUSTOM:
+        _apply_recipe()
+        return
+    shown = st.session_state.get(SHOWN_ARCH)
+    if shown in PRESETS:
+        st.session_state.update(_network_values(get_preset(shown).config_for(st.session_state[key("dataset")])))
+
+
 def _network_values(config: ModelConfig) -> dict:
     values = {
         key("blocks"): min(MAX_BLOCKS, len(config.conv_blocks)),
@@ -304,7 +319,8 @@ def _form() -> TrainingSettings | None:
                     train=format_number(len(dataset.y_train)), test=format_number(len(dataset.y_test)), sample=sample
                 )
             )
-        arch = setting_widget("arch", on_change=_apply_recipe)
+        arch = setting_widget("arch", on_change=_arch_changed)
+        st.session_state[SHOWN_ARCH] = arch
         if arch == CUSTOM:
             config, problem = custom_network()
             if problem:

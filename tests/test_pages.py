@@ -297,6 +297,28 @@ def test_compare_and_charts_show_no_none_and_no_repeated_percent_labels():
     assert ".1~" in percent_labels()  # one decimal where the ticks need it, none where they do not
 
 
+def test_build_your_own_starts_from_the_network_shown_with_every_other_setting_unchanged(empty_store):
+    """Issue 33: switching from the dense preset to "Build your own" added a convolution block and changed batch 32 to
+    128 and epochs 20 to 5: a student who only meant to change the hidden size trained a CNN."""
+    at = page("pages/1_train.py")
+    at.query_params.update({"dataset": "fashion_mnist", "preset": "dense", "target": "0.88", "epochs": "20"})
+    at.run()
+    before = {label: by_label(at.selectbox, label).value for label in ("Batch size", "Learning rate")}
+    epochs = by_label(at.number_input, "Max epochs").value
+    assert epochs == 20
+    by_label(at.selectbox, "Architecture").set_value("custom")
+    at.run()
+    assert not at.exception
+    assert by_label(at.slider, "Convolution blocks").value == 0
+    assert by_label(at.text_input, "Dense layers (units, comma separated)").value == "128"
+    assert {label: by_label(at.selectbox, label).value for label in before} == before
+    assert by_label(at.number_input, "Max epochs").value == epochs
+    # Another preset still brings its own recipe.
+    by_label(at.selectbox, "Architecture").set_value("fast_cnn")
+    at.run()
+    assert by_label(at.selectbox, "Batch size").value == 128
+
+
 def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
     at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
