@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from mnistlab.class_results import Member
 from mnistlab.database import class_runs, drawings, students
 from mnistlab.i18n import _
 from mnistlab.nicknames import mixed_scripts, nickname_key, same_letters, skeleton_key
@@ -174,6 +175,24 @@ class ClassMembers:
         with self._engine.connect() as connection:
             rows = connection.execute(query).all()
         return [RosterRow(row.id, row.nickname, int(row.drawings or 0), row.joined_at, row.last_drawing_at) for row in rows]
+
+    def members(self, class_id: int) -> list[Member]:
+        """Every student the class had (also those who left), with their drawings: for the teacher's records."""
+        counts = (
+            sa.select(drawings.c.student_id, sa.func.count().label("drawings"))
+            .where(drawings.c.class_id == class_id)
+            .group_by(drawings.c.student_id)
+            .subquery()
+        )
+        query = (
+            sa.select(students.c.nickname, students.c.owner, students.c.joined_at, students.c.left_at, counts.c.drawings)
+            .select_from(students.outerjoin(counts, counts.c.student_id == students.c.id))
+            .where(students.c.class_id == class_id)
+            .order_by(students.c.id)
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [Member(row.nickname, row.owner, row.joined_at, row.left_at, int(row.drawings or 0)) for row in rows]
 
     def share_run(self, class_id: int, run_id: int, student_id: int | None) -> None:
         with self._engine.begin() as connection:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
+from mnistlab.class_results import result_rows, results_csv
 from mnistlab.classroom import TeacherKeyError, UnknownCodeError, normalise_code
 from mnistlab.i18n import _, day, number
 from mnistlab.retention import deletion_notice
@@ -172,6 +175,13 @@ def teacher_settings(info, key) -> None:
                 st.rerun()
 
 
+def class_results(info) -> str:
+    """The class's results as CSV (`mnistlab.class_results`): its members and the runs of each."""
+    members = classes.members(info.class_id)
+    runs = {member.owner: lab().jobs.runs_of(member.owner) for member in members}
+    return results_csv(result_rows(members, runs, time.time()))
+
+
 def teacher_view(info) -> None:
     key = teacher_key(info.class_id)
     private_link()
@@ -229,6 +239,15 @@ def teacher_view(info) -> None:
     idx_zip, npz = class_exports(info.class_id, version, slug)
     left.download_button(_("Download as IDX files (.zip, like MNIST)"), idx_zip, f"{slug}-idx.zip", "application/zip")
     right.download_button(_("Download as .npz (Keras' mnist.npz layout)"), npz, f"{slug}.npz", "application/octet-stream")
+
+    st.header(_("The class's results"))
+    st.caption(
+        _(
+            "For your records: one row per run each student trained in this class (settings, epochs, validation and test "
+            "accuracy, seconds, whether it reached its target) and the drawings each made."
+        )
+    )
+    st.download_button(_("Download the results (.csv)"), class_results(info), f"{slug}-results.csv", "text/csv")
 
     with st.expander(_("End the class")):
         st.write(
