@@ -1034,9 +1034,9 @@ def test_inside_the_answer_from_a_drawing_heat_map_fool_map_and_break(server, br
         )
         # Reset shows the controls back at their start (they stayed "all off" on screen, and the next change broke the
         # model again): the switch is off, and one step of shaking leaves the network reading most digits.
-        switch = page.get_by_role("checkbox", name=_("Switch off all of them"))
+        switch = page.locator("label").filter(has_text=re.compile("^" + re.escape(_("Switch off all of them")) + "$")).locator("input").first
         page.wait_for_function("(element) => !element.checked", arg=switch.element_handle(), timeout=30_000)
-        slider = page.get_by_role("slider", name=_("Shake the weights"))
+        slider = page.locator('[data-testid="stSlider"]').filter(has_text=_("Shake the weights")).get_by_role("slider").first
         slider.focus()
         slider.press("ArrowRight")
         page.get_by_text(template_pattern(_("Switched off: {count} of {size} in {layer}; weights shaken by {noise}."))).wait_for(timeout=60_000)
