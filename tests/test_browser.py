@@ -7,7 +7,6 @@ import itertools
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -796,10 +795,11 @@ def test_two_servers_on_one_postgresql_share_runs_classes_and_drawings_and_a_res
         engine = sa.create_engine(url)
         assert wait_until(lambda: statuses()[max(statuses())] == "running", 60), statuses()
         os.killpg(a.pid, signal.SIGKILL)
-        killed = time.monotonic()
+        # B marks it interrupted within 30 s of the kill (the database says when); its page then shows it, however long a
+        # busy machine takes to load that page.
+        assert wait_until(lambda: statuses()[max(statuses())] == "interrupted", 30), statuses()
         page.goto(f"{b.url}/train")
-        page.get_by_text(re.compile("^This run was interrupted")).wait_for(timeout=30_000)
-        assert time.monotonic() - killed <= 30 and statuses()[max(statuses())] == "interrupted"
+        page.get_by_text(re.compile("^This run was interrupted")).wait_for(timeout=60_000)
         engine.dispose()
         assert_no_errors(page, "replica-b-after-a-was-killed")
     finally:
