@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmarks.app_load import _idle, percentile
 from benchmarks.training import machine
-from tests.drivers import CHROMIUM, CHROMIUM_ARGS, PROJECTOR, AppServer, browsers_cpu_seconds
+from tests.drivers import CHROMIUM, CHROMIUM_ARGS, PROJECTOR, AppServer, browsers_cpu_seconds, resident_megabytes
 
 # Lesson 1's step (the dense network on clothes to 88%, at most 20 epochs), each student with their own hidden size.
 LESSON_LINK = "/train?dataset=fashion_mnist&target=0.88&epochs=20&network=dense{units}"
@@ -42,29 +42,10 @@ def units_of(student: int) -> int:
     return 32 + 8 * student
 
 
-def resident_megabytes(*names: str, pid: int | None = None) -> dict[str, float]:
-    """The resident memory (MB) of each running process whose command line mentions one of `names` (or of `pid`)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if any(name in command for name in names) or entry.name == str(pid):
-                for line in (entry / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        found[entry.name] = int(line.split()[1]) / 1024
-        except OSError:
-            continue
-    return found
-
-
 async def _watch_memory(server_pid: int, peaks: dict, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        server = resident_megabytes(pid=server_pid)
-        workers = resident_megabytes("mnistlab.process_backend")
-        peaks["server_mb"] = max(peaks.get("server_mb", 0.0), sum(server.values()))
-        peaks["workers_mb"] = max(peaks.get("workers_mb", 0.0), sum(workers.values()))
+        peaks["server_mb"] = max(peaks.get("server_mb", 0.0), resident_megabytes(pid=server_pid))
+        peaks["workers_mb"] = max(peaks.get("workers_mb", 0.0), resident_megabytes("mnistlab.process_backend"))
         await asyncio.sleep(0.5)
 
 

@@ -66,6 +66,16 @@ def check_nickname(nickname: str) -> str:
     return cleaned
 
 
+def _drawing_counts(class_id: int):
+    """A subquery: each student of the class and the drawings they saved (student_id, drawings)."""
+    return (
+        sa.select(drawings.c.student_id, sa.func.count().label("drawings"))
+        .where(drawings.c.class_id == class_id)
+        .group_by(drawings.c.student_id)
+        .subquery()
+    )
+
+
 class ClassMembers:
     """Students in classes, and the runs they share (a part of `ClassStore`: it needs `_engine`, `clock`, `by_code` and
     `_require_teacher`)."""
@@ -160,12 +170,7 @@ class ClassMembers:
 
     def roster(self, class_id: int) -> list[RosterRow]:
         """The teacher's list: every student in the class, with their drawings and when they were last active."""
-        counts = (
-            sa.select(drawings.c.student_id, sa.func.count().label("drawings"))
-            .where(drawings.c.class_id == class_id)
-            .group_by(drawings.c.student_id)
-            .subquery()
-        )
+        counts = _drawing_counts(class_id)
         query = (
             sa.select(students.c.id, students.c.nickname, students.c.joined_at, students.c.last_drawing_at, counts.c.drawings)
             .select_from(students.outerjoin(counts, counts.c.student_id == students.c.id))
@@ -178,12 +183,7 @@ class ClassMembers:
 
     def members(self, class_id: int) -> list[Member]:
         """Every student the class had (also those who left), with their drawings: for the teacher's records."""
-        counts = (
-            sa.select(drawings.c.student_id, sa.func.count().label("drawings"))
-            .where(drawings.c.class_id == class_id)
-            .group_by(drawings.c.student_id)
-            .subquery()
-        )
+        counts = _drawing_counts(class_id)
         query = (
             sa.select(students.c.nickname, students.c.owner, students.c.joined_at, students.c.left_at, counts.c.drawings)
             .select_from(students.outerjoin(counts, counts.c.student_id == students.c.id))

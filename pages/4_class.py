@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 import streamlit as st
@@ -247,7 +248,8 @@ def teacher_view(info) -> None:
             "accuracy, seconds, whether it reached its target) and the drawings each made."
         )
     )
-    st.download_button(_("Download the results (.csv)"), class_results(info), f"{slug}-results.csv", "text/csv")
+    # Made when the teacher clicks (a query per student), not on every rerun of the dashboard.
+    st.download_button(_("Download the results (.csv)"), functools.partial(class_results, info), f"{slug}-results.csv", "text/csv")
 
     with st.expander(_("End the class")):
         st.write(
@@ -316,9 +318,12 @@ else:
     st.subheader(_("Join a class"))
     join_class()
     # A student who opened the join link is not offered to start a class; a teacher finds it folded below.
-    with st.expander(_("Teach a class")) if joining else st.container():
-        if not joining:
-            st.subheader(_("Teach a class"))
+    if joining:
+        teach = st.expander(_("Teach a class"))
+    else:
+        st.subheader(_("Teach a class"))
+        teach = st.container()
+    with teach:
         for info in mine:
             if st.button(_("Open the dashboard of {name} ({code})").format(name=plain(info.name), code=info.code), key=f"teach-{info.class_id}"):
                 LEFT_DASHBOARD.set(False)

@@ -160,18 +160,38 @@ class AppServer:
         return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def processes_cpu_seconds(*names: str) -> float:
-    """CPU seconds used so far by every running process whose command line mentions one of `names`."""
-    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
+def _processes(names, pid: int | None = None):
+    """The /proc folders of the running processes whose command line mentions one of `names` (or whose id is `pid`)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             command = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if any(name in command for name in names):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / ticks
         except OSError:
+            continue
+        if any(name in command for name in names) or entry.name == str(pid):
+            yield entry
+
+
+def processes_cpu_seconds(*names: str) -> float:
+    """CPU seconds used so far by every running process whose command line mentions one of `names`."""
+    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in _processes(names):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except OSError:
+            continue
+    return total
+
+
+def resident_megabytes(*names: str, pid: int | None = None) -> float:
+    """The resident memory (MB) of the running processes whose command line mentions one of `names` (or of `pid`)."""
+    total = 0.0
+    for entry in _processes(names, pid):
+        try:
+            total += next(int(line.split()[1]) for line in (entry / "status").read_text().splitlines() if line.startswith("VmRSS:")) / 1024
+        except (OSError, StopIteration):
             continue
     return total
 
