@@ -19,7 +19,7 @@ from mnistlab_ui.presence import record as record_presence
 from mnistlab_ui.server import lab_or_problem
 from mnistlab_ui.session import APP_RAN
 from mnistlab_ui.shell import PAGES, mark_app_run, page_link, page_style
-from mnistlab_ui.text import plain
+from mnistlab_ui.text import captioned_image, plain
 
 # The sidebar (the language choice) starts collapsed: a 1024-pixel projector keeps its whole width for the page.
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/school:", layout="wide", initial_sidebar_state="collapsed")
@@ -91,7 +91,7 @@ def home() -> None:
         columns = st.columns(2)
         for label, class_name in enumerate(info.class_names):
             with columns[label % 2]:
-                st.image(class_strip(name, label), caption=_(class_name), width="stretch")
+                captioned_image(st, class_strip(name, label), caption=_(class_name), width="stretch")
 
 
 def lessons_section() -> None:

@@ -19,7 +19,7 @@ from mnistlab_ui.classroom import (
 )
 from mnistlab_ui.models import ModelChoice, load_choice
 from mnistlab_ui.server import lab
-from mnistlab_ui.text import plain
+from mnistlab_ui.text import captioned_image, plain
 
 DASHBOARD_EVERY = 15.0  # seconds: "a few times a minute"
 
@@ -108,7 +108,7 @@ def dashboard(info: ClassInfo) -> None:
                         caption = _("drew {drawn}, it said {answer}").format(drawn=int(data.labels[index]), answer=int(result.predicted[index]))
                         if info.show_names:
                             caption += f" · {names.get(int(data.student_ids[index]), '?')}"
-                        st.image(picture(data.images[index]), caption=caption, width=84)
+                        captioned_image(st, picture(data.images[index]), caption=caption, width=84)
                         if key is not None and st.button(
                             _("Hide"), key=f"hide-{int(data.ids[index])}", help=_("Leave this drawing out of every figure (a scribble).")
                         ):
@@ -149,7 +149,7 @@ def hidden_drawings(info: ClassInfo, key: str | None) -> None:
         for start in range(0, min(len(hidden), 24), 6):
             for column, drawing in zip(st.columns(6), hidden[start : start + 6]):
                 with column:
-                    st.image(picture(drawing.image), caption=_("drew {drawn}").format(drawn=drawing.label), width=84)
+                    captioned_image(st, picture(drawing.image), caption=_("drew {drawn}").format(drawn=drawing.label), width=84)
                     if key is not None and st.button(_("Show again"), key=f"unhide-{drawing.drawing_id}"):
                         lab().classes.hide_drawing(info.class_id, key, drawing.drawing_id, hidden=False)
                         st.rerun()

@@ -20,6 +20,7 @@ from mnistlab.pictures import fit_square, heat_overlay, to_diverging, to_grey
 from mnistlab_ui.canvas import drawing_canvas, drawing_or_test_image
 from mnistlab_ui.charts import readable
 from mnistlab_ui.data import dataset_or_error
+from mnistlab_ui.text import captioned_image
 
 MAP_IMAGES = 2_000
 BREAK_IMAGES = 1_000
@@ -60,7 +61,8 @@ def why(loaded, image01: np.ndarray) -> None:
         )
     heat = inspector.saliency(image01, chosen)
     with right:
-        st.image(
+        captioned_image(
+            st,
             fit_square(heat_overlay(image01, heat), 224),
             caption=_("Warm: the pixels that pushed it towards {name}.").format(name=class_name(loaded, chosen)),
         )
@@ -106,10 +108,11 @@ def fool(loaded, image01: np.ndarray) -> None:
         return
     result = inspector.fool(image01, target, budget) if method == "everywhere" else inspector.fool_few_pixels(image01, target)
     left, middle, right = st.columns(3)
-    left.image(picture(image01), caption=_("Your drawing: {name}").format(name=class_name(loaded, answer)))
+    captioned_image(left, picture(image01), caption=_("Your drawing: {name}").format(name=class_name(loaded, answer)))
     change = result.change
-    middle.image(fit_square(to_diverging(change), PICTURE, background=255), caption=_("The change, made visible (red added, blue taken)"))
-    right.image(
+    captioned_image(middle, fit_square(to_diverging(change), PICTURE, background=255), caption=_("The change, made visible (red added, blue taken)"))
+    captioned_image(
+        right,
         picture(result.image),
         caption=_("Fooled: {name}, {sure} sure").format(name=class_name(loaded, result.new_answer), sure=percent(result.new_confidence, 0)),
     )
@@ -234,7 +237,8 @@ def where(loaded, choice, image01: np.ndarray) -> None:
     if selection:
         index = int(selection[0]["index"])
         label, said = int(found.labels[index]), int(found.predicted[index])
-        st.image(
+        captioned_image(
+            st,
             picture(images[index], 112),
             caption=_("test image {number}: {label}, the network says {said}").format(
                 number=index, label=class_name(loaded, label), said=class_name(loaded, said)
@@ -267,14 +271,15 @@ def imagines(loaded, choice) -> None:
             pictures = [_imagined(choice.file_key, ("class", digit), loaded) for digit in range(10)]
         for start in (0, 5):
             for column, digit in zip(st.columns(5), range(start, start + 5)):
-                column.image(picture(_contrast(pictures[digit]), 112), caption=class_name(loaded, digit))
+                captioned_image(column, picture(_contrast(pictures[digit]), 112), caption=class_name(loaded, digit))
     if inspector.conv_layers:
         left, right = st.columns(2)
         layer = left.selectbox(_("Convolution layer"), inspector.conv_layers, key="inside.imagine_layer")
         count = loaded.model.get_layer(layer).filters
         index = right.number_input(_("Filter (0 to {last})").format(last=count - 1), 0, count - 1, 0, key="inside.imagine_filter")
         if st.button(_("Imagine this filter"), key="inside.imagine_filter_button"):
-            st.image(
+            captioned_image(
+                st,
                 picture(_contrast(_imagined(choice.file_key, ("filter", layer, int(index)), loaded)), 140),
                 caption=_("What excites filter {number} of {layer} most").format(number=index, layer=layer),
             )

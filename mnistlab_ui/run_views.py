@@ -28,7 +28,7 @@ from mnistlab_ui.data import dataset_or_error, image_grid
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import SAVE_CONFIRM, SHOWN_STATUS, VIEWED_RUN
-from mnistlab_ui.text import plain
+from mnistlab_ui.text import captioned_image, plain
 from mnistlab_ui.text import problem as problem_text
 
 
@@ -254,7 +254,8 @@ def results_view(snapshot: RunSnapshot) -> None:
     )
     chosen = evaluation.indices(true_class, predicted_class)
     if len(chosen):
-        st.image(
+        captioned_image(
+            st,
             image_grid(images[chosen[:40]], columns=10, scale=2),
             caption=ngettext(
                 "{count} test image: true {true}, predicted {predicted}", "{count} test images: true {true}, predicted {predicted}", len(chosen)
@@ -266,7 +267,8 @@ def results_view(snapshot: RunSnapshot) -> None:
     st.subheader(_("Mistakes the network is most sure about"))
     wrong = evaluation.misclassified[:24]
     if len(wrong):
-        st.image(
+        captioned_image(
+            st,
             [np.kron(images[index], np.ones((2, 2), np.uint8)) for index in wrong],
             width=90,
             caption=[

@@ -39,3 +39,10 @@ def shown(markdown: str) -> str:
 def problem(error: BaseException | str) -> str:
     """An error's message for an error box: plain text, since it may quote what a user typed."""
     return plain(str(error))
+
+
+def captioned_image(where, picture, caption: str | list[str], **options) -> None:
+    """Show a picture (or a list of them, each with its caption) in `where` (st, or a column); the caption is also the
+    text alternative a screen reader reads (axe-core finds no image without one)."""
+    alt = shown(caption) if isinstance(caption, str) else [shown(text) for text in caption]
+    where.image(picture, caption=caption, alt=alt, **options)

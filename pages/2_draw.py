@@ -17,7 +17,7 @@ from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.session import CANVAS_VERSION
 from mnistlab_ui.shell import leave_pages_folder_mode, page_link
-from mnistlab_ui.text import plain
+from mnistlab_ui.text import captioned_image, plain
 from mnistlab_ui.text import problem as problem_text
 
 leave_pages_folder_mode()
@@ -81,7 +81,7 @@ def show_steps(preprocessed) -> None:
     columns = st.columns(len(preprocessed.steps))
     for column, step in zip(columns, preprocessed.steps):
         picture = to_grey(step.image) if step.image.max() > 0 else np.zeros(step.image.shape, np.uint8)
-        column.image(fit_square(picture, 112, background=40), caption=f"{_(step.title)} ({step.shape_text})", width=112)
+        captioned_image(column, fit_square(picture, 112, background=40), caption=f"{_(step.title)} ({step.shape_text})", width=112)
 
 
 @st.fragment

@@ -17,7 +17,7 @@ from mnistlab_ui.links import apply_link, share_link
 from mnistlab_ui.models import loaded_or_warning, model_picker
 from mnistlab_ui.quick import quick_model_panel
 from mnistlab_ui.shell import leave_pages_folder_mode
-from mnistlab_ui.text import plain
+from mnistlab_ui.text import captioned_image, plain
 
 leave_pages_folder_mode()
 st.title(_("Convolutions"))
@@ -107,7 +107,7 @@ def show_playground(image: np.ndarray, description: str) -> None:
         (shown[1], _("2x2 max pooled: {size}").format(size=_size(result.pooled))),
     )
     for column, (picture, caption) in zip(st.columns(3), pictures):
-        column.image(pixel_picture(picture), caption=caption, width="stretch")
+        captioned_image(column, pixel_picture(picture), caption=caption, width="stretch")
     st.caption(
         _(
             "Without padding the 3x3 kernel fits 26 times across 28 pixels, so 28x28 becomes 26x26; pooling keeps the "
@@ -152,10 +152,8 @@ def show_model(image: np.ndarray, description: str) -> None:
     conv_names = [layer.name for layer in extractor.layers if layer.__class__.__name__ == "Conv2D"]
     for name in conv_names:
         filters = learned_filters(model, name)
-        st.image(
-            maps_grid(filters, columns=8, scale=22, signed=True),
-            caption=_("{layer}: {count} filters of {size}").format(layer=name, count=filters.shape[2], size=_size(filters)),
-        )
+        caption = _("{layer}: {count} filters of {size}").format(layer=name, count=filters.shape[2], size=_size(filters))
+        captioned_image(st, maps_grid(filters, columns=8, scale=22, signed=True), caption=caption)
 
     st.subheader(_("Feature maps for {description}").format(description=description))
     st.caption(
@@ -169,7 +167,8 @@ def show_model(image: np.ndarray, description: str) -> None:
     for stage in stages:
         signed = stage.kind in ("convolution", "batch normalisation")
         scale = max(1, 56 // stage.maps.shape[0])
-        st.image(maps_grid(stage.maps, columns=16, scale=scale, signed=signed), caption=f"{stage.title}: {stage.shape_text}")
+        caption = f"{stage.title}: {stage.shape_text}"
+        captioned_image(st, maps_grid(stage.maps, columns=16, scale=scale, signed=signed), caption=caption)
 
     st.subheader(_("Follow one filter"))
     left, right = st.columns(2)
@@ -178,12 +177,13 @@ def show_model(image: np.ndarray, description: str) -> None:
     followed = follow_filter(stages, conv_name)
     columns = st.columns(len(followed) + 1)
     kernel = learned_filters(model, conv_name)[:, :, index]
-    columns[0].image(pixel_picture(enlarge(to_diverging(kernel), 1), 160), caption=_("filter {number}").format(number=index), width="stretch")
+    caption = _("filter {number}").format(number=index)
+    captioned_image(columns[0], pixel_picture(enlarge(to_diverging(kernel), 1), 160), caption=caption, width="stretch")
     for column, stage in zip(columns[1:], followed):
         channel = stage.maps[:, :, index]
         signed = stage.kind in ("convolution", "batch normalisation")
         picture = to_diverging(channel) if signed else to_grey(channel)
-        column.image(pixel_picture(picture, 160), caption=f"{stage.title} ({_size(channel)})", width="stretch")
+        captioned_image(column, pixel_picture(picture, 160), caption=f"{stage.title} ({_size(channel)})", width="stretch")
 
 
 chosen_image, chosen_description = choose_image()

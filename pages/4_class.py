@@ -33,7 +33,7 @@ from mnistlab_ui.race import race
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, LEFT_DASHBOARD, NEW_TEACHER_LINK, TEACHER_KEYS, TEACHING
 from mnistlab_ui.shell import leave_pages_folder_mode, page_link
-from mnistlab_ui.text import plain
+from mnistlab_ui.text import captioned_image, plain
 from mnistlab_ui.text import problem as problem_text
 
 leave_pages_folder_mode()
@@ -216,7 +216,7 @@ def teacher_view(info) -> None:
         if not info.is_open:
             st.warning(_("The class is closed: no new drawings are saved."))
     with qr_column:
-        st.image(qr_png(url), width=260, caption=_("Scan to join"))
+        captioned_image(st, qr_png(url), width=260, caption=_("Scan to join"))
 
     teacher_settings(info, key)
     st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)

@@ -1046,3 +1046,37 @@ def test_inside_the_answer_from_a_drawing_heat_map_fool_map_and_break(server, br
     finally:
         set_language("en")
         page.context.close()
+
+
+# Accessibility
+
+
+@pytest.mark.parametrize("language", ["en", "tr"])
+def test_axe_finds_no_critical_or_serious_problem_on_the_pages_and_a_class_dashboard(server, browser, language):
+    """axe-core (axe-playwright-python) at 1024x768, in both languages: Train, Draw, Convolutions (its kernel playground's
+    pictures had no text alternative), Inside the answer, and a teacher's class dashboard."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    page = new_page(browser)
+    found = {}
+    try:
+        for slug in ("train", "draw", "convolutions", "explain"):
+            page.goto(f"{server.url}/{slug}?lang={language}")
+            page.locator("h1").first.wait_for(timeout=90_000)
+            if slug == "convolutions":
+                page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 3", timeout=60_000)
+            wait_until_idle(page)
+            found[slug] = axe.run(page).response["violations"]
+        code = start_class(page, server.url, "Axe 7B")
+        page.goto(f"{server.url}/class?class={code}&lang={language}")
+        page.locator("div[style*='letter-spacing']").wait_for(timeout=60_000)
+        wait_until_idle(page)
+        found["class dashboard"] = axe.run(page).response["violations"]
+    finally:
+        page.context.close()
+    problems = {
+        where: [(violation["id"], len(violation["nodes"])) for violation in violations if violation["impact"] in ("critical", "serious")]
+        for where, violations in found.items()
+    }
+    assert not any(problems.values()), problems
