@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.drivers import (
     CHROMIUM,
@@ -549,7 +550,7 @@ def test_a_teacher_and_three_students_run_a_class_and_the_dashboard_matches_the_
 
         for number, student in enumerate(students):
             student.goto(f"{server.url}/class?join={code}")
-            assert student.get_by_role("textbox", name="Class code").input_value() == code
+            expect(student.get_by_role("textbox", name="Class code")).to_have_value(code, timeout=60_000)  # a condition, not a read
             if number == 0:  # A nickname that is HTML is refused with a message, and nothing of it runs.
                 dialogs = []
                 student.on("dialog", lambda dialog, seen=dialogs: (seen.append(dialog.message), dialog.dismiss()))
@@ -845,7 +846,7 @@ def test_a_teacher_on_localhost_projects_a_link_a_phone_on_the_network_opens_and
         assert teacher.get_by_role("textbox", name="Nickname").count() == 0
 
         student.goto(link)
-        assert student.get_by_role("textbox", name="Class code").input_value() == code
+        expect(student.get_by_role("textbox", name="Class code")).to_have_value(code, timeout=60_000)
         student.get_by_role("textbox", name="Nickname").fill("Deniz")
         student.get_by_role("button", name="Join").click()
         student.get_by_text(re.compile("You are .* in this class")).wait_for(timeout=60_000)
