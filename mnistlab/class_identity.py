@@ -55,6 +55,18 @@ class ClassInfo:
         return f"/class?join={self.code}"
 
 
+def within_budget(settings, info: ClassInfo):
+    """The training settings within the class's budget (the teacher's most epochs and training images)."""
+    from dataclasses import replace
+
+    changes = {}
+    if info.max_epochs is not None and (settings.max_epochs or settings.base_recipe.max_epochs) > info.max_epochs:
+        changes["max_epochs"] = info.max_epochs
+    if info.train_images is not None and (settings.train_size is None or settings.train_size > info.train_images):
+        changes["train_size"] = info.train_images
+    return replace(settings, **changes) if changes else settings
+
+
 def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

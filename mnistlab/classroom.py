@@ -1,6 +1,6 @@
 """Classroom mode: a class that joins with a code, draws labelled digits, and measures models on them.
 
-`ClassStore` keeps classes in the app's database. It is the composition of three parts,
+`ClassStore` keeps classes in the app's database. It is the composition of four parts,
 each a module of its own:
 
 - `mnistlab.class_identity`: the class itself: join code, teacher key and tokens, its
@@ -8,7 +8,8 @@ each a module of its own:
 - `mnistlab.class_members`: its students (nicknames, joins, leaves, the roster) and the runs
   they share with the class;
 - `mnistlab.class_drawings`: its drawings (prompts, saving, hiding, the two halves, scoring
-  a model on them, exports).
+  a model on them, exports);
+- `mnistlab.class_races`: its races (the teacher starts one; `mnistlab.race` has their rules).
 
 The names pages and tests use are importable from here.
 """
@@ -46,6 +47,7 @@ from mnistlab.class_identity import (
     normalise_code,
 )
 from mnistlab.class_members import NICKNAME_LENGTH, NICKNAME_PATTERN, ClassMembers, RosterRow, Student, UnknownCodeError, check_nickname
+from mnistlab.class_races import ClassRaces
 from mnistlab.database import Database
 
 __all__ = [
@@ -81,8 +83,8 @@ __all__ = [
 ]
 
 
-class ClassStore(ClassIdentity, ClassMembers, ClassDrawingStore):
-    """Classes, students, drawings and shared runs in the app's database."""
+class ClassStore(ClassIdentity, ClassMembers, ClassDrawingStore, ClassRaces):
+    """Classes, students, drawings, shared runs and races in the app's database."""
 
     def __init__(self, database: Database, clock=time.time):
         self.database = database

@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # How long a write waits for another writer before it fails (and is retried later, or the page says so).
 BUSY_SECONDS = 5.0
 
@@ -133,6 +133,20 @@ class_runs = sa.Table(
 )
 
 
+# Version 5: the class's races (`mnistlab.race`): the newest one of a class is the one on its projector.
+races = sa.Table(
+    "races",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("class_id", sa.Integer, sa.ForeignKey("classes.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("target", sa.Float, nullable=False),
+    sa.Column("reference", sa.JSON),  # the lesson step's settings (TrainingSettings.to_dict), or None
+    sa.Column("started_at", sa.Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+
 # Version 3: the app servers sharing this database, each process with its own id and heartbeat, so a server marks
 # only its own dead runs as interrupted (two replicas on one data home used to interrupt each other's live runs).
 servers = sa.Table(
@@ -211,8 +225,13 @@ def _add_nickname_skeletons(connection: Connection) -> None:
             index.create(connection)
 
 
+def _add_races(connection: Connection) -> None:
+    """Version 4 to 5: the class's races."""
+    metadata.create_all(connection, tables=[races])
+
+
 # MIGRATIONS[n] upgrades a database from version n - 1 to version n.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_classes, 3: _add_shared_trainings, 4: _add_nickname_skeletons}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_classes, 3: _add_shared_trainings, 4: _add_nickname_skeletons, 5: _add_races}
 
 
 class DatabaseVersionError(RuntimeError):

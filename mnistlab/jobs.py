@@ -228,10 +228,18 @@ class JobManager:
 
     def runs_of(self, owner: str, limit: int = 100) -> list[RunSnapshot]:
         """The owner's runs, newest first: active ones as they are now, the others from the database."""
-        stored = self.store.for_owner(owner, limit)
+        return self._with_live(self.store.for_owner(owner, limit), lambda live: live.owner == owner)
+
+    def runs_since(self, owners, since: float) -> list[RunSnapshot]:
+        """The runs these owners pressed at `since` or later, newest first: active ones as they are now (a class's race)."""
+        owners = set(owners)
+        return self._with_live(self.store.for_owners_since(owners, since), lambda live: live.owner in owners and live.created_at >= since)
+
+    def _with_live(self, stored: list[RunSnapshot], wanted) -> list[RunSnapshot]:
+        """Stored runs with the live ones' current state, and the `wanted` live runs not saved yet, newest first."""
         with self._lock:
             known = {snapshot.run_id for snapshot in stored}
-            unsaved = [self._snapshot_of(live) for live in self._live.values() if live.owner == owner and live.run_id not in known]
+            unsaved = [self._snapshot_of(live) for live in self._live.values() if wanted(live) and live.run_id not in known]
             return sorted(
                 [self._snapshot_of(self._live[s.run_id]) if s.run_id in self._live else s for s in stored] + unsaved,
                 key=lambda snapshot: -snapshot.run_id,

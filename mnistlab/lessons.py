@@ -95,3 +95,16 @@ LESSONS: tuple[Lesson, ...] = (
         ),
     ),
 )
+
+
+def training_steps() -> list[tuple[Lesson, Step]]:
+    """The steps that train a network on the Train page (what a class can race), in the course's order."""
+    return [(lesson, step) for lesson in LESSONS for step in lesson.steps if step.page == "train"]
+
+
+def step_settings(step: Step):
+    """The training settings a Train step's link opens the page with."""
+    from mnistlab.links import read_link
+    from mnistlab.settings import settings_from_link
+
+    return settings_from_link(read_link("train", dict(step.query)).values)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mnistlab.database import class_runs, classes, drawings, runs, students
+from mnistlab.database import class_runs, classes, drawings, races, runs, students
 from mnistlab.runs import ACTIVE
 
 DAY = 86_400.0
@@ -71,10 +71,10 @@ def _delete_runs(connection: Connection, run_ids: list[int]) -> None:
 
 
 def delete_class_rows(connection: Connection, class_id: int, now: float | None = None) -> Forgotten:
-    """Delete a class with its students, drawings, shares and runs (see `class_run_ids`)."""
+    """Delete a class with its students, drawings, shares, races and runs (see `class_run_ids`)."""
     run_ids = class_run_ids(connection, class_id, now)
     _delete_runs(connection, run_ids)
-    for table in (class_runs, drawings, students):
+    for table in (class_runs, drawings, students, races):
         connection.execute(table.delete().where(table.c.class_id == class_id))
     connection.execute(classes.delete().where(classes.c.id == class_id))
     return Forgotten((class_id,), tuple(run_ids))

@@ -34,21 +34,26 @@ ACTIVE = (QUEUED, RUNNING)
 DONE = (FINISHED, CANCELLED, FAILED, INTERRUPTED)
 
 
-def run_title(settings: TrainingSettings) -> str:
-    """What a run trains, in the current language (the one way every page names it)."""
+def run_title(settings: TrainingSettings, builder: str | None = None) -> str:
+    """What a run trains, in the current language (the one way every page names it). A network built on the form is
+    "your network" to its owner; `builder` names someone else's ("Ali's network")."""
     from mnistlab.datasets import DATASETS
     from mnistlab.models import PRESETS, network_text
 
     if settings.arch in PRESETS:
         network = _(PRESETS[settings.arch].title)
     else:
-        network = _("your network {layers}").format(layers=network_text(settings.model_config)) if settings.model_config else _("your network")
+        layers = network_text(settings.model_config) if settings.model_config else ""
+        if builder is None:
+            network = _("your network {layers}").format(layers=layers) if layers else _("your network")
+        else:
+            network = _("{name}'s network {layers}").format(name=builder, layers=layers).strip()
     return _("{network} on {dataset}").format(network=network, dataset=_(DATASETS[settings.dataset].title))
 
 
-def run_name(run_id: int, settings: TrainingSettings) -> str:
-    """A run's name on every page: "Run 8: Classic dense network on MNIST digits"."""
-    return _("Run {run}: {title}").format(run=run_id, title=run_title(settings))
+def run_name(run_id: int, settings: TrainingSettings, builder: str | None = None) -> str:
+    """A run's name on every page: "Run 8: Classic dense network on MNIST digits" (`builder`: see `run_title`)."""
+    return _("Run {run}: {title}").format(run=run_id, title=run_title(settings, builder))
 
 
 def _number(value: float | None) -> float | None:
@@ -375,6 +380,17 @@ class RunStore:
         """The owner's runs, newest first."""
         with self._engine.connect() as connection:
             rows = connection.execute(sa.select(runs).where(runs.c.owner == owner).order_by(runs.c.id.desc()).limit(limit)).all()
+        return [self._snapshot(row) for row in rows]
+
+    def for_owners_since(self, owners, since: float, limit: int = 500) -> list[RunSnapshot]:
+        """The runs these owners pressed at `since` or later, newest first (a class's race)."""
+        owners = list(owners)
+        if not owners:
+            return []
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(runs).where(runs.c.owner.in_(owners), runs.c.created_at >= since).order_by(runs.c.id.desc()).limit(limit)
+            ).all()
         return [self._snapshot(row) for row in rows]
 
     def latest_shared(self, shared_key: str) -> RunSnapshot | None:

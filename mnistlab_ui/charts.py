@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mnistlab.evaluation import Evaluation
-from mnistlab.i18n import _, current_language
+from mnistlab.i18n import _, current_language, percent
 from mnistlab.runs import RunSnapshot
 
 LABEL_SIZE = 14
@@ -148,23 +148,46 @@ def in_counting_order(names) -> list[str]:
     return sorted({str(name) for name in names}, key=key)
 
 
-def race_chart(frame: pd.DataFrame, who: str, targets: list[float]) -> alt.Chart:
-    """Every training of a class live: training accuracy against epochs, one line per training, the targets dashed."""
+# Okabe and Ito's eight colours, which students with the common colour blindnesses can tell apart (black last: the
+# target is red and dashed).
+RACE_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+
+
+def race_chart(frame: pd.DataFrame, who: str, target: float, leaders: list[str]) -> alt.Chart:
+    """A class race: validation accuracy against epochs, one line per training; the leaders' lines thick and labelled at
+    their end, the others thin; the target drawn once, dashed and labelled."""
     most = float(frame.epoch.max()) if len(frame) else 1.0
-    chart = (
+    frame = frame.assign(leader=frame[who].isin(leaders))
+    order = in_counting_order(frame[who])
+    lines = (
         alt.Chart(frame, height=380)
-        .mark_line(strokeWidth=3)
+        .mark_line(point=alt.OverlayMarkDef(size=40))
         .encode(
             x=epoch_axis(most),
             y=alt.Y(
-                "accuracy:Q", title=_("accuracy"), scale=alt.Scale(zero=False, nice=True), axis=alt.Axis(tickCount=6, labelExpr=percent_labels())
+                "accuracy:Q",
+                title=_("validation accuracy"),
+                scale=alt.Scale(zero=False, nice=True),
+                axis=alt.Axis(tickCount=6, labelExpr=percent_labels()),
             ),
-            color=alt.Color(f"{who}:N", sort=in_counting_order(frame[who]), legend=alt.Legend(orient="bottom", columns=3, title=None)),
+            color=alt.Color(f"{who}:N", sort=order, scale=alt.Scale(range=RACE_COLOURS), legend=alt.Legend(orient="bottom", columns=3, title=None)),
+            strokeWidth=alt.StrokeWidth("leader:N", scale=alt.Scale(domain=[True, False], range=[4.5, 1.5]), legend=None),
+            tooltip=[alt.Tooltip(f"{who}:N"), alt.Tooltip("epoch:Q", format=".2f", title=_("epoch")), alt.Tooltip("accuracy:Q", format=".2%")],
         )
     )
-    for target in targets:
-        chart = chart + target_rule(target)
-    return readable(chart)
+    ends = frame[frame.leader].sort_values("epoch").groupby(who).tail(1)
+    names = (
+        alt.Chart(ends)
+        .mark_text(align="left", dx=8, fontSize=LABEL_SIZE, fontWeight="bold", limit=150)
+        .encode(x="epoch:Q", y="accuracy:Q", text=f"{who}:N", color=alt.Color(f"{who}:N", sort=order, legend=None))
+    )
+    label = _("target {value}").format(value=percent(target))
+    goal = alt.Chart(pd.DataFrame({"target": [target], "label": [label]}))
+    rule = goal.mark_rule(color=TARGET_COLOUR, strokeDash=[8, 5], size=2).encode(y="target:Q")
+    text = goal.mark_text(align="left", baseline="bottom", dx=4, dy=-3, color=TARGET_COLOUR, fontSize=LABEL_SIZE, fontWeight="bold").encode(
+        x=alt.value(0), y="target:Q", text="label:N"
+    )
+    return readable(lines + names + rule + text)
 
 
 def confusion_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:

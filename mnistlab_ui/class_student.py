@@ -7,6 +7,7 @@ import io
 import numpy as np
 import streamlit as st
 
+from mnistlab.class_identity import within_budget
 from mnistlab.classroom import ClassInfo, Student
 from mnistlab.i18n import _, number, percent
 from mnistlab.settings import TrainingSettings
@@ -108,23 +109,17 @@ def class_drawing_controls(membership: tuple[Student, ClassInfo]):
 
 def class_budget(settings: TrainingSettings) -> TrainingSettings:
     """The settings within the class's budget (the teacher's maximum epochs and training images), saying so."""
-    from dataclasses import replace
-
     info = class_for_training()
     if info is None or (info.max_epochs is None and info.train_images is None):
         return settings
-    changes = {}
+    budgeted = within_budget(settings, info)
     recipe_epochs = settings.max_epochs or settings.base_recipe.max_epochs
-    if info.max_epochs is not None and recipe_epochs > info.max_epochs:
-        changes["max_epochs"] = info.max_epochs
-    if info.train_images is not None and (settings.train_size is None or settings.train_size > info.train_images):
-        changes["train_size"] = info.train_images
     st.caption(
         _("Your class's budget for each training: at most {epochs} epochs and {images} training images (set by the teacher).").format(
             epochs=info.max_epochs or _("any number of"), images=number(info.train_images) if info.train_images else _("all")
         )
     )
-    if "max_epochs" in changes and settings.target_accuracy is not None:
+    if budgeted.max_epochs != settings.max_epochs and settings.target_accuracy is not None:
         # Never silently: a lesson step's target was chosen for its epochs, and fewer may not reach it.
         st.warning(
             _(
@@ -133,7 +128,7 @@ def class_budget(settings: TrainingSettings) -> TrainingSettings:
             ).format(asked=recipe_epochs, most=info.max_epochs, target=percent(settings.target_accuracy)),
             icon=":material/timer:",
         )
-    return replace(settings, **changes) if changes else settings
+    return budgeted
 
 
 def class_data_options(dataset: str) -> dict:

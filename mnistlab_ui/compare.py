@@ -8,7 +8,7 @@ import streamlit as st
 from mnistlab.classroom import ClassDrawings, ClassInfo, Student, score
 from mnistlab.datasets import DATASETS
 from mnistlab.i18n import _, percent
-from mnistlab.runs import RunSnapshot
+from mnistlab.runs import RunSnapshot, run_name
 from mnistlab_ui.charts import compare_chart
 from mnistlab_ui.classroom import (
     class_drawings,
@@ -39,6 +39,14 @@ def compare_table(info: ClassInfo, shared: list[tuple[RunSnapshot, str | None]],
             row = {_("shared by"): nickname or "–", **row}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def shared_name(info: ClassInfo, snapshot: RunSnapshot, nickname: str | None) -> str:
+    """A shared run's name: "your network" only to its owner; someone else's is theirs ("Ali's network")."""
+    if snapshot.owner == browser_owner():
+        return snapshot.name
+    builder = nickname if nickname and info.show_names else _("a classmate")
+    return run_name(snapshot.run_id, snapshot.settings, builder)
 
 
 def shared_snapshots(info: ClassInfo) -> list[tuple[RunSnapshot, str | None]]:
@@ -81,7 +89,7 @@ def compare_runs(info: ClassInfo) -> None:
     # Parameters with the browser's thousands separator (101,770 and 101.770), never "101770".
     st.dataframe(table, hide_index=True, width="stretch", column_config={_("parameters"): st.column_config.NumberColumn(format="localized")})
     st.caption(_("Click a column's name to sort by it. Accuracy on our drawings is measured on the class's test half."))
-    labels = {snapshot.run_id: snapshot.name for snapshot, _nickname in shared}
+    labels = {snapshot.run_id: shared_name(info, snapshot, nickname) for snapshot, nickname in shared}
     chosen = st.multiselect(_("Accuracy curves of"), list(labels), default=list(labels)[:4], format_func=labels.get)
     curves = []
     for snapshot, _nickname in shared:

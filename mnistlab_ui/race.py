@@ -1,70 +1,136 @@
-"""The class race for the projector: every training of the class live on one chart, and who reached the target first."""
+"""The class race for the projector: the teacher starts one; its runs live on one chart, who reached the target first,
+and a leaderboard (the rules are `mnistlab.race`'s)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from mnistlab.class_identity import within_budget
 from mnistlab.classroom import ClassInfo
-from mnistlab.i18n import _, seconds
-from mnistlab.runs import RunSnapshot
+from mnistlab.i18n import _, decimal, number, percent, seconds
+from mnistlab.lessons import step_settings, training_steps
+from mnistlab.race import Race, Standing, first_to_reach, leaders, race_lines, standings
 from mnistlab_ui.charts import race_chart
 from mnistlab_ui.server import lab
 from mnistlab_ui.text import plain
 
-
-def race_runs(info: ClassInfo) -> list[tuple[RunSnapshot, str]]:
-    """The class's trainings now and in the last half hour, one per network (classmates sharing a training are one
-    line), each with who trains it."""
-    import time
-
-    owners = lab().classes.owners(info.class_id)
-    if not owners:
-        return []
-    active = [run for run in lab().jobs.active_runs() if run.owner in owners]
-    recent = [
-        run
-        for owner in owners
-        for run in lab().jobs.runs_of(owner, limit=5)
-        if run.is_done and run.started_at and time.time() - (run.ended_at or 0) < 1800 and run.shared_from is None and run.curve
-    ]
-    by_training: dict[str, list[RunSnapshot]] = {}
-    for run in active + recent:
-        by_training.setdefault(run.training_key or str(run.run_id), []).append(run)
-    lines = []
-    for runs in by_training.values():
-        runs = sorted(runs, key=lambda run: run.run_id)
-        names = sorted({owners[run.owner] for run in runs})
-        who = names[0] if len(names) == 1 else _("{name} and {count} more").format(name=names[0], count=len(names) - 1)
-        lines.append((runs[0], who if info.show_names else _("run {run}").format(run=runs[0].run_id)))
-    return lines
+RACE_TARGET = "race_target"  # the form's target widget, set to the step's target when the step changes
 
 
-def race_frame(lines: list[tuple[RunSnapshot, str]]) -> pd.DataFrame:
-    """Every line's training accuracy against epochs."""
-    rows = [
-        {_("who"): who, "epoch": point.epoch - 1 + point.batch / point.batches_per_epoch, "accuracy": point.accuracy}
-        for run, who in lines
-        for point in run.curve
-    ]
-    return pd.DataFrame(rows, columns=[_("who"), "epoch", "accuracy"])
+def _step_label(index: int | None) -> str:
+    if index is None:
+        return _("No step: students choose their own settings")
+    lesson, step = training_steps()[index]
+    return _("Lesson {number}: {step}").format(number=lesson.number, step=_(step.text))
+
+
+def race_controls(info: ClassInfo, key: str | None) -> None:
+    """The teacher starts a race: a lesson step (or none), its target, a name. A new race replaces the last one on the
+    projector and holds only the runs pressed from then on."""
+    steps = training_steps()
+
+    def step_changed() -> None:
+        index = st.session_state.get("race_step_choice")
+        if index is not None:
+            st.session_state[RACE_TARGET] = round(step_settings(steps[index][1]).target_accuracy * 100, 1)
+
+    with st.expander(_("Start a race"), expanded=lab().classes.current_race(info.class_id) is None, icon=":material/flag:"):
+        index = st.selectbox(_("Lesson step"), [None, *range(len(steps))], format_func=_step_label, key="race_step_choice", on_change=step_changed)
+        if RACE_TARGET not in st.session_state:
+            st.session_state[RACE_TARGET] = 89.0
+        target = st.number_input(_("Target: validation accuracy (%)"), min_value=10.0, max_value=100.0, step=0.5, key=RACE_TARGET)
+        started = lab().classes.races_started(info.class_id)
+        name = st.text_input(_("Name"), value=_("Race {number}").format(number=started + 1), max_chars=60)
+        if st.button(_("Start a new race"), type="primary", icon=":material/flag:"):
+            reference = within_budget(step_settings(steps[index][1]), info) if index is not None else None
+            try:
+                race = lab().classes.start_race(info.class_id, key, name, target / 100, reference)
+            except ValueError as problem:
+                st.error(str(problem))
+                return
+            st.toast(_("{name} started: every training pressed from now on races.").format(name=plain(race.name)))
+
+
+def race_frame(lines) -> pd.DataFrame:
+    """Every line's validation accuracy against epochs."""
+    rows = [{"who": line.label, "epoch": point.epoch, "accuracy": point.value} for line in lines for point in line.points]
+    return pd.DataFrame(rows, columns=["who", "epoch", "accuracy"])
+
+
+def _reached_text(row: Standing) -> str:
+    if row.copied_from is not None:
+        return _("took run {run}'s result").format(run=row.copied_from)
+    if row.reached is None or row.from_pressing is None:
+        return "–"
+    return _("{total} ({training}, epoch {epoch})").format(
+        total=seconds(row.from_pressing), epoch=decimal(round(row.reached.epoch, 1), 1), training=seconds(row.reached.seconds)
+    )
+
+
+def leaderboard(table: list[Standing]) -> pd.DataFrame:
+    """The leaderboard as the projector shows it: written the page's language's way, nothing blank or "None"."""
+    rows = []
+    for place, row in enumerate(table, start=1):
+        result = row.run.result
+        parameters = result.parameters if result is not None else (row.run.plan or {}).get("parameters")
+        rows.append(
+            {
+                "#": number(place),
+                _("Who"): row.label,
+                _("Time to target"): _reached_text(row),
+                _("Best validation"): percent(row.best) if row.best is not None else "–",
+                _("Test"): percent(result.test_accuracy) if result is not None and result.test_accuracy is not None else "–",
+                _("Parameters"): number(parameters) if parameters else "–",
+                _("State"): row.state,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def race_caption(race: Race) -> str:
+    step = _("the lesson step's settings") if race.reference is not None else _("each student's own settings")
+    return _(
+        "Target: {target} validation accuracy, measured at the end of each epoch as the stop measures it; labels say how a run differs from {step}."
+    ).format(target=percent(race.target), step=step)
 
 
 def race(info: ClassInfo) -> None:
-    """The class race for the projector: every training of the class live, and who reached the target first."""
-    lines = race_runs(info)
-    st.subheader(_("Class race"))
-    if not lines:
-        st.caption(_("When students train (Train page), every training of the class appears here live, on one chart."))
+    """The class race for the projector: every run pressed since the teacher started it, live."""
+    current = lab().classes.current_race(info.class_id)
+    if current is None:
+        st.subheader(_("Class race"))
+        st.caption(_("No race yet. When the teacher starts one, every training the class starts from then on appears here live."))
         return
-    reached = [(run, who) for run, who in lines if run.result is not None and run.result.target_reached is not None and run.ended_at is not None]
-    if reached:
-        run, who = min(reached, key=lambda pair: pair[0].ended_at)
+    st.subheader(_("Class race: {name}").format(name=plain(current.name)))
+    st.caption(race_caption(current))
+    owners = lab().classes.owners(info.class_id)
+    lines = race_lines(current, lab().jobs.runs_since(owners, current.started_at), owners, info.show_names)
+    if not lines:
+        st.info(_("Nobody has pressed Train since the race started."), icon=":material/flag:")
+        return
+    table = standings(current, lines)
+    first = first_to_reach(table)
+    if first is not None:
         st.success(
-            _("First to reach the target: {who} ({title}, {seconds}).").format(
-                who=plain(who), title=run.title, seconds=seconds(run.result.target_reached.seconds)
-            )
+            _("First to reach {target}: {who}, {time} after pressing Train.").format(
+                target=percent(current.target), who=plain(first.label), time=seconds(first.from_pressing)
+            ),
+            icon=":material/trophy:",
         )
-    targets = sorted({run.settings.target_accuracy for run, _who in lines if run.settings.target_accuracy})
-    st.altair_chart(race_chart(race_frame(lines), _("who"), targets), width="stretch")
-    st.caption(_("Each line is one training (classmates with the same settings share one); the dashed line is the target."))
+    st.altair_chart(race_chart(race_frame(lines), "who", current.target, leaders(table)), width="stretch")
+    st.dataframe(
+        leaderboard(table),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            _("Time to target"): st.column_config.TextColumn(
+                help=_(
+                    "From pressing Train: the wait in the queue and the training up to the target. In brackets, the training "
+                    "alone and the epoch, as the student's own result says."
+                )
+            ),
+            _("Best validation"): st.column_config.TextColumn(help=_("The best validation accuracy so far.")),
+            _("Test"): st.column_config.TextColumn(help=_("Accuracy on the test images, once the run has finished.")),
+        },
+    )

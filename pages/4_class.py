@@ -29,7 +29,7 @@ from mnistlab_ui.classroom import (
 )
 from mnistlab_ui.compare import compare_runs, share_panel
 from mnistlab_ui.identity import browser_owner, client_address
-from mnistlab_ui.race import race
+from mnistlab_ui.race import race, race_controls
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, LEFT_DASHBOARD, NEW_TEACHER_LINK, TEACHER_KEYS, TEACHING
 from mnistlab_ui.shell import leave_pages_folder_mode, page_link
@@ -220,6 +220,7 @@ def teacher_view(info) -> None:
 
     teacher_settings(info, key)
     st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)
+    race_controls(info, key)
     st.fragment(race, run_every=2.0)(info)
     roster(info, key)
     hidden_drawings(info, key)

@@ -258,6 +258,21 @@ def start_class(page, url: str, name: str) -> str:
     return code_box.inner_text().strip()
 
 
+def start_race(page, target: int) -> None:
+    """On a teacher's dashboard, start a race (no lesson step) to `target` percent validation accuracy, and wait until
+    the projector shows it with that target."""
+    shown = page.get_by_text(re.compile(rf"^Target: {target}\.0% validation accuracy"))
+
+    def attempt():
+        wait_until_idle(page)
+        fill_number(page, "Target: validation accuracy (%)", target)
+        wait_until_idle(page)
+        page.get_by_role("button", name="Start a new race").click()
+        shown.wait_for(timeout=15_000)
+
+    until_it_holds(attempt, 120)
+
+
 def choose(page, label: str, option, timeout: float = 60) -> None:
     """Pick `option` (a name, or a pattern of it) in the select box labelled `label`, and let the page take it.
 

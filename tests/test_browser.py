@@ -29,6 +29,7 @@ from tests.drivers import (
     settled,
     seven,
     start_class,
+    start_race,
     target_to_minimum,
     train_without_target,
     wait_until,
@@ -501,7 +502,7 @@ def test_addresses_from_a_link_or_a_class_name_are_shown_as_text_never_as_links(
             assert outside_links(page) == [], (query, outside_links(page))
             assert "evil.example" in page.get_by_text(re.compile("cannot be used")).first.inner_text()  # shown, as text
         code = start_class(page, server.url, "Visit http://evil.example/now or mail me@evil.example")
-        page.get_by_text("Class race").wait_for(timeout=60_000)
+        page.get_by_text("Class race", exact=True).wait_for(timeout=60_000)
         student.goto(f"{server.url}/class?join={code}")
         student.get_by_role("textbox", name="Nickname").fill("Ece")
         student.get_by_role("button", name="Join").click()
@@ -873,7 +874,7 @@ def test_students_pressing_train_at_once_watch_one_training_and_the_race_shows_i
     students = [new_page(browser, PHONE, touch=True) if number == 2 else new_page(browser) for number in range(3)]
     try:
         code = start_class(teacher, server.url, "Race class")
-        teacher.get_by_text("Class race").wait_for(timeout=60_000)
+        start_race(teacher, 80)
         step = "dataset=fashion_mnist&preset=dense&target=0.8&epochs=6&seed=7"
         for number, student in enumerate(students):
             student.goto(f"{server.url}/class?join={code}")
@@ -888,12 +889,12 @@ def test_students_pressing_train_at_once_watch_one_training_and_the_race_shows_i
             student.get_by_text(re.compile(r"^You and (2 classmates|a classmate) are watching the same training")).wait_for(timeout=120_000)
         for student in students:
             student.get_by_text("Confusion matrix").wait_for(timeout=300_000)
-        teacher.get_by_text(re.compile("^First to reach the target")).wait_for(timeout=60_000)
+        teacher.get_by_text(re.compile("^First to reach 80.0%: Ada and 2 more")).wait_for(timeout=60_000)
         # On the projector the race's plot keeps all its 380 px; Streamlit used to fit the axes and a legend of up to
         # 25 names into them too (85 px were left to the plot for 25 students).
         race_plot = """() => {
             const axis = [...document.querySelectorAll('[data-testid="stVegaLiteChart"] g[aria-label^="Y-axis titled"]')]
-                .find((candidate) => /'accuracy'/.test(candidate.getAttribute('aria-label')));
+                .find((candidate) => /'validation accuracy'/.test(candidate.getAttribute('aria-label')));
             const plot = axis && axis.closest('[data-testid="stVegaLiteChart"]').querySelector('.role-frame.root path.background');
             return plot ? plot.getBoundingClientRect().height : 0;
         }"""
@@ -939,7 +940,7 @@ def test_students_with_their_own_learning_rates_train_in_one_pack_and_race(serve
 
     try:
         code = start_class(teacher, server.url, "Pack race")
-        teacher.get_by_text("Class race").wait_for(timeout=60_000)
+        start_race(teacher, 80)
         for student, language, rate, name in zip(students, languages, rates, names, strict=True):
             set_language(language)
             student.goto(f"{server.url}/class?join={code}&lang={language}")
@@ -964,10 +965,18 @@ def test_students_with_their_own_learning_rates_train_in_one_pack_and_race(serve
             set_language(language)
             student.get_by_text(_("Confusion matrix")).first.wait_for(timeout=300_000)
         set_language("en")
-        teacher.get_by_text(re.compile("^First to reach the target")).wait_for(timeout=60_000)
-        legend = """(names) => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] text')]
-            .map((label) => label.textContent).filter((text) => names.includes(text)).length"""
-        assert wait_until(lambda: teacher.evaluate(legend, names) >= 3, 30), "the race does not show all three students"
+        teacher.get_by_text(re.compile("^First to reach 80.0%: ")).wait_for(timeout=60_000)
+        # One line per run, each labelled with its student and how it differs from what most of the class trains (all
+        # differ: from the first run pressed).
+        legend = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] text')].map((label) => label.textContent)"""
+        pressed = ours()
+        nickname = {rate: name for rate, name in zip(rates, names, strict=True)}
+        labels = {nickname[f"{pressed[0].settings.learning_rate:g}"]} | {
+            f"{nickname[f'{run.settings.learning_rate:g}']} · lr {run.settings.learning_rate:g}" for run in pressed[1:]
+        }
+        assert wait_until(lambda: labels <= set(teacher.evaluate(legend)), 30), f"the race's labels: {teacher.evaluate(legend)}"
+        board = teacher.get_by_test_id("stDataFrame").last
+        expect(board).to_contain_text("reached")
 
         runs = ours()
         assert sorted(run.settings.learning_rate for run in runs) == [0.001, 0.003, 0.01]

@@ -40,6 +40,7 @@ def downgrade(url: str, to_version: int) -> None:
         ):
             connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         connection.exec_driver_sql("DROP TABLE servers")
+        connection.exec_driver_sql("DROP TABLE races")
         if to_version < 2:
             for table in ("class_runs", "drawings", "students", "classes"):
                 connection.exec_driver_sql(f"DROP TABLE {table}")
@@ -145,13 +146,13 @@ def test_a_version_1_database_gains_the_later_tables_and_keeps_its_runs(database
     database = Database(url)
     assert database.version_found == 1
     tables = set(sa.inspect(database.engine).get_table_names())
-    assert {"classes", "students", "drawings", "class_runs", "servers"} <= tables
+    assert {"classes", "students", "drawings", "class_runs", "servers", "races"} <= tables
     with database.engine.connect() as connection:
         assert connection.execute(sa.select(database_module.runs.c.owner)).scalar_one() == "browser:old"
         assert "training_key" in {column["name"] for column in sa.inspect(connection).get_columns("runs")}
     database.dispose()
     database_module._databases.pop(url, None)
-    assert Database(url).version_found == database_module.SCHEMA_VERSION == 4
+    assert Database(url).version_found == database_module.SCHEMA_VERSION == 5
 
 
 def test_a_version_2_class_keeps_two_names_an_older_version_let_through_and_takes_no_third(database_url):

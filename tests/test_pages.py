@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -13,9 +14,11 @@ from unittest import mock
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from mnistlab.database import runs as runs_table
 from mnistlab.models import ConvBlock, ModelConfig, get_preset
 from mnistlab.settings import TrainingSettings
 from mnistlab.store import ModelStore, metadata_for
@@ -975,6 +978,97 @@ def test_a_teacher_is_told_when_the_class_will_be_removed_and_deletes_it_with_it
     assert not lab.runs.run_folder(run_id).exists()
 
 
+def finished_run(owner: str, settings, values, reached=None, waited: float = 1.0) -> int:
+    """A run in the database that trained its epochs to these validation accuracies (one every 10 s) and finished."""
+    from mnistlab.events import EpochRecord, TrainingResult
+    from mnistlab.runs import encode_epoch, encode_result
+    from mnistlab.services import services
+
+    lab = services()
+    run_id = lab.runs.create(owner, settings, "test")
+    history = [EpochRecord(index + 1, 0.3, value + 0.03, 0.3, value, 10.0 * (index + 1)) for index, value in enumerate(values)]
+    result = TrainingResult(
+        dataset=settings.dataset,
+        arch=settings.arch,
+        epochs_run=len(values),
+        stop_reason="target" if reached else "max_epochs",
+        target_accuracy=settings.target_accuracy,
+        monitor=settings.monitor,
+        target_reached=reached,
+        train_accuracy=None,
+        train_loss=None,
+        val_accuracy=values[-1],
+        val_loss=None,
+        test_accuracy=0.885,
+        test_loss=None,
+        seconds=10.0 * len(values),
+        parameters=101_770,
+        data_source="test",
+        normalization=settings.normalization,
+        history=tuple(history),
+    )
+    with lab.database.engine.begin() as connection:
+        created = connection.execute(sa.select(runs_table.c.created_at).where(runs_table.c.id == run_id)).scalar_one()
+        connection.execute(
+            runs_table.update()
+            .where(runs_table.c.id == run_id)
+            .values(
+                status="finished",
+                epochs=[encode_epoch(record) for record in history],
+                result=encode_result(result),
+                plan={"batches_per_epoch": 1688, "parameters": 101_770},
+                started_at=created + waited,
+                ended_at=created + waited + 10 * len(values),
+            )
+        )
+    return run_id
+
+
+def test_the_teacher_starts_a_race_on_a_step_and_it_holds_only_the_runs_pressed_since_on_validation_accuracy(empty_store):
+    """Issue 33: the race plotted training accuracy against a target the stop measured on validation accuracy, joined a
+    student's runs into one zigzag, kept the previous exercise, and said "your network" of someone else's."""
+    from mnistlab.events import TargetReached
+    from mnistlab.lessons import step_settings, training_steps
+
+    teacher = start_class("9B vision")
+    info = class_store().by_code(re.search(r">([A-Z0-9]{6})<", next(m.value for m in teacher.markdown if "letter-spacing" in m.value)).group(1))
+    assert "No race yet." in texts(teacher)
+    for nickname in ("Ali", "Zeynep"):
+        class_store().join(info.code, nickname, f"browser:{nickname.lower()}")
+    step = next(index for index, (lesson, _step) in enumerate(training_steps()) if lesson.number == 4)
+    settings = step_settings(training_steps()[step][1])
+    finished_run("browser:ali", settings, [0.95])  # before the race: not in it
+
+    by_label(teacher.selectbox, "Lesson step").set_value(step)
+    teacher.run()
+    assert by_label(teacher.number_input, "Target: validation accuracy (%)").value == 89.0
+    by_label(teacher.button, "Start a new race").click()
+    teacher.run()
+    assert not teacher.exception and "Class race: Race 1" in [header.value for header in teacher.subheader]
+    assert "Nobody has pressed Train since the race started." in texts(teacher)
+
+    faster = dataclasses.replace(settings, learning_rate=0.003)
+    finished_run("browser:ali", settings, [0.86, 0.88, 0.885])  # training accuracy 91.5%: still below on validation
+    finished_run("browser:zeynep", faster, [0.87, 0.8912], reached=TargetReached(2, 1688, 20.0, 0.8912), waited=2.0)
+    teacher.run()
+    assert not teacher.exception
+    assert "First to reach 89.0%: Zeynep · lr 0.003, 22 s after pressing Train." in texts(teacher)
+    board = teacher.dataframe[0].value
+    assert list(board["Who"]) == ["Zeynep · lr 0.003", "Ali"]
+    assert list(board["State"]) == ["reached", "below the target"]
+    assert list(board["Best validation"]) == ["89.1%", "88.5%"]
+    assert list(board["Time to target"]) == ["22 s (20 s, epoch 2)", "–"]  # the student's own result says "after 20 s"
+    assert "None" not in board.to_string() and "your network" not in texts(teacher)
+    (chart,) = [chart.proto.spec for chart in teacher.get("vega_lite_chart") if '"validation accuracy"' in chart.proto.spec]
+    assert chart.count('"type": "rule"') == 1
+
+    # A new race starts clean.
+    by_label(teacher.button, "Start a new race").click()
+    teacher.run()
+    assert "Class race: Race 2" in [header.value for header in teacher.subheader]
+    assert "Nobody has pressed Train since the race started." in texts(teacher)
+
+
 def test_class_from_the_navigation_opens_the_one_class_taught_and_the_join_link_offers_only_joining(empty_store):
     """Issue 33: the teacher needed one more click ("Open the dashboard") after Class in the navigation, and a student who
     opened the join link was offered "Start a class"."""
@@ -1146,7 +1240,7 @@ def test_every_chart_keeps_its_height_for_its_plot():
 
     runs = pd.DataFrame([{"run": f"Run {run}", "epoch": epoch, "accuracy": 0.8 + epoch / 100} for run in range(6) for epoch in range(1, 6)])
     race = pd.DataFrame([{"who": f"Student {who}", "epoch": epoch / 10, "accuracy": 0.5 + epoch / 100} for who in range(25) for epoch in range(30)])
-    for chart in (compare_chart(runs, "run", "epoch", "accuracy"), race_chart(race, "who", [0.88])):
+    for chart in (compare_chart(runs, "run", "epoch", "accuracy"), race_chart(race, "who", 0.88, ["Student 1"])):
         spec = chart.to_dict()
         assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}, spec.get("autosize")
         assert max(layer.get("height", 0) for layer in [spec, *spec.get("layer", [])]) >= 360
@@ -1160,8 +1254,28 @@ def test_the_race_legend_counts_students_in_order():
 
     names = ["Student 10", "Student 2", "Student 1", "Student 11", "ada"]
     race = pd.DataFrame([{"who": name, "epoch": 1.0, "accuracy": 0.8} for name in names])
-    color = race_chart(race, "who", [0.88]).to_dict()["layer"][0]["encoding"]["color"]
+    color = race_chart(race, "who", 0.88, []).to_dict()["layer"][0]["encoding"]["color"]
     assert color["sort"] == ["ada", "Student 1", "Student 2", "Student 10", "Student 11"]
+
+
+def test_the_race_draws_its_target_once_labelled_and_its_leaders_thick_and_named():
+    """Two unlabelled dashed targets piled up on the projector; 25 lines of one width could not be told apart."""
+    import pandas as pd
+
+    from mnistlab_ui.charts import race_chart
+
+    race = pd.DataFrame([{"who": who, "epoch": epoch, "accuracy": 0.8 + epoch / 100} for who in ("Ali", "Zeynep", "Deniz") for epoch in (1, 2, 3)])
+    layers = race_chart(race, "who", 0.89, ["Zeynep"]).to_dict()["layer"]
+    rules = [layer for layer in layers if layer["mark"]["type"] == "rule"]
+    texts = [layer for layer in layers if layer["mark"]["type"] == "text"]
+    assert len(rules) == 1
+    datasets = race_chart(race, "who", 0.89, ["Zeynep"]).to_dict()["datasets"]
+    labels = [row.get("label") for rows in datasets.values() for row in rows if "label" in row]
+    assert labels == ["target 89.0%"]
+    named = [row["who"] for rows in datasets.values() for row in rows if row.get("leader") and "label" not in row]
+    assert set(named) == {"Zeynep"} and len(texts) == 2
+    width = layers[0]["encoding"]["strokeWidth"]
+    assert width["field"] == "leader" and width["scale"]["range"][0] > 2 * width["scale"]["range"][1]
 
 
 # Languages, links and the glossary
