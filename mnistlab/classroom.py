@@ -1,6 +1,6 @@
 """Classroom mode: a class that joins with a code, draws labelled digits, and measures models on them.
 
-`ClassStore` keeps classes in the app's database. It is the composition of four parts,
+`ClassStore` keeps classes in the app's database. It is the composition of five parts,
 each a module of its own:
 
 - `mnistlab.class_identity`: the class itself: join code, teacher key and tokens, its
@@ -9,7 +9,8 @@ each a module of its own:
   they share with the class;
 - `mnistlab.class_drawings`: its drawings (prompts, saving, hiding, the two halves, scoring
   a model on them, exports);
-- `mnistlab.class_races`: its races (the teacher starts one; `mnistlab.race` has their rules).
+- `mnistlab.class_races`: its races (the teacher starts one; `mnistlab.race` has their rules);
+- `mnistlab.class_pace`: where the teacher sent the class, and "eyes on the projector".
 
 The names pages and tests use are importable from here.
 """
@@ -47,6 +48,7 @@ from mnistlab.class_identity import (
     normalise_code,
 )
 from mnistlab.class_members import NICKNAME_LENGTH, NICKNAME_PATTERN, ClassMembers, RosterRow, Student, UnknownCodeError, check_nickname
+from mnistlab.class_pace import ClassPace
 from mnistlab.class_races import ClassRaces
 from mnistlab.database import Database
 
@@ -83,7 +85,7 @@ __all__ = [
 ]
 
 
-class ClassStore(ClassIdentity, ClassMembers, ClassDrawingStore, ClassRaces):
+class ClassStore(ClassIdentity, ClassMembers, ClassDrawingStore, ClassRaces, ClassPace):
     """Classes, students, drawings, shared runs and races in the app's database."""
 
     def __init__(self, database: Database, clock=time.time):

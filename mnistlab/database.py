@@ -82,6 +82,13 @@ classes = sa.Table(
     # Version 3: a lesson's budget for the class's trainings (None: the server's limits).
     sa.Column("max_epochs", sa.Integer),
     sa.Column("train_images", sa.Integer),
+    # Version 5: where the teacher sent the class (a page, its link's query, the lesson step) and when, and whether
+    # every student's screen is paused ("eyes on the projector").
+    sa.Column("sent_page", sa.String(40)),
+    sa.Column("sent_query", sa.JSON),
+    sa.Column("sent_step", sa.String(10)),
+    sa.Column("sent_at", sa.Float),
+    sa.Column("paused", sa.Boolean),
     sqlite_autoincrement=True,
 )
 
@@ -226,7 +233,12 @@ def _add_nickname_skeletons(connection: Connection) -> None:
 
 
 def _add_races(connection: Connection) -> None:
-    """Version 4 to 5: the class's races."""
+    """Version 4 to 5: the class's races, and where the teacher sent the class."""
+    existing = {column["name"] for column in sa.inspect(connection).get_columns("classes")}
+    for column in (classes.c.sent_page, classes.c.sent_query, classes.c.sent_step, classes.c.sent_at, classes.c.paused):
+        if column.name not in existing:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.exec_driver_sql(f"ALTER TABLE classes ADD COLUMN {column.name} {kind}")
     metadata.create_all(connection, tables=[races])
 
 

@@ -100,6 +100,10 @@ APP_RAN: SessionKey[bool] = SessionKey(
     "mnistlab.app_ran", lambda: False, "Set by app.py at the start of a run: the page runs through app.py's navigation."
 )
 
+PACE_SEEN: SessionKey[float] = SessionKey(
+    "mnistlab.pace_seen", lambda: 0.0, "When the direction this tab last opened or dismissed was sent (the teacher's newer ones show)."
+)
+
 ALL_KEYS = (
     APP_RAN,
     BROWSER_KEY,
@@ -122,4 +126,5 @@ ALL_KEYS = (
     CLASS_NOTE,
     LANGUAGE,
     LINK_APPLIED,
+    PACE_SEEN,
 )

@@ -42,6 +42,21 @@ PAGES = (
 )
 
 
+def page_titles() -> dict[str, str]:
+    """Each page's title in the navigation, by URL slug, in the current language."""
+    from mnistlab.i18n import _
+
+    return {
+        "home": _("Home"),
+        "train": _("Train"),
+        "draw": _("Draw"),
+        "convolutions": _("Convolutions"),
+        "class": _("Class"),
+        "glossary": _("Glossary"),
+        "explain": _("Inside the answer"),
+    }
+
+
 _PAGE_STYLE = """
 <style>
 /* A projector at 1024x768 has no height to spare: the page starts right under the header. */

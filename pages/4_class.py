@@ -14,6 +14,7 @@ from mnistlab.retention import deletion_notice
 from mnistlab.settings import SETTING
 from mnistlab.throttle import Throttle
 from mnistlab_ui.class_dashboard import DASHBOARD_EVERY, class_exports, dashboard, hidden_drawings, roster
+from mnistlab_ui.class_pace import pace_controls
 from mnistlab_ui.classroom import (
     become_teacher,
     class_drawings,
@@ -220,6 +221,7 @@ def teacher_view(info) -> None:
 
     teacher_settings(info, key)
     st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)
+    pace_controls(info, key)
     race_controls(info, key)
     st.fragment(race, run_every=2.0)(info)
     roster(info, key)

@@ -41,6 +41,8 @@ def downgrade(url: str, to_version: int) -> None:
             connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         connection.exec_driver_sql("DROP TABLE servers")
         connection.exec_driver_sql("DROP TABLE races")
+        for column in ("sent_page", "sent_query", "sent_step", "sent_at", "paused"):
+            connection.exec_driver_sql(f"ALTER TABLE classes DROP COLUMN {column}")
         if to_version < 2:
             for table in ("class_runs", "drawings", "students", "classes"):
                 connection.exec_driver_sql(f"DROP TABLE {table}")

@@ -1069,6 +1069,56 @@ def test_the_teacher_starts_a_race_on_a_step_and_it_holds_only_the_runs_pressed_
     assert "Nobody has pressed Train since the race started." in texts(teacher)
 
 
+def test_the_teacher_sends_the_class_to_a_step_and_pauses_it_and_a_students_page_follows(empty_store):
+    """Issue 33: the teacher conducted the class by shouting. A student's page (any page) offers the step the class was
+    sent to with one tap, until they open it or say "Not now"; "eyes on the projector" covers their screen until lifted."""
+    from mnistlab_ui.identity import owner_of
+
+    teacher = start_class("9B vision")
+    info = class_store().by_code(re.search(r">([A-Z0-9]{6})<", next(m.value for m in teacher.markdown if "letter-spacing" in m.value)).group(1))
+    browser = "s" * 40
+    class_store().join(info.code, "Ada", owner_of(browser))
+    student = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    student.session_state["mnistlab.browser_key"] = browser
+    student.run()
+    assert not student.exception and "Your teacher sends the class to" not in texts(student)
+
+    by_label(teacher.selectbox, "Send the class to").set_value(1)  # lesson 2's first step (lesson 1 has one)
+    teacher.run()
+    by_label(teacher.button, "Send the class there").click()
+    teacher.run()
+    assert not teacher.exception and "Lesson 2: Train the dense network on digits until 95% validation accuracy." in texts(teacher)
+    assert "Sent 0 s ago: Lesson 2" in texts(teacher)
+    student.run()
+    assert "**Your teacher sends the class to:** Lesson 2: Train the dense network on digits until 95% validation accuracy" in texts(student)
+    by_label(student.button, "Not now").click()
+    student.run()
+    assert "Your teacher sends the class to" not in texts(student)
+
+    # Any link of the app; a link that is not one is refused in words.
+    by_label(teacher.selectbox, "Send the class to").set_value("link")
+    teacher.run()
+    by_label(teacher.text_input, "Link").input("http://evil.example/phish")
+    by_label(teacher.button, "Send the class there").click()
+    teacher.run()
+    assert any("not a link to a page of MNIST Lab" in shown(error.value) for error in teacher.error)
+    by_label(teacher.text_input, "Link").input("/draw")
+    by_label(teacher.button, "Send the class there").click()
+    teacher.run()
+    student.run()
+    assert "**Your teacher sends the class to:** the Draw page" in texts(student)
+
+    by_label(teacher.toggle, "Eyes on the projector: pause every student's screen").set_value(True)
+    teacher.run()
+    student.run()
+    (cover,) = [element.proto.body for element in student.get("html") if "mnistlab-paused" in element.proto.body]
+    assert "Eyes on the projector" in cover and "position:fixed" in cover.replace(" ", "")
+    by_label(teacher.toggle, "Eyes on the projector: pause every student's screen").set_value(False)
+    teacher.run()
+    student.run()
+    assert not [element for element in student.get("html") if "mnistlab-paused" in element.proto.body]
+
+
 def test_class_from_the_navigation_opens_the_one_class_taught_and_the_join_link_offers_only_joining(empty_store):
     """Issue 33: the teacher needed one more click ("Open the dashboard") after Class in the navigation, and a student who
     opened the join link was offered "Start a class"."""
