@@ -1,7 +1,7 @@
 """The teacher paces the class from the dashboard; every student's page follows within seconds.
 
 `pace_controls` is the teacher's: send the class to a lesson step or a link, and "eyes on the projector". `directions`
-runs on every page of a student in a class (a fragment that looks every 2 s): it offers the step the class was sent
+runs on every page of a student in a class (a fragment that looks every 1.5 s): it offers the step the class was sent
 to with one tap (it never takes the student away from a drawing or a training), and covers the screen while the
 teacher pauses the class. The rules are `mnistlab.class_pace`'s.
 """
@@ -20,9 +20,10 @@ from mnistlab.lessons import LESSONS
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import PACE_SEEN as SEEN
+from mnistlab_ui.session import PACE_TOLD as TOLD
 from mnistlab_ui.shell import page_link, page_titles
 
-LOOK_EVERY = 2.0  # seconds between a student's page looking for the teacher's directions
+LOOK_EVERY = 1.5  # seconds between a student's page looking for the teacher's directions (shown within 3 s)
 ANY_LINK = "link"
 PAUSE_TOGGLE = "pace_paused"  # the teacher's "eyes on the projector" toggle
 
@@ -46,6 +47,7 @@ def pace_controls(info: ClassInfo, key: str | None) -> None:
     pace = lab().classes.pace(info.class_id)
     with st.container(border=True):
         st.markdown(f"**{_('Pace the class')}**")
+
         def pause_changed() -> None:
             paused = bool(st.session_state[PAUSE_TOGGLE])
             lab().classes.pause_class(info.class_id, key, paused)
@@ -87,7 +89,7 @@ _PAUSED = """
 <div role="alertdialog" aria-modal="true" aria-label="{title}" data-testid="mnistlab-paused"
      style="position:fixed;inset:0;z-index:1000100;background:#0f172a;color:#fff;display:flex;flex-direction:column;
             align-items:center;justify-content:center;text-align:center;padding:2rem;">
-  <div style="font-size:clamp(2.2rem,8vw,4.5rem);font-weight:800;line-height:1.15;">👀 {title}</div>
+  <div style="font-size:clamp(2.2rem,8vw,4.5rem);font-weight:800;line-height:1.15;">{title}</div>
   <div style="font-size:clamp(1.1rem,3.5vw,1.6rem);margin-top:1.25rem;max-width:40rem;">{text}</div>
 </div>
 """
@@ -112,8 +114,12 @@ def directions(page: str) -> None:
     if is_on(sent, page, st.query_params):
         SEEN.set(sent.sent_at)  # opened: it does not come back after the student moves on
         return
+    told = _("**Your teacher sends the class to:** {where}").format(where=direction_text(sent))
+    if sent.sent_at > TOLD.get():
+        TOLD.set(sent.sent_at)
+        st.toast(told, icon=":material/campaign:")  # seen however far down the page the student is (drawing on a phone)
     with st.container(border=True):
-        st.markdown(_("**Your teacher sends the class to:** {where}").format(where=direction_text(sent)))
+        st.markdown(told)
         left, right = st.columns([3, 1], vertical_alignment="center")
         with left:
             target = "app.py" if sent.page == "home" else sent.page

@@ -104,6 +104,10 @@ PACE_SEEN: SessionKey[float] = SessionKey(
     "mnistlab.pace_seen", lambda: 0.0, "When the direction this tab last opened or dismissed was sent (the teacher's newer ones show)."
 )
 
+PACE_TOLD: SessionKey[float] = SessionKey(
+    "mnistlab.pace_told", lambda: 0.0, "When the direction this tab last announced (a toast, seen wherever the page is scrolled) was sent."
+)
+
 ALL_KEYS = (
     APP_RAN,
     BROWSER_KEY,
@@ -127,4 +131,5 @@ ALL_KEYS = (
     LANGUAGE,
     LINK_APPLIED,
     PACE_SEEN,
+    PACE_TOLD,
 )

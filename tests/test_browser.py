@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.drivers import (
     PHONE,
     PROJECTOR,
     AppServer,
+    canvas,
     choose,
     chromium,
     draw_stroke,
@@ -87,6 +89,12 @@ def phone(browser):
     page = new_page(browser, PHONE, touch=True)
     yield page
     page.context.close()
+
+
+def snapshot(page, name: str) -> None:
+    """With MNISTLAB_SCREENSHOTS set, a screenshot of what the page shows now (to look at, not to compare)."""
+    if os.environ.get("MNISTLAB_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(os.environ["MNISTLAB_SCREENSHOTS"], f"{name}-{page.viewport_size['width']}.png"))
 
 
 def assert_no_errors(page, name=""):
@@ -862,6 +870,75 @@ def test_a_teacher_on_localhost_projects_a_link_a_phone_on_the_network_opens_and
         teacher.context.close()
         student.context.close()
         app.stop()
+
+
+def test_the_teacher_sends_the_class_to_a_step_and_pauses_every_screen(server, browser):
+    """Issue 33: three students on three pages (one a phone in Turkish, drawing) see the step the teacher sent with one
+    tap to open, without being moved away; the pause covers each screen whole and lifts. (Each page looks every 2 s;
+    the test waits for what the students see, and prints how long it took.)"""
+    from mnistlab.i18n import _, set_language
+
+    teacher = new_page(browser)
+    students = [new_page(browser), new_page(browser), new_page(browser, PHONE, touch=True)]
+    languages, names, pages = ["en", "en", "tr"], ["Ada", "Bora", "Cem"], ["train", "class", "draw"]
+    try:
+        code = start_class(teacher, server.url, "Paced class")
+        for student, language, name, where in zip(students, languages, names, pages, strict=True):
+            set_language(language)
+            student.goto(f"{server.url}/class?join={code}&lang={language}")
+            student.get_by_role("textbox", name=_("Nickname")).fill(name)
+            student.get_by_role("button", name=_("Join")).click()
+            student.get_by_text(re.compile(name)).first.wait_for(timeout=60_000)
+            student.goto(f"{server.url}/{where}?lang={language}")
+            wait_until_idle(student)
+        set_language("en")
+        draw_stroke(students[2], one(), touch=True)  # Cem is drawing: the direction must not take the drawing away
+
+        choose(teacher, "Send the class to", "Lesson 4: Train the fast CNN on clothes until 89%")
+        sent = time.monotonic()
+        teacher.get_by_role("button", name="Send the class there").click()
+        banners = []
+        for student, language in zip(students, languages, strict=True):
+            set_language(language)
+            # The bold start of "**Your teacher sends the class to:** {where}" in the student's language, on the page (a
+            # toast says it too, wherever the page is scrolled).
+            told = _("**Your teacher sends the class to:** {where}").split("**")[1]
+            student.get_by_test_id("stMainBlockContainer").get_by_text(told).wait_for(timeout=60_000)
+            student.get_by_test_id("stToast").get_by_text(told).wait_for(timeout=60_000)
+            banners.append(round(time.monotonic() - sent, 1))
+        set_language("en")
+        print(f"the three pages showed the direction {banners} s after the teacher sent it")
+        for number, student in enumerate(students):
+            snapshot(student, f"sent-{number}")
+        assert "/draw" in students[2].url and canvas(students[2]).is_visible()  # still drawing, where it was
+
+        # Bora puts it off; Cem opens it with one tap and lands on the step's settings (in Turkish), then it is gone.
+        students[1].get_by_role("button", name="Not now").click()
+        main = [student.get_by_test_id("stMainBlockContainer") for student in students]
+        expect(main[1].get_by_text("Your teacher sends the class to:")).to_have_count(0, timeout=30_000)
+        set_language("tr")
+        students[2].get_by_role("link", name=_("Open it")).tap()
+        students[2].wait_for_url(re.compile(r"/train\?.*preset=fast_cnn"), timeout=60_000)
+        expect(main[2].get_by_text(_("**Your teacher sends the class to:** {where}").split("**")[1])).to_have_count(0, timeout=30_000)
+        set_language("en")
+
+        # Eyes on the projector: every screen covered whole, then given back.
+        teacher.get_by_text("Eyes on the projector: pause every student's screen").click()
+        for student in students:
+            cover = student.get_by_test_id("mnistlab-paused")
+            cover.wait_for(timeout=60_000)
+            box, view = cover.bounding_box(), student.viewport_size
+            assert box["x"] <= 0 and box["y"] <= 0 and box["width"] >= view["width"] and box["height"] >= view["height"], box
+            snapshot(student, f"paused-{students.index(student)}")
+        teacher.get_by_text("Eyes on the projector: pause every student's screen").click()
+        for student in students:
+            expect(student.get_by_test_id("mnistlab-paused")).to_have_count(0, timeout=60_000)
+        for page in [teacher, *students]:
+            assert_no_errors(page, f"paced-{students.index(page) if page in students else 'teacher'}")
+    finally:
+        set_language("en")
+        for page in [teacher, *students]:
+            page.context.close()
 
 
 def test_students_pressing_train_at_once_watch_one_training_and_the_race_shows_it(server, browser):
