@@ -47,6 +47,7 @@ class RosterRow:
     drawings: int
     joined_at: float
     last_drawing_at: float | None
+    owner: str = ""  # the student's browser (whose runs are theirs)
 
     @property
     def last_active(self) -> float:
@@ -172,14 +173,14 @@ class ClassMembers:
         """The teacher's list: every student in the class, with their drawings and when they were last active."""
         counts = _drawing_counts(class_id)
         query = (
-            sa.select(students.c.id, students.c.nickname, students.c.joined_at, students.c.last_drawing_at, counts.c.drawings)
+            sa.select(students.c.id, students.c.nickname, students.c.joined_at, students.c.last_drawing_at, counts.c.drawings, students.c.owner)
             .select_from(students.outerjoin(counts, counts.c.student_id == students.c.id))
             .where(students.c.class_id == class_id, students.c.left_at.is_(None))
             .order_by(students.c.id)
         )
         with self._engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [RosterRow(row.id, row.nickname, int(row.drawings or 0), row.joined_at, row.last_drawing_at) for row in rows]
+        return [RosterRow(row.id, row.nickname, int(row.drawings or 0), row.joined_at, row.last_drawing_at, row.owner) for row in rows]
 
     def members(self, class_id: int) -> list[Member]:
         """Every student the class had (also those who left), with their drawings: for the teacher's records."""

@@ -17,9 +17,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from mnistlab.datasets import DATASETS
-from mnistlab.i18n import _, decimal, ngettext, number, percent
+from mnistlab.i18n import N_, _, decimal, ngettext, number, percent
 from mnistlab.models import network_text
-from mnistlab.runs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, RunSnapshot
+from mnistlab.runs import CANCELLED, FINISHED, QUEUED, RUNNING, RunSnapshot
 from mnistlab.settings import TrainingSettings
 
 LEADERS = 3  # the lines labelled on the chart and drawn thick; the others are thinner
@@ -71,21 +71,76 @@ class Standing:
 
     @property
     def state(self) -> str:
-        """What the leaderboard says of it: reached, training, waiting, below the target, stopped, failed."""
+        """Where the run is (a key of `STATES`): reached, training, waiting, below the target, stopped, failed."""
         run = self.run
         if self.reached is not None:
-            return _("reached")
+            return "reached"
         if run.status == QUEUED:
-            return _("waiting")
+            return "waiting"
         if run.status == RUNNING:
-            return _("training now")
+            return "training"
         if run.status == FINISHED:
-            return _("below the target")
+            return "below"
         if run.status == CANCELLED:
-            return _("stopped")
-        if run.status in (FAILED, INTERRUPTED):
-            return _("failed")
-        return run.status
+            return "stopped"
+        return "failed"  # failed, or cut off by a restart
+
+    @property
+    def state_text(self) -> str:
+        return _(STATES[self.state])
+
+
+# What the leaderboard and the progress grid say of a student's run (or of no run), translated where shown.
+STATES = {
+    "not_started": N_("not started"),
+    "waiting": N_("waiting"),
+    "training": N_("training now"),
+    "reached": N_("reached"),
+    "below": N_("below the target"),
+    "stopped": N_("stopped"),
+    "failed": N_("failed"),
+    "idle": N_("nothing for {minutes} min"),
+}
+STUCK_AFTER = 180.0  # seconds without a training or a drawing before the grid says "nothing for N min"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A student on the teacher's progress grid: their latest run in the race, and where they are."""
+
+    owner: str
+    nickname: str
+    state: str  # a key of STATES
+    standing: Standing | None  # their latest run's row, if they pressed Train since the race started
+    idle_minutes: int | None = None
+
+    @property
+    def state_text(self) -> str:
+        return _(STATES[self.state]).format(minutes=self.idle_minutes)
+
+
+def class_progress(race: Race, table: list[Standing], names: dict[str, str], last_active: dict[str, float], now: float) -> list[Progress]:
+    """Every student of the class on the race's step, in name order: not started, waiting, training, reached, below the
+    target, stopped, failed; one who has not reached it and did nothing (no training, no drawing) for `STUCK_AFTER`
+    seconds since the race started is "nothing for N min"."""
+    latest: dict[str, Standing] = {}
+    for row in table:
+        if row.run.owner not in latest or row.run.run_id > latest[row.run.owner].run.run_id:
+            latest[row.run.owner] = row
+    grid = []
+    for owner, nickname in names.items():
+        row = latest.get(owner)
+        state = row.state if row is not None else "not_started"
+        if state in ("not_started", "below", "stopped", "failed"):
+            moments = [race.started_at, last_active.get(owner, 0.0)]
+            if row is not None:
+                moments.append(row.run.ended_at or row.run.created_at)
+            quiet = now - max(moments)
+            if quiet >= STUCK_AFTER:
+                grid.append(Progress(owner, nickname, "idle", row, int(quiet // 60)))
+                continue
+        grid.append(Progress(owner, nickname, state, row))
+    return sorted(grid, key=lambda progress: progress.nickname.casefold())
 
 
 def check_race_name(name: str) -> str:

@@ -46,7 +46,8 @@ def pace_controls(info: ClassInfo, key: str | None) -> None:
     """The teacher sends the class to a step (or any link of the app), and pauses every screen."""
     pace = lab().classes.pace(info.class_id)
     with st.container(border=True):
-        st.markdown(f"**{_('Pace the class')}**")
+        title = _("Pace the class")
+        st.markdown(f"**{title}**")
 
         def pause_changed() -> None:
             paused = bool(st.session_state[PAUSE_TOGGLE])

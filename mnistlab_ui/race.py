@@ -3,6 +3,9 @@ and a leaderboard (the rules are `mnistlab.race`'s)."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
 import pandas as pd
 import streamlit as st
 
@@ -10,8 +13,8 @@ from mnistlab.class_identity import within_budget
 from mnistlab.classroom import ClassInfo
 from mnistlab.i18n import _, decimal, number, percent, seconds
 from mnistlab.lessons import step_settings, training_steps
-from mnistlab.race import Race, Standing, first_to_reach, leaders, race_lines, standings
-from mnistlab_ui.charts import race_chart
+from mnistlab.race import STATES, Progress, Race, Standing, class_progress, first_to_reach, leaders, race_lines, standings
+from mnistlab_ui.charts import race_chart, run_curves
 from mnistlab_ui.server import lab
 from mnistlab_ui.text import plain
 
@@ -82,7 +85,7 @@ def leaderboard(table: list[Standing]) -> pd.DataFrame:
                 _("Best validation"): percent(row.best) if row.best is not None else "–",
                 _("Test"): percent(result.test_accuracy) if result is not None and result.test_accuracy is not None else "–",
                 _("Parameters"): number(parameters) if parameters else "–",
-                _("State"): row.state,
+                _("State"): row.state_text,
             }
         )
     return pd.DataFrame(rows)
@@ -95,8 +98,78 @@ def race_caption(race: Race) -> str:
     ).format(target=percent(race.target), step=step)
 
 
-def race(info: ClassInfo) -> None:
-    """The class race for the projector: every run pressed since the teacher started it, live."""
+# How each state looks on the progress grid: an icon and a colour (Streamlit's named colours), never colour alone.
+STATE_LOOK = {
+    "not_started": (":material/hourglass_empty:", "gray"),
+    "waiting": (":material/schedule:", "blue"),
+    "training": (":material/model_training:", "blue"),
+    "reached": (":material/check_circle:", "green"),
+    "below": (":material/trending_flat:", "orange"),
+    "stopped": (":material/stop_circle:", "orange"),
+    "failed": (":material/error:", "red"),
+    "idle": (":material/help:", "red"),
+}
+
+
+def _tile_detail(progress: Progress) -> str:
+    row = progress.standing
+    if row is None:
+        return ""
+    if row.from_pressing is not None:
+        return _("{time} · {accuracy}").format(time=seconds(row.from_pressing), accuracy=percent(row.reached.value))
+    return _("best {accuracy}").format(accuracy=percent(row.best)) if row.best is not None else ""
+
+
+def progress_grid(current: Race, table: list[Standing], info: ClassInfo) -> None:
+    """Who is done, who is stuck: every student on the race's step, live; "Show" puts a student's latest run on the
+    projector."""
+    names = lab().classes.owners(info.class_id)
+    last_active = {row.owner: row.last_active for row in lab().classes.roster(info.class_id)}
+    grid = class_progress(current, table, names, last_active, time.time())
+    if not grid:
+        return
+    counts = Counter(progress.state for progress in grid)
+    names = {state: _("nothing for a while") if state == "idle" else _(text) for state, text in STATES.items()}
+    title = _("Who is where")
+    st.markdown(f"**{title}** · " + " · ".join(f"{names[state]}: {counts[state]}" for state in STATES if counts[state]))
+    # One chip per student (an icon and a colour, never colour alone): the whole class fits a projector's screen, and a
+    # tap on a student puts their latest run on it.
+    chips = {progress.owner: progress for progress in grid}
+    numbers = {progress.owner: number for number, progress in enumerate(grid, start=1)}
+
+    def chip(owner: str) -> str:
+        progress = chips[owner]
+        icon, colour = STATE_LOOK[progress.state]
+        name = plain(progress.nickname) if info.show_names else _("student {number}").format(number=numbers[owner])
+        detail = _tile_detail(progress)
+        return f":{colour}[{icon}] {name} · {progress.state_text}" + (f" · {detail}" if detail else "")
+
+    picked = st.pills(_("Put a student's run on the projector"), list(chips), format_func=chip, selection_mode="single", key="progress_pick")
+    if picked is None or picked not in chips:
+        return
+    progress = chips[picked]
+    if progress.standing is None:
+        st.caption(_("{name} has not pressed Train since the race started.").format(name=plain(progress.nickname)))
+    else:
+        shown_run(progress.standing)
+
+
+def shown_run(row: Standing) -> None:
+    """A student's run on the projector: its curves and where it stands."""
+    run = row.run
+    with st.container(border=True):
+        st.markdown(f"**{plain(row.label)}** · {row.state_text}")
+        if run.result is not None:
+            st.caption(plain(run.result.describe_stop()))
+        loss, accuracy = run_curves(run)
+        left, right = st.columns(2)
+        left.altair_chart(accuracy, width="stretch")
+        right.altair_chart(loss, width="stretch")
+
+
+def race(info: ClassInfo, teacher: bool = False) -> None:
+    """The class race for the projector: every run pressed since the teacher started it, live; for the teacher, who
+    is where."""
     current = lab().classes.current_race(info.class_id)
     if current is None:
         st.subheader(_("Class race"))
@@ -106,10 +179,12 @@ def race(info: ClassInfo) -> None:
     st.caption(race_caption(current))
     owners = lab().classes.owners(info.class_id)
     lines = race_lines(current, lab().jobs.runs_since(owners, current.started_at), owners, info.show_names)
+    table = standings(current, lines)
+    if teacher:
+        progress_grid(current, table, info)
     if not lines:
         st.info(_("Nobody has pressed Train since the race started."), icon=":material/flag:")
         return
-    table = standings(current, lines)
     first = first_to_reach(table)
     if first is not None:
         st.success(

@@ -223,7 +223,7 @@ def teacher_view(info) -> None:
     st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)
     pace_controls(info, key)
     race_controls(info, key)
-    st.fragment(race, run_every=2.0)(info)
+    st.fragment(race, run_every=2.0)(info, teacher=True)
     roster(info, key)
     hidden_drawings(info, key)
 

@@ -6,13 +6,13 @@ import streamlit as st
 
 from mnistlab.glossary import GLOSSARY
 from mnistlab.i18n import _, current_language
-from mnistlab_ui.shell import leave_pages_folder_mode, page_link
+from mnistlab_ui.shell import leave_pages_folder_mode, page_link, page_titles
 
 leave_pages_folder_mode()
 st.title(_("Glossary"))
 st.write(_("The words of the lessons in plain words. Each one links to the page where you see it at work."))
 
-PAGE_TITLES = {"train": _("Train"), "draw": _("Draw"), "convolutions": _("Convolutions"), "class": _("Class"), "explain": _("Inside the answer")}
+PAGE_TITLES = page_titles()
 language = current_language()
 query = {"lang": language} if language != "en" else None
 for entry in sorted(GLOSSARY, key=lambda entry: _(entry.term).casefold()):

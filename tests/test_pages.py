@@ -1033,7 +1033,7 @@ def test_the_teacher_starts_a_race_on_a_step_and_it_holds_only_the_runs_pressed_
     teacher = start_class("9B vision")
     info = class_store().by_code(re.search(r">([A-Z0-9]{6})<", next(m.value for m in teacher.markdown if "letter-spacing" in m.value)).group(1))
     assert "No race yet." in texts(teacher)
-    for nickname in ("Ali", "Zeynep"):
+    for nickname in ("Ali", "Zeynep", "Deniz"):
         class_store().join(info.code, nickname, f"browser:{nickname.lower()}")
     step = next(index for index, (lesson, _step) in enumerate(training_steps()) if lesson.number == 4)
     settings = step_settings(training_steps()[step][1])
@@ -1061,6 +1061,18 @@ def test_the_teacher_starts_a_race_on_a_step_and_it_holds_only_the_runs_pressed_
     assert "None" not in board.to_string() and "your network" not in texts(teacher)
     (chart,) = [chart.proto.spec for chart in teacher.get("vega_lite_chart") if '"validation accuracy"' in chart.proto.spec]
     assert chart.count('"type": "rule"') == 1
+
+    # Who is where: every student of the class, also Deniz who has not pressed Train; "Show" puts a run on the projector.
+    assert "**Who is where** · not started: 1 · reached: 1 · below the target: 1" in texts(teacher)
+    (chips,) = [pills for pills in teacher.get("button_group")]
+    assert list(chips.options) == [
+        ":orange[:material/trending_flat:] Ali · below the target · best 88.5%",
+        ":gray[:material/hourglass_empty:] Deniz · not started",
+        ":green[:material/check_circle:] Zeynep · reached · 22 s · 89.1%",
+    ]
+    chips.set_value("browser:zeynep")
+    teacher.run()
+    assert "**Zeynep · lr 0.003** · reached" in texts(teacher) and "Reached 89.1% validation accuracy at epoch 2" in texts(teacher)
 
     # A new race starts clean.
     by_label(teacher.button, "Start a new race").click()

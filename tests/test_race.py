@@ -111,7 +111,7 @@ def test_the_race_draws_validation_accuracy_so_training_accuracy_above_the_targe
     assert [point.value for point in lines[0].points] == [0.84, 0.87, 0.885, 0.889]
     table = standings(RACE, lines)
     assert first_to_reach(table) is None and table[0].reached is None
-    assert table[0].state == "below the target"
+    assert table[0].state == "below" and table[0].state_text == "below the target"
     assert "without reaching 89.0%" in ali.result.describe_stop()
 
 
@@ -197,7 +197,7 @@ def test_a_run_that_took_an_earlier_trainings_result_is_listed_but_never_first()
 def test_a_run_still_training_is_on_the_board_with_its_best_so_far():
     live = run(1, "a", values=(0.82, 0.86), status=RUNNING)
     table = standings(RACE, race_lines(RACE, [live], NAMES))
-    assert table[0].state == "training now" and table[0].best == 0.86
+    assert table[0].state_text == "training now" and table[0].best == 0.86
 
 
 @pytest.mark.parametrize("name", ["", " " * 5, "x" * 61, "a\x07b"])
@@ -237,3 +237,27 @@ def test_someone_elses_network_is_theirs_never_your_network():
     assert run_name(8, built, "Ali") == "Run 8: Ali's network dense256 on MNIST digits"
     set_language("tr")
     assert "Ali tarafından kurulan ağ dense256" in run_title(built, "Ali") and "senin" not in run_title(built, "Ali").lower()
+
+
+def test_the_progress_grid_says_where_every_student_is_and_who_did_nothing_for_minutes():
+    from mnistlab.race import STUCK_AFTER, class_progress
+
+    names = {"a": "Ali", "z": "Zeynep", "d": "Deniz", "e": "Ece", "m": "Mert"}
+    reached = run(2, "z", values=(0.85, 0.9))
+    runs = [
+        run(1, "a", values=(0.8,), status=RUNNING),
+        reached,
+        run(3, "d", values=(0.86, 0.88), created=100.0),  # finished below the target long ago, nothing since
+        run(4, "e", values=(0.86,), status=CANCELLED, created=RACE.started_at + 400),
+    ]
+    table = standings(RACE, race_lines(RACE, runs, names))
+    now = RACE.started_at + 500
+    grid = class_progress(RACE, table, names, last_active={"m": now - 20}, now=now)
+    states = {progress.nickname: progress.state for progress in grid}
+    assert states == {"Ali": "training", "Zeynep": "reached", "Deniz": "idle", "Ece": "stopped", "Mert": "not_started"}
+    deniz = next(progress for progress in grid if progress.nickname == "Deniz")
+    assert deniz.idle_minutes == int((now - (100.0 + 100.0)) // 60) and deniz.state_text == f"nothing for {deniz.idle_minutes} min"
+    assert [progress.nickname for progress in grid] == ["Ali", "Deniz", "Ece", "Mert", "Zeynep"]
+    # Mert joined the race but has done nothing for longer than STUCK_AFTER: stuck too; a student who reached it never is.
+    later = class_progress(RACE, table, names, last_active={"m": now - 20}, now=now + STUCK_AFTER)
+    assert {progress.nickname for progress in later if progress.state == "idle"} == {"Deniz", "Ece", "Mert"}
