@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import time
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -67,7 +68,9 @@ def pace_controls(info: ClassInfo, key: str | None) -> None:
             [*range(len(steps)), ANY_LINK],
             format_func=lambda index: _("A link of this app…") if index == ANY_LINK else direction_text(steps[index]),
         )
-        link = st.text_input(_("Link"), placeholder="/train?dataset=mnist&preset=cnn&target=0.98") if choice == ANY_LINK else None
+        example = steps[0]  # a link of the app, as the placeholder shows one
+        placeholder = f"/{example.page}?{urlencode(example.query)}"
+        link = st.text_input(_("Link"), placeholder=placeholder) if choice == ANY_LINK else None
         if st.button(_("Send the class there"), icon=":material/send:"):
             try:
                 direction = direction_of_link(link) if choice == ANY_LINK else steps[choice]
