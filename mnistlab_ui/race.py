@@ -16,9 +16,11 @@ from mnistlab.lessons import step_settings, training_steps
 from mnistlab.race import STATES, Progress, Race, Standing, class_progress, first_to_reach, leaders, race_lines, standings
 from mnistlab_ui.charts import race_chart, run_curves
 from mnistlab_ui.server import lab
+from mnistlab_ui.session import RACE_NAME_FOR
 from mnistlab_ui.text import plain
 
 RACE_TARGET = "race_target"  # the form's target widget, set to the step's target when the step changes
+RACE_NAME = "race_name"  # the form's name widget
 
 
 def _step_label(index: int | None) -> str:
@@ -43,8 +45,13 @@ def race_controls(info: ClassInfo, key: str | None) -> None:
         if RACE_TARGET not in st.session_state:
             st.session_state[RACE_TARGET] = 89.0
         target = st.number_input(_("Target: validation accuracy (%)"), min_value=10.0, max_value=100.0, step=0.5, key=RACE_TARGET)
+        # A key of its own, so nothing a rerun does takes away what the teacher typed; after a race starts, the next
+        # race's name is offered.
         started = lab().classes.races_started(info.class_id)
-        name = st.text_input(_("Name"), value=_("Race {number}").format(number=started + 1), max_chars=60)
+        if RACE_NAME_FOR.get() != started:
+            st.session_state[RACE_NAME] = _("Race {number}").format(number=started + 1)
+            RACE_NAME_FOR.set(started)
+        name = st.text_input(_("Name"), key=RACE_NAME, max_chars=60)
         if st.button(_("Start a new race"), type="primary", icon=":material/flag:"):
             reference = within_budget(step_settings(steps[index][1]), info) if index is not None else None
             try:

@@ -108,6 +108,10 @@ PACE_TOLD: SessionKey[float] = SessionKey(
     "mnistlab.pace_told", lambda: 0.0, "When the direction this tab last announced (a toast, seen wherever the page is scrolled) was sent."
 )
 
+RACE_NAME_FOR: SessionKey[int | None] = SessionKey(
+    "mnistlab.race_name_for", lambda: None, "How many races the class had when the race form's name box got its default."
+)
+
 ALL_KEYS = (
     APP_RAN,
     BROWSER_KEY,
@@ -132,4 +136,5 @@ ALL_KEYS = (
     LINK_APPLIED,
     PACE_SEEN,
     PACE_TOLD,
+    RACE_NAME_FOR,
 )

@@ -258,15 +258,24 @@ def start_class(page, url: str, name: str) -> str:
     return code_box.inner_text().strip()
 
 
-def start_race(page, target: int) -> None:
+def start_race(page, target: int, name: str | None = None) -> None:
     """On a teacher's dashboard, start a race (no lesson step) to `target` percent validation accuracy, and wait until
-    the projector shows it with that target."""
+    the projector shows it with that target (and `name`, the race's default name if None)."""
+    from playwright.sync_api import expect
     shown = page.get_by_text(re.compile(rf"^Target: {target}\.0% validation accuracy"))
+    if name is not None:
+        shown = page.get_by_role("heading", name=f"Class race: {name}")
 
     def attempt():
-        wait_until_idle(page)
+        open_expander(page, "Start a race")  # open while the class has no race yet; folded once it has one
         fill_number(page, "Target: validation accuracy (%)", target)
         wait_until_idle(page)
+        if name is not None:
+            box = page.get_by_role("textbox", name="Name", exact=True)
+            box.fill(name)
+            box.press("Enter")
+            expect(box).to_have_value(name)
+            wait_until_idle(page)
         page.get_by_role("button", name="Start a new race").click()
         shown.wait_for(timeout=15_000)
 

@@ -1054,6 +1054,22 @@ def test_students_with_their_own_learning_rates_train_in_one_pack_and_race(serve
         assert wait_until(lambda: labels <= set(teacher.evaluate(legend)), 30), f"the race's labels: {teacher.evaluate(legend)}"
         board = teacher.get_by_test_id("stDataFrame").last
         expect(board).to_contain_text("reached")
+        # The first to reach it, by the banner, and that student's own result agree on its training time.
+        first = re.search(r"^First to reach 80.0%: (\w+)", teacher.get_by_text(re.compile("^First to reach 80.0%: ")).inner_text()).group(1)
+        winner = names.index(first)
+        set_language(languages[winner])
+        said = _("Reached {value} {watched} at epoch {epoch}, batch {batch}, after {seconds:.0f} s")
+        stop = students[winner].get_by_text(template_pattern(said)).first.inner_text()
+        trained = template_pattern(said.replace("{seconds:.0f}", "(?P<seconds>[0-9]+)"), capture="seconds").search(stop).group("seconds")
+        set_language("en")
+        expect(board).to_contain_text(f"({trained} s, epoch")
+        # Who is where: each of the three on the grid, with where they are.
+        chips = teacher.get_by_test_id("stButtonGroup")
+        for name in names:
+            expect(chips).to_contain_text(re.compile(f"{name} · (reached|below the target)"))
+        # A second race starts clean.
+        start_race(teacher, 80, "Round 2")
+        expect(teacher.get_by_text("Nobody has pressed Train since the race started.")).to_be_visible(timeout=30_000)
 
         runs = ours()
         assert sorted(run.settings.learning_rate for run in runs) == [0.001, 0.003, 0.01]
@@ -1068,9 +1084,13 @@ def test_students_with_their_own_learning_rates_train_in_one_pack_and_race(serve
             page.context.close()
 
 
-def template_pattern(template: str) -> re.Pattern:
-    """A message with {placeholders} as a pattern of what a page shows from its start (any text where a value goes)."""
-    return re.compile("^" + ".*".join(re.escape(part) for part in re.split(r"\{[^{}]*\}", template)))
+def template_pattern(template: str, capture: str | None = None) -> re.Pattern:
+    """A message with {placeholders} as a pattern of what a page shows from its start (any text where a value goes);
+    with `capture`, the group of that name the template holds (written "(?P<name>...)") is kept as a group."""
+    if capture is None:
+        return re.compile("^" + ".*".join(re.escape(part) for part in re.split(r"\{[^{}]*\}", template)))
+    before, group, after = re.split(r"(\(\?P<" + capture + r">[^)]*\))", template)
+    return re.compile(template_pattern(before).pattern + ".*?" + group + template_pattern(after).pattern[1:])
 
 
 @pytest.mark.parametrize("language", ["en", "tr"])
