@@ -67,18 +67,52 @@ def can_pack(settings: TrainingSettings) -> bool:
     return not config.is_convolutional and not config.augmentation and not config.mirror
 
 
+def _pack_values(settings: TrainingSettings) -> dict:
+    """What networks of one pack share, by the training setting's name (the batch size the recipe gives, if unset)."""
+    return {
+        "dataset": settings.dataset,
+        "seed": settings.seed,
+        "batch_size": settings.batch_size or settings.base_recipe.batch_size,
+        "train_size": settings.train_size,
+        "test_size": settings.test_size,
+        "validation_split": settings.validation_split,
+        "normalization": settings.normalization,
+        "data_dir": settings.data_dir,
+    }
+
+
 def pack_key(settings: TrainingSettings) -> tuple:
     """Networks with the same key read the same batches in the same order, so they can share them."""
-    batch = settings.batch_size or settings.base_recipe.batch_size
-    return (
-        settings.dataset,
-        settings.seed,
-        batch,
-        settings.train_size,
-        settings.test_size,
-        settings.validation_split,
-        settings.normalization,
-        settings.data_dir,
+    return tuple(_pack_values(settings).values())
+
+
+def why_alone(settings: TrainingSettings, packed: Sequence[TrainingSettings]) -> str | None:
+    """Why a network trains alone while `packed` (classmates' networks) train in a pack, in a student's words: "Batch
+    size 128, theirs 32". None when nothing keeps it out of their pack."""
+    from collections import Counter
+
+    from mnistlab.i18n import _
+    from mnistlab.settings import SETTING
+
+    if not can_pack(settings):
+        if settings.config.is_convolutional:
+            return _("a convolutional network trains alone (only dense networks train in a pack)")
+        return _("a network with random augmentation trains alone")
+    if not packed:
+        return None
+    theirs = Counter(pack_key(other) for other in packed if can_pack(other)).most_common(1)
+    if not theirs or theirs[0][0] == pack_key(settings):
+        return None
+    names = list(_pack_values(settings))
+    mine, common = _pack_values(settings), dict(zip(names, theirs[0][0], strict=True))
+
+    def shown(name: str, value) -> str:
+        return _("all") if value is None else SETTING[name].write(value)
+
+    return "; ".join(
+        _("{setting} {mine}, theirs {theirs}").format(setting=_(SETTING[name].label), mine=shown(name, mine[name]), theirs=shown(name, common[name]))
+        for name in names
+        if mine[name] != common[name]
     )
 
 

@@ -20,7 +20,7 @@ from mnistlab.evaluation import Evaluation, evaluation_from_probabilities
 from mnistlab.glossary import explain
 from mnistlab.i18n import N_, _, ngettext, number, percent, seconds
 from mnistlab.jobs import PREDICTIONS_FILE
-from mnistlab.runs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RunSnapshot
+from mnistlab.runs import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, RunSnapshot
 from mnistlab.settings import MONITORS, TrainingSettings
 from mnistlab.store import ModelExistsError, metadata_for_result
 from mnistlab_ui.charts import confusion_chart, per_class_chart, run_curves
@@ -73,6 +73,9 @@ def _status(snapshot: RunSnapshot) -> None:
         )
     elif not snapshot.is_done:
         st.write(_("Run {run}: **{phase}**, {seconds}").format(run=snapshot.run_id, phase=_(snapshot.phase), seconds=seconds(snapshot.elapsed)))
+        alone = alone_reason(snapshot)
+        if alone:
+            st.caption(_("Your network trains alone, not in the pack of your classmates' networks: {why}.").format(why=alone))
     if snapshot.watchers > 1 and not snapshot.is_done:
         st.info(
             _(
@@ -112,6 +115,20 @@ def _status(snapshot: RunSnapshot) -> None:
             ).format(run=snapshot.shared_from),
             icon=":material/bolt:",
         )
+
+
+def alone_reason(snapshot: RunSnapshot) -> str | None:
+    """Why a run trains alone while other networks on this server train in a pack (None: it is in one, or none packs)."""
+    from mnistlab.packing import why_alone
+
+    if snapshot.status != RUNNING or int((snapshot.plan or {}).get("networks_in_job", 1) or 1) > 1:
+        return None
+    packed = [
+        run.settings
+        for run in lab().jobs.active_runs()
+        if run.status == RUNNING and run.run_id != snapshot.run_id and int((run.plan or {}).get("networks_in_job", 1) or 1) > 1
+    ]
+    return why_alone(snapshot.settings, packed) if packed else None
 
 
 def epoch_table(snapshot: RunSnapshot) -> pd.DataFrame:

@@ -165,3 +165,22 @@ def test_a_compiled_step_does_not_depend_on_how_many_batches_it_trains(digits_sa
         return step._step.experimental_get_compiler_ir(*arguments, tf.constant(batches))(stage="hlo")
 
     assert program(packing.STEPS_PER_CALL) == program(5)
+
+
+def test_a_network_that_cannot_join_its_classmates_pack_is_told_why_in_words():
+    """Issue 33: a student whose network trained alone was not told why ("batch size 128, theirs 32")."""
+    from mnistlab.i18n import set_language
+    from mnistlab.packing import why_alone
+
+    step = TrainingSettings(dataset="fashion_mnist", arch="dense", target_accuracy=0.89)
+    built = TrainingSettings(dataset="fashion_mnist", arch="dense", target_accuracy=0.89, batch_size=128)
+    assert why_alone(built, [step, step]) == "Batch size 128, theirs 32"
+    assert why_alone(step, [step, built, step]) is None  # it is in the pack most of them are in
+    assert why_alone(TrainingSettings(dataset="fashion_mnist", arch="fast_cnn"), [step]).startswith("a convolutional network trains alone")
+    smaller = TrainingSettings(dataset="fashion_mnist", arch="dense", seed=7, train_size=5000)
+    assert why_alone(smaller, [step]) == "Seed 7, theirs 42; Training images 5000, theirs all"
+    set_language("tr")
+    try:
+        assert "onlarınki 32" in why_alone(built, [step])
+    finally:
+        set_language("en")
