@@ -66,6 +66,9 @@ _PAGE_STYLE = """
 /* Streamlit keeps a wide empty place on the header's right (for its own buttons): let the label use it. */
 [data-testid="stToolbar"] div:has(> [data-testid="stMainMenu"]) { min-width: 0; }
 [data-testid="stExpandSidebarButton"]::after { content: %s; font-size: 0.95rem; font-weight: 600; white-space: nowrap; }
+/* A page link's label wraps onto a second line on a phone instead of being cut off mid-word ("onu kand"). */
+[data-testid="stPageLink-NavLink"] { height: auto; }
+[data-testid="stPageLink-NavLink"] span, [data-testid="stPageLink-NavLink"] p { white-space: normal; overflow: visible; text-overflow: clip; }
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; }
   [data-testid="stExpandSidebarButton"]::after { content: %s; }

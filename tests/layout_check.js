@@ -43,6 +43,11 @@
     if (!visible(element) || element.children.length) continue;
     if (getComputedStyle(element).textOverflow === 'ellipsis' && element.scrollWidth > element.clientWidth + 1) problems.push(`"${element.innerText}" is cut short`);
   }
+  // Text cut off without an ellipsis hides words too: a page link's label on a phone ended "onu kand".
+  for (const element of document.querySelectorAll('[data-testid="stPageLink-NavLink"] p, [data-testid="stPageLink-NavLink"] span')) {
+    if (!visible(element) || element.querySelector('p, span')) continue;
+    if (element.scrollWidth > element.clientWidth + 1) problems.push(`the link "${element.innerText}" is cut off`);
+  }
   // A projector has no height to spare: the page's title starts right under the header.
   const title = document.querySelector('[data-testid="stMainBlockContainer"] h1');
   const header = document.querySelector('[data-testid="stHeader"]');
