@@ -215,7 +215,9 @@ def confusion_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:
         )
         .add_params(cell)
     )
-    text = base.mark_text(fontSize=15, fontWeight="bold").encode(
+    # Counts as big as a cell allows: 15 px on a projector, smaller on a phone's narrow cells (three digits crammed).
+    size = alt.ExprRef(expr=f"max(9, min(15, width / {len(names)} / 2.4))")
+    text = base.mark_text(fontSize=size, fontWeight="bold").encode(
         text="count:Q", color=alt.condition(alt.datum.count > evaluation.confusion.max() / 3, alt.value("white"), alt.value("#111"))
     )
     return readable((heat + text).properties(height=420))
@@ -280,7 +282,9 @@ def drawings_confusion_chart(confusion: np.ndarray) -> alt.Chart:
             alt.Tooltip("count:Q", title=_("drawings")),
         ],
     )
-    text = base.mark_text(fontSize=15, fontWeight="bold").encode(
+    # Counts as big as a cell allows: 15 px on a projector, smaller on a phone's narrow cells (three digits crammed).
+    size = alt.ExprRef(expr=f"max(9, min(15, width / {len(names)} / 2.4))")
+    text = base.mark_text(fontSize=size, fontWeight="bold").encode(
         text=alt.condition("datum.count > 0", alt.Text("count:Q"), alt.value("")),
         color=alt.condition(f"datum.count > {max(1, int(confusion.max()) // 2)}", alt.value("white"), alt.value("black")),
     )

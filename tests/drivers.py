@@ -262,6 +262,7 @@ def start_race(page, target: int, name: str | None = None) -> None:
     """On a teacher's dashboard, start a race (no lesson step) to `target` percent validation accuracy, and wait until
     the projector shows it with that target (and `name`, the race's default name if None)."""
     from playwright.sync_api import expect
+
     shown = page.get_by_text(re.compile(rf"^Target: {target}\.0% validation accuracy"))
     if name is not None:
         shown = page.get_by_role("heading", name=f"Class race: {name}")

@@ -1582,3 +1582,20 @@ def test_the_keras_code_view_follows_the_train_forms_settings_in_the_pages_langu
     at.run()
     turkish = keras_code(at)
     assert "keras.layers.Conv2D" in turkish and "epochs=7," in turkish and english_comment not in turkish
+
+
+def test_the_confusion_matrix_counts_shrink_to_fit_a_phones_narrow_cells():
+    """Issue 33: on a 390-px phone the matrix's three-digit counts filled their cells edge to edge at 15 px."""
+    from mnistlab.evaluation import Evaluation
+    from mnistlab_ui.charts import confusion_chart
+
+    labels = np.arange(1000) % 10
+    evaluation = Evaluation(labels, labels, np.zeros((1000, 10)), tuple(str(digit) for digit in range(10)))
+    (text,) = [
+        layer for layer in confusion_chart(evaluation, [str(digit) for digit in range(10)]).to_dict()["layer"] if layer["mark"]["type"] == "text"
+    ]
+    size = text["mark"]["fontSize"]["expr"]
+    assert "width" in size
+    for width, most in ((306, 13), (800, 15)):  # a phone's plot, a projector's
+        shown = eval(size.replace("width", str(width)), {"max": max, "min": min})
+        assert 9 <= shown <= most and (width > 500 or shown * 0.6 * 3 < width / 10)
