@@ -283,7 +283,7 @@ def drawings_confusion_chart(confusion: np.ndarray) -> alt.Chart:
         ],
     )
     # Counts as big as a cell allows: 15 px on a projector, smaller on a phone's narrow cells (three digits crammed).
-    size = alt.ExprRef(expr=f"max(9, min(15, width / {len(names)} / 2.4))")
+    size = alt.ExprRef(expr="max(9, min(15, width / 10 / 2.4))")
     text = base.mark_text(fontSize=size, fontWeight="bold").encode(
         text=alt.condition("datum.count > 0", alt.Text("count:Q"), alt.value("")),
         color=alt.condition(f"datum.count > {max(1, int(confusion.max()) // 2)}", alt.value("white"), alt.value("black")),

@@ -16,6 +16,8 @@ the form, why they are impossible. The layer table and the network's size come f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import streamlit as st
 
@@ -284,8 +286,17 @@ def setting_widget(name: str, container=st, on_change=None, disabled: bool = Fal
     return _from_widget(setting, value)
 
 
-def choose_settings() -> TrainingSettings | None:
-    """Dataset, architecture and training settings; None (with a message) when they are impossible."""
+@dataclass(frozen=True)
+class ChosenSettings:
+    """What the form chose (None, with a message, when it is impossible) and the place in the form for the page's
+    Train button: next to the settings, on a projector's first screen."""
+
+    settings: TrainingSettings | None
+    actions: object  # a Streamlit container
+
+
+def choose_settings() -> ChosenSettings:
+    """Dataset, architecture and training settings, and where the Train button goes."""
     if TRAIN_FORM_AWAY.get():
         # The form was not drawn while a run trained: Streamlit kept its values, but the browser forgot them and
         # would show each widget's first value. Setting them again sends them to the browser.
@@ -303,7 +314,7 @@ def step_aside() -> None:
     TRAIN_FORM_AWAY.set(True)
 
 
-def _form() -> TrainingSettings | None:
+def _form() -> ChosenSettings:
     problems: list[str] = []
     left, right = st.columns(2)
     with left:
@@ -337,6 +348,7 @@ def _form() -> TrainingSettings | None:
         max_epochs = setting_widget("max_epochs", columns[0])
         batch_size = setting_widget("batch_size", columns[1])
         learning_rate = setting_widget("learning_rate", columns[2])
+        actions = st.container()
         with st.expander(_("More settings"), key=MORE_OPEN, on_change="rerun"):
             more = {setting.name: setting_widget(setting.name) for setting in SETTING.values() if setting.widget and setting.section == "more"}
             st.caption(" ".join(_(text) for text in NORMALIZATIONS.values()))
@@ -352,7 +364,7 @@ def _form() -> TrainingSettings | None:
             # A static table wraps on a phone instead of hiding columns behind a sideways scroll.
             st.table(layer_table(config), hide_index=True)
     if problems:
-        return None
+        return ChosenSettings(None, actions)
     try:
         settings = TrainingSettings(
             dataset=dataset_name,
@@ -367,9 +379,9 @@ def _form() -> TrainingSettings | None:
         )
     except ValueError as problem:
         st.error(plain(problem))
-        return None
+        return ChosenSettings(None, actions)
     code_view(settings)
-    return settings
+    return ChosenSettings(settings, actions)
 
 
 def code_view(settings: TrainingSettings) -> None:

@@ -45,10 +45,11 @@ if not training_now:
 link = apply_link("train", lambda values: seed(settings_from_link(values), replace=True))
 seed(viewed.settings if viewed is not None else DEFAULT_SETTINGS)
 
-settings, refused, class_data = None, None, {}
+settings, refused, class_data, actions = None, None, {}, st.container()
 busy = _("Your run is training: watch it below, or stop it to train another.")
 if not training_now or st.toggle(_("Show the settings"), key="train_page.show_settings", help=busy):
-    settings = choose_settings()
+    chosen = choose_settings()
+    settings, actions = chosen.settings, chosen.actions
     if settings is not None:
         settings = class_budget(settings)
         share_link("train", link_of(settings))
@@ -56,12 +57,14 @@ if not training_now or st.toggle(_("Show the settings"), key="train_page.show_se
     refused = size_panel(settings) if settings is not None else None
 else:
     step_aside()
-if training_now:
-    if settings is not None:
-        st.caption(busy)
-elif st.button(_("Train"), type="primary", disabled=settings is None or refused is not None):
-    if start_run(settings, **class_data) is not None:
-        st.rerun()
+# The Train button sits in the form, next to the settings, so a projector shows it on the first screen.
+with actions:
+    if training_now:
+        if settings is not None:
+            st.caption(busy)
+    elif st.button(_("Train"), type="primary", disabled=settings is None or refused is not None, icon=":material/play_arrow:"):
+        if start_run(settings, **class_data) is not None:
+            st.rerun()
 
 if not training_now:
     server_load_panel()
