@@ -227,6 +227,46 @@ def test_every_page_is_whole_at_1024_and_on_a_phone(server, browser, trained_bro
         context.close()
 
 
+def tab_to(page, accessible: str, tag: str, most: int = 120) -> None:
+    """Press Tab until the element in focus is a `tag` ("A", "BUTTON") whose text ends with `accessible` (after its
+    icon's name), as a student without a mouse does."""
+    reads = "() => { const e = document.activeElement; return e ? [e.tagName, (e.innerText || '').trim()] : ['', '']; }"
+    seen = []
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        element, text = page.evaluate(reads)
+        seen.append(text[-60:])
+        if element == tag and text.split("\n")[-1] == accessible:
+            return
+    raise AssertionError(f"Tab never reached {accessible!r}: {seen}")
+
+
+def test_a_lesson_link_train_and_stop_work_by_keyboard_alone(server, browser):
+    """Issue 33: a student who cannot use a mouse (or a teacher at the projector's keyboard) opens a lesson step, presses
+    Train and Stop with Tab and Enter alone."""
+    page = new_page(browser)
+    try:
+        page.goto(server.url + "/")
+        page.get_by_text("Train the dense network on clothes until 88% validation accuracy").wait_for(timeout=60_000)
+        settled(page)
+        tab_to(page, "Train the dense network on clothes until 88% validation accuracy", "A")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/train\?.*dataset=fashion_mnist"), timeout=60_000)
+        page.get_by_role("button", name="Train", exact=True).wait_for(timeout=60_000)
+        wait_until_idle(page)
+        tab_to(page, "Train", "BUTTON")  # the button, not the navigation's link to this page
+        page.keyboard.press("Enter")
+        page.get_by_role("button", name="Stop", exact=True).wait_for(timeout=60_000)
+        wait_until_idle(page)
+        tab_to(page, "Stop", "BUTTON")
+        page.keyboard.press("Enter")
+        # Stopped while it trained, or before its first batch (the data was still loading).
+        page.get_by_text(re.compile("^(Stopped by you|Cancelled before it started)")).wait_for(timeout=60_000)
+        assert_no_errors(page, "keyboard")
+    finally:
+        page.context.close()
+
+
 def test_training_curves_read_from_the_back_row_at_1024(server, trained_browser):
     """At a projector's 1024x768 the loss and accuracy charts have tall plot areas, several y ticks and whole epochs."""
     page = trained_browser.new_page()
