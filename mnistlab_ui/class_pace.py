@@ -23,6 +23,7 @@ from mnistlab_ui.server import lab
 from mnistlab_ui.session import PACE_SEEN as SEEN
 from mnistlab_ui.session import PACE_TOLD as TOLD
 from mnistlab_ui.shell import page_link, page_titles
+from mnistlab_ui.text import plain
 
 LOOK_EVERY = 1.5  # seconds between a student's page looking for the teacher's directions (shown within 3 s)
 ANY_LINK = "link"
@@ -51,9 +52,7 @@ def pace_controls(info: ClassInfo, key: str | None) -> None:
         st.markdown(f"**{title}**")
 
         def pause_changed() -> None:
-            paused = bool(st.session_state[PAUSE_TOGGLE])
-            lab().classes.pause_class(info.class_id, key, paused)
-            st.toast(_("Every student's screen is paused.") if paused else _("Students can go on."))
+            lab().classes.pause_class(info.class_id, key, bool(st.session_state[PAUSE_TOGGLE]))
 
         st.session_state[PAUSE_TOGGLE] = pace.paused  # as the database has it (another replica, or another tab, may have changed it)
         st.toggle(
@@ -62,6 +61,8 @@ def pace_controls(info: ClassInfo, key: str | None) -> None:
             on_change=pause_changed,
             help=_("Their work is kept (a training goes on); their screens come back when you switch this off."),
         )
+        if pace.paused:
+            st.warning(_("Every student's screen is paused."), icon=":material/visibility:")
         steps = _steps()
         choice = st.selectbox(
             _("Send the class to"),
@@ -78,7 +79,7 @@ def pace_controls(info: ClassInfo, key: str | None) -> None:
             except ValueError as problem:
                 st.error(str(problem))
             else:
-                st.toast(_("Sent: every student's page offers it within seconds."))
+                st.success(_("Sent: every student's page offers it within seconds."), icon=":material/send:")
         if pace.direction is not None:
             st.caption(_("Sent {ago}: {where}.").format(ago=_ago(pace.direction.sent_at), where=direction_text(pace.direction)))
 
@@ -97,6 +98,23 @@ _PAUSED = """
   <div style="font-size:clamp(1.1rem,3.5vw,1.6rem);margin-top:1.25rem;max-width:40rem;">{text}</div>
 </div>
 """
+
+
+ANNOUNCE_SECONDS = 12.0  # how long the bar over the top of the page says where the class was sent
+_ANNOUNCE = """
+<div role="status" aria-live="polite" data-testid="mnistlab-sent"
+     style="position:fixed;left:0;right:0;top:3.75rem;z-index:1000050;background:#1f5fa8;color:#fff;padding:0.7rem 1rem;
+            font-size:1.05rem;line-height:1.4;box-shadow:0 2px 8px rgba(0,0,0,0.3);">
+  <strong>{title}</strong> {where} <a href="{href}" target="_self" style="color:#fff;font-weight:700;margin-left:0.5rem;">{open} →</a>
+</div>
+"""
+
+
+def announce(title: str, where: str, sent: Direction, query: dict) -> None:
+    """A bar over the top of the screen for a few seconds, seen however far down the page the student is (drawing on a
+    phone). (Streamlit's toast is an alert dialog without a name, which screen readers cannot announce.)"""
+    href = ("./" if sent.page == "home" else sent.page) + (f"?{urlencode(query)}" if query else "")
+    st.html(_ANNOUNCE.format(title=html.escape(title), where=html.escape(where), href=html.escape(href), open=html.escape(_("Open it"))))
 
 
 def directions(page: str) -> None:
@@ -118,15 +136,19 @@ def directions(page: str) -> None:
     if is_on(sent, page, st.query_params):
         SEEN.set(sent.sent_at)  # opened: it does not come back after the student moves on
         return
-    told = _("**Your teacher sends the class to:** {where}").format(where=direction_text(sent))
-    if sent.sent_at > TOLD.get():
-        TOLD.set(sent.sent_at)
-        st.toast(told, icon=":material/campaign:")  # seen however far down the page the student is (drawing on a phone)
+    title, where = _("Your teacher sends the class to:"), direction_text(sent)
+    language = current_language()
+    query = dict(sent.query) | ({"lang": language} if language != "en" else {})
+    announced_at = TOLD.get().get(sent.sent_at)
+    if announced_at is None:
+        announced_at = time.time()
+        TOLD.set({sent.sent_at: announced_at})
+    if time.time() - announced_at < ANNOUNCE_SECONDS:
+        announce(title, where, sent, query)
     with st.container(border=True):
-        st.markdown(told)
+        st.markdown(f"**{title}** {plain(where)}")
         left, right = st.columns([3, 1], vertical_alignment="center")
         with left:
             target = "app.py" if sent.page == "home" else sent.page
-            language = current_language()
-            page_link(target, _("Open it"), ":material/arrow_forward:", dict(sent.query) | ({"lang": language} if language != "en" else {}))
+            page_link(target, _("Open it"), ":material/arrow_forward:", query)
         right.button(_("Not now"), key="pace_dismiss", on_click=SEEN.set, args=(sent.sent_at,))

@@ -59,7 +59,7 @@ def race_controls(info: ClassInfo, key: str | None) -> None:
             except ValueError as problem:
                 st.error(str(problem))
                 return
-            st.toast(_("{name} started: every training pressed from now on races.").format(name=plain(race.name)))
+            st.success(_("{name} started: every training pressed from now on races.").format(name=plain(race.name)), icon=":material/flag:")
 
 
 def race_frame(lines) -> pd.DataFrame:

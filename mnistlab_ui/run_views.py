@@ -176,8 +176,7 @@ def live_view(run_id: int) -> None:
             else _("Stopping after this batch...")
         )
     elif stop is not None and stop.button(_("Stop"), key=f"stop-{run_id}", type="primary", help=_("Stop after this batch and keep the model.")):
-        lab().jobs.cancel(run_id, owner=browser_owner())
-        st.toast(_("Stopping after this batch..."))
+        lab().jobs.cancel(run_id, owner=browser_owner())  # the next look says "Stopping after this batch..."
     if snapshot.curve:
         loss_chart, accuracy_chart = run_curves(snapshot)
         left, right = st.columns(2)

@@ -104,8 +104,8 @@ PACE_SEEN: SessionKey[float] = SessionKey(
     "mnistlab.pace_seen", lambda: 0.0, "When the direction this tab last opened or dismissed was sent (the teacher's newer ones show)."
 )
 
-PACE_TOLD: SessionKey[float] = SessionKey(
-    "mnistlab.pace_told", lambda: 0.0, "When the direction this tab last announced (a toast, seen wherever the page is scrolled) was sent."
+PACE_TOLD: SessionKey[dict] = SessionKey(
+    "mnistlab.pace_told", dict, "The direction this tab announces over the top of the page (its sent_at) -> when it first announced it."
 )
 
 RACE_NAME_FOR: SessionKey[int | None] = SessionKey(

@@ -260,24 +260,31 @@ def start_class(page, url: str, name: str) -> str:
 
 def start_race(page, target: int, name: str | None = None) -> None:
     """On a teacher's dashboard, start a race (no lesson step) to `target` percent validation accuracy, and wait until
-    the projector shows it with that target (and `name`, the race's default name if None)."""
+    the projector shows it with that target (and `name`, the race's default name if None). In the language the caller
+    set with `mnistlab.i18n.set_language` (the page's)."""
     from playwright.sync_api import expect
 
-    shown = page.get_by_text(re.compile(rf"^Target: {target}\.0% validation accuracy"))
+    from mnistlab.i18n import _, percent
+
+    caption = _(
+        "Target: {target} validation accuracy, measured at the end of each epoch as the stop measures it; labels say how a "
+        "run differs from {step}."
+    )
+    shown = page.get_by_text(re.compile("^" + re.escape(caption.split("{target}")[0] + percent(target / 100))))
     if name is not None:
-        shown = page.get_by_role("heading", name=f"Class race: {name}")
+        shown = page.get_by_role("heading", name=_("Class race: {name}").format(name=name))
 
     def attempt():
-        open_expander(page, "Start a race")  # open while the class has no race yet; folded once it has one
-        fill_number(page, "Target: validation accuracy (%)", target)
+        open_expander(page, _("Start a race"))  # open while the class has no race yet; folded once it has one
+        fill_number(page, _("Target: validation accuracy (%)"), target)
         wait_until_idle(page)
         if name is not None:
-            box = page.get_by_role("textbox", name="Name", exact=True)
+            box = page.get_by_role("textbox", name=_("Name"), exact=True)
             box.fill(name)
             box.press("Enter")
             expect(box).to_have_value(name)
             wait_until_idle(page)
-        page.get_by_role("button", name="Start a new race").click()
+        page.get_by_role("button", name=_("Start a new race")).click()
         shown.wait_for(timeout=15_000)
 
     until_it_holds(attempt, 120)
