@@ -267,8 +267,7 @@ def start_race(page, target: int, name: str | None = None) -> None:
     from mnistlab.i18n import _, percent
 
     caption = _(
-        "Target: {target} validation accuracy, measured at the end of each epoch as the stop measures it; labels say how a "
-        "run differs from {step}."
+        "Target: {target} validation accuracy, measured at the end of each epoch as the stop measures it; labels say how a run differs from {step}."
     )
     shown = page.get_by_text(re.compile("^" + re.escape(caption.split("{target}")[0] + percent(target / 100))))
     if name is not None:
