@@ -258,35 +258,30 @@ def start_class(page, url: str, name: str) -> str:
     return code_box.inner_text().strip()
 
 
-def start_race(page, target: int, name: str | None = None) -> None:
-    """On a teacher's dashboard, start a race (no lesson step) to `target` percent validation accuracy, and wait until
-    the projector shows it with that target (and `name`, the race's default name if None). In the language the caller
-    set with `mnistlab.i18n.set_language` (the page's)."""
-    from playwright.sync_api import expect
-
+def start_race(page, target: int, number: int = 1) -> None:
+    """On a teacher's dashboard, start the class's race number `number` (no lesson step, its offered name "Race N") to
+    `target` percent validation accuracy, and wait until the projector shows it. In the language the caller set with
+    `mnistlab.i18n.set_language` (the page's)."""
     from mnistlab.i18n import _, percent
 
     caption = _(
         "Target: {target} validation accuracy, measured at the end of each epoch as the stop measures it; labels say how a run differs from {step}."
     )
-    shown = page.get_by_text(re.compile("^" + re.escape(caption.split("{target}")[0] + percent(target / 100))))
-    if name is not None:
-        shown = page.get_by_role("heading", name=_("Class race: {name}").format(name=name))
+    heading = page.get_by_role("heading", name=_("Class race: {name}").format(name=_("Race {number}").format(number=number)))
+    target_shown = page.get_by_text(re.compile("^" + re.escape(caption.split("{target}")[0] + percent(target / 100))))
 
     def attempt():
+        if heading.count():  # an earlier attempt started it; the page was only slow to show it
+            target_shown.first.wait_for(timeout=30_000)
+            return
         open_expander(page, _("Start a race"))  # open while the class has no race yet; folded once it has one
         fill_number(page, _("Target: validation accuracy (%)"), target)
         wait_until_idle(page)
-        if name is not None:
-            box = page.get_by_role("textbox", name=_("Name"), exact=True)
-            box.fill(name)
-            box.press("Enter")
-            expect(box).to_have_value(name)
-            wait_until_idle(page)
         page.get_by_role("button", name=_("Start a new race")).click()
-        shown.wait_for(timeout=15_000)
+        heading.wait_for(timeout=30_000)
+        target_shown.first.wait_for(timeout=30_000)
 
-    until_it_holds(attempt, 120)
+    until_it_holds(attempt, 180)
 
 
 def choose(page, label: str, option, timeout: float = 60) -> None:

@@ -1115,7 +1115,7 @@ def test_students_with_their_own_learning_rates_train_in_one_pack_and_race(serve
         for name in names:
             expect(chips).to_contain_text(re.compile(f"{name} · (reached|below the target)"))
         # A second race starts clean.
-        start_race(teacher, 80, "Round 2")
+        start_race(teacher, 80, number=2)
         expect(teacher.get_by_text("Nobody has pressed Train since the race started.")).to_be_visible(timeout=30_000)
 
         runs = ours()
