@@ -97,6 +97,13 @@ LESSONS: tuple[Lesson, ...] = (
 )
 
 
+def step_title(lesson: Lesson, step: Step) -> str:
+    """A step as a teacher and a student read it: "Lesson 4: Train the fast CNN on clothes until 89%"."""
+    from mnistlab.i18n import _
+
+    return _("Lesson {number}: {step}").format(number=lesson.number, step=_(step.text))
+
+
 def training_steps() -> list[tuple[Lesson, Step]]:
     """The steps that train a network on the Train page (what a class can race), in the course's order."""
     return [(lesson, step) for lesson in LESSONS for step in lesson.steps if step.page == "train"]

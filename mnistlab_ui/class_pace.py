@@ -17,7 +17,7 @@ import streamlit as st
 from mnistlab.class_pace import Direction, direction_of_link, direction_of_step, is_on, step_of
 from mnistlab.classroom import ClassInfo
 from mnistlab.i18n import _, current_language
-from mnistlab.lessons import LESSONS
+from mnistlab.lessons import LESSONS, step_title
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
 from mnistlab_ui.session import PACE_SEEN as SEEN
@@ -34,8 +34,7 @@ def direction_text(direction: Direction) -> str:
     """Where the class was sent, as a student reads it: "Lesson 4: Train the fast CNN on clothes until 89%"."""
     found = step_of(direction)
     if found is not None:
-        lesson, step = found
-        return _("Lesson {number}: {step}").format(number=lesson.number, step=_(step.text))
+        return step_title(*found)
     title = page_titles().get(direction.page, direction.page)
     return _("the {page} page, with the teacher's settings").format(page=title) if direction.query else _("the {page} page").format(page=title)
 

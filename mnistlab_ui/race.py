@@ -12,7 +12,7 @@ import streamlit as st
 from mnistlab.class_identity import within_budget
 from mnistlab.classroom import ClassInfo
 from mnistlab.i18n import _, decimal, number, percent, seconds
-from mnistlab.lessons import step_settings, training_steps
+from mnistlab.lessons import step_settings, step_title, training_steps
 from mnistlab.race import STATES, Progress, Race, Standing, class_progress, first_to_reach, leaders, race_lines, standings
 from mnistlab_ui.charts import race_chart, run_curves
 from mnistlab_ui.server import lab
@@ -27,7 +27,7 @@ def _step_label(index: int | None) -> str:
     if index is None:
         return _("No step: students choose their own settings")
     lesson, step = training_steps()[index]
-    return _("Lesson {number}: {step}").format(number=lesson.number, step=_(step.text))
+    return step_title(lesson, step)
 
 
 def race_controls(info: ClassInfo, key: str | None) -> None:
@@ -127,10 +127,9 @@ def _tile_detail(progress: Progress) -> str:
     return _("best {accuracy}").format(accuracy=percent(row.best)) if row.best is not None else ""
 
 
-def progress_grid(current: Race, table: list[Standing], info: ClassInfo) -> None:
-    """Who is done, who is stuck: every student on the race's step, live; "Show" puts a student's latest run on the
-    projector."""
-    names = lab().classes.owners(info.class_id)
+def progress_grid(current: Race, table: list[Standing], info: ClassInfo, names: dict[str, str]) -> None:
+    """Who is done, who is stuck: every student on the race's step (`names`: owner -> nickname), live; a tap on a
+    student puts their latest run on the projector."""
     last_active = {row.owner: row.last_active for row in lab().classes.roster(info.class_id)}
     grid = class_progress(current, table, names, last_active, time.time())
     if not grid:
@@ -188,7 +187,7 @@ def race(info: ClassInfo, teacher: bool = False) -> None:
     lines = race_lines(current, lab().jobs.runs_since(owners, current.started_at), owners, info.show_names)
     table = standings(current, lines)
     if teacher:
-        progress_grid(current, table, info)
+        progress_grid(current, table, info, owners)
     if not lines:
         st.info(_("Nobody has pressed Train since the race started."), icon=":material/flag:")
         return
