@@ -7,7 +7,7 @@ once. A run is one student's record (results, save, share, compare); what trains
 - **Same settings, one training.** Runs whose settings, seed and data are the same follow
   one network (`mnistlab.following`): 25 students pressing Train on a lesson's step watch
   one training. A run identical to one that finished takes its result at once.
-- **Packs and a fair queue** (`mnistlab.scheduling`, plain functions). Dense networks that
+- **Packs and a fair queue** (`mnistlab.training_queue`, whose rules are `mnistlab.scheduling`'s). Dense networks that
   read the same batches train together in one job (`mnistlab.packing`); a free place goes
   to the student who has trained least, then who waited longest; a run knows its place
   and wait (`mnistlab.estimates`). A student has one active run at a time.
@@ -36,28 +36,23 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from mnistlab import job_events, scheduling
+from mnistlab import job_events
 from mnistlab.backend import Backend, Place, ServerLoad
 from mnistlab.database import describe_problem, is_busy
 from mnistlab.estimates import Estimates
 from mnistlab.following import MODEL_FILE, PREDICTIONS_FILE, Job, LiveRun, Network, Registry, follow, take_result, training_key, unfollow
 from mnistlab.i18n import _
-from mnistlab.packing import MAX_PACK
 from mnistlab.precision import precision_for
 from mnistlab.run_keeper import DEAD_AFTER, PERSIST_EVERY, RunKeeper
-from mnistlab.runs import ACTIVE, CANCELLED, FINISHED, QUEUED, RUNNING, RunSnapshot, RunStore
+from mnistlab.runs import ACTIVE, CANCELLED, FINISHED, RUNNING, RunSnapshot, RunStore
 from mnistlab.scheduling import SERVER_OWNER
 from mnistlab.settings import TrainingSettings
 from mnistlab.sizing import Limits, Speed, check_size
+from mnistlab.training_queue import GATHER_SECONDS, TrainingQueue
 from mnistlab.worker import SNAPSHOT, STOP, JobEvent, JobFailed, JobSpec, LabelledImages
 
 # Also the names that pages, tests and benchmarks import from here.
 __all__ = ["GATHER_SECONDS", "MODEL_FILE", "PERSIST_EVERY", "PREDICTIONS_FILE", "SERVER_OWNER", "Backend", "JobManager", "ServerLoad", "training_key"]
-
-# A dense network waits this long for classmates pressing Train in the same moment, to train in one pack with them.
-GATHER_SECONDS = 1.5
-# The fair queue counts the training seconds of the last this many hours.
-FAIRNESS_HOURS = 12
 
 
 class OneRunAtATimeError(ValueError):
@@ -97,8 +92,8 @@ class JobManager:
         self._lock = self._registry.lock
         self._live = self._registry.live
         self._job_ids = itertools.count(1)
-        self._trained: dict[str, float] | None = None
         self._estimates = Estimates()
+        self._queue = TrainingQueue(self._registry, store, self._estimates, lambda: self.backend.capacity)
         self._stopping = False
         self.database_problem: str | None = None
         # Whether an owner has a page open now (the web app sets it: `mnistlab_ui.presence`). A run whose owner has one
@@ -299,7 +294,7 @@ class JobManager:
         """1 for the next job to start (networks that train in one pack share its place), 2 for the one after; None when not waiting."""
         with self._lock:
             live = self._live.get(run_id)
-            place = self._place_of(live) if live is not None else None
+            place = self._queue.place_of(live) if live is not None else None
             return place[0] if place is not None else None
 
     def wait(self, run_id: int, timeout: float | None = None) -> bool:
@@ -339,7 +334,7 @@ class JobManager:
         """Every run waiting or training on this server: the training ones, then the waiting ones in queue order."""
         with self._lock:
             training = [live for live in self._live.values() if live.status == RUNNING]
-            waiting = [live for network in self._fair_order() for live in (self._live[run] for run in network.followers)]
+            waiting = [live for network in self._queue.fair_order() for live in (self._live[run] for run in network.followers)]
             return [self._snapshot_of(live) for live in sorted(training, key=lambda live: live.run_id) + waiting]
 
     def speed(self, convolutional: bool) -> Speed:
@@ -362,64 +357,6 @@ class JobManager:
         except sa.exc.DBAPIError as error:
             self._note_problem(error)
 
-    # Inside: the queue (its rules are `mnistlab.scheduling`'s; called with the lock held)
-
-    def _trained_seconds(self) -> dict[str, float]:
-        if self._trained is None:
-            try:
-                self._trained = self.store.training_seconds_by_owner(time.time() - FAIRNESS_HOURS * 3600)
-            except sa.exc.DBAPIError:
-                return {}
-        return self._trained
-
-    def _ordered(self) -> tuple[list[scheduling.Waiting], dict[str, Network]]:
-        """The waiting networks as the rules see them, in the fair order, and the networks by training key."""
-        view = self._registry.waiting_view()
-        order = scheduling.fair_order([waiting for waiting, _network in view.values()], self._trained_seconds())
-        return order, {key: network for key, (_waiting, network) in view.items()}
-
-    def _fair_order(self) -> list[Network]:
-        order, networks = self._ordered()
-        return [networks[waiting.key] for waiting in order]
-
-    def _next_job(self) -> list[Network] | None:
-        """The networks of the next job: the fairest eligible network, and those that can share its batches."""
-        order, networks = self._ordered()
-        chosen = scheduling.next_job(order, time.monotonic(), GATHER_SECONDS, MAX_PACK)
-        return None if chosen is None else [networks[waiting.key] for waiting in chosen]
-
-    def _place_of(self, live: LiveRun) -> tuple[int, list[list[Network]]] | None:
-        """The run's place in the queue (1 for the next job) and the queued jobs; None when it does not wait."""
-        if live.status != QUEUED or live.network is None or live.network not in self._registry.waiting:
-            return None
-        order, networks = self._ordered()
-        jobs = scheduling.queued_jobs(order, MAX_PACK)
-        return scheduling.place_of(live.network.key, jobs), [[networks[waiting.key] for waiting in job] for job in jobs]
-
-    def _wait_estimate(self, place: tuple[int, list[list[Network]]] | None) -> float | None:
-        """The estimated wait of a run at `place` (see `_place_of`); None when it does not wait."""
-        if place is None:
-            return None
-        position, queued = place
-        now = time.time()
-        jobs = self._registry.jobs.values()
-        remaining = [max(self.estimated_seconds(network.settings) for network in job.networks) - (now - job.started_at) for job in jobs]
-        # A pack ahead counts as its longest network: it takes at least that (longer when many networks share the cores).
-        ahead = [max(self.estimated_seconds(network.settings) for network in job) for job in queued[: position - 1]]
-        free = max(0, max(1, self.backend.capacity) - len(self._registry.jobs))
-        return scheduling.wait_estimate(ahead, remaining, free)
-
-    def _gathering(self, live: LiveRun, place: tuple[int, list[list[Network]]] | None) -> bool:
-        free = self.backend.capacity - len(self._registry.jobs)
-        return scheduling.is_gathering(place[0] if place else None, live.network is not None and live.network.packable, free)
-
-    def _credit(self, network: Network) -> None:
-        """Add a finished network's seconds to its followers' totals (shared equally)."""
-        if network.started_at is None:
-            return
-        owners = [live.owner for live in self._registry.followers(network)]
-        self._trained = scheduling.credit(self._trained_seconds(), owners, time.time() - network.started_at)
-
     # Inside: dispatching
 
     def _dispatch_loop(self) -> None:
@@ -429,7 +366,7 @@ class JobManager:
                 chosen = None
                 while not self._stopping:
                     if registry.waiting and len(registry.jobs) < self.backend.capacity:
-                        chosen = self._next_job()
+                        chosen = self._queue.next_job()
                         if chosen:
                             break
                     self._lock.wait(0.25)
@@ -475,7 +412,7 @@ class JobManager:
             with self._lock:
                 applied = job_events.apply(self._registry, job_id, event, self.store.run_folder)
                 for network in applied.job_over:
-                    self._credit(network)
+                    self._queue.credit(network)
             for live, status, values in applied.ended:
                 self._end(live, status, **values)
             for live in applied.to_persist:
@@ -539,7 +476,7 @@ class JobManager:
 
     def _snapshot_of(self, live: LiveRun) -> RunSnapshot:
         network = live.network
-        place = self._place_of(live)  # the queue, grouped into jobs once for the place, the wait and the gathering
+        place = self._queue.place_of(live)  # the queue, grouped into jobs once for the place, the wait and the gathering
         return RunSnapshot(
             run_id=live.run_id,
             owner=live.owner,
@@ -562,8 +499,8 @@ class JobManager:
             training_key=live.training_key,
             shared_from=live.shared_from,
             watchers=len(network.followers) if network is not None else 1,
-            wait_seconds=self._wait_estimate(place),
-            gathering=self._gathering(live, place),
+            wait_seconds=self._queue.wait_estimate(place),
+            gathering=self._queue.gathering(live, place),
             saving_delayed=live.unsaved,
             stopping=live.stopping,
             stopped_at=live.stopped_at,

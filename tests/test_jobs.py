@@ -634,7 +634,8 @@ def test_stop_confirms_within_a_second_for_the_biggest_network_the_server_accept
     pressed = time.monotonic()
     assert real_jobs.cancel(run_id, owner="browser:stop")
     assert wait_until(lambda: real_jobs.snapshot(run_id).stopped_at is not None or real_jobs.snapshot(run_id).is_done, 5)
-    assert time.monotonic() - pressed < 1.0 + 0.25  # the poll's slack on top of the 1 s promise
+    took = time.monotonic() - pressed
+    assert took < 1.0 + 0.25, f"Stop was confirmed after {took:.2f} s"  # the poll's slack on top of the 1 s promise
     assert real_jobs.wait(run_id, 60)
     snapshot = real_jobs.snapshot(run_id)
     assert snapshot.status == CANCELLED and snapshot.has_model and snapshot.model_path.is_file()
