@@ -16,7 +16,7 @@ the form, why they are impossible. The layer table and the network's size come f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import streamlit as st
@@ -86,16 +86,27 @@ def _arch_changed() -> None:
     arch = st.session_state[key("arch")]
     if arch != CUSTOM:
         _apply_recipe()
+        st.session_state[key("units")] = _units_text(get_preset(arch).config.dense_units)
         return
     shown = st.session_state.get(SHOWN_ARCH)
     if shown in PRESETS:
-        st.session_state.update(_network_values(get_preset(shown).config_for(st.session_state[key("dataset")])))
+        values = _network_values(get_preset(shown).config_for(st.session_state[key("dataset")]))
+        try:  # the hidden units the student set on the preset stay
+            dense_units(st.session_state.get(key("units"), ""))
+            del values[key("units")]
+        except ValueError:
+            pass
+        st.session_state.update(values)
+
+
+def _units_text(units: tuple[int, ...]) -> str:
+    return ", ".join(map(str, units))
 
 
 def _network_values(config: ModelConfig) -> dict:
     values = {
         key("blocks"): min(MAX_BLOCKS, len(config.conv_blocks)),
-        key("units"): ", ".join(map(str, config.dense_units)),
+        key("units"): _units_text(config.dense_units),
         key("dropout"): config.dropout,
         key("batch_norm"): config.batch_norm,
         key("augmentation"): config.augmentation,
@@ -119,6 +130,8 @@ def form_values(settings: TrainingSettings) -> dict:
             values[key(name)] = getattr(settings, name)
     if settings.arch == CUSTOM and settings.model_config is not None:
         values.update(_network_values(settings.model_config))
+    else:
+        values[key("units")] = _units_text(settings.config.dense_units)
     return values
 
 
@@ -190,11 +203,7 @@ def custom_network() -> tuple[ModelConfig | None, str | None]:
         )
         pool = right.checkbox(_("Max pooling"), key=_default(key(f"block{number}.pool"), True), help=explain("max_pooling"))
         blocks.append(ConvBlock(int(filters), int(kernel), bool(pool)))
-    units_text = st.text_input(
-        _("Dense layers (units, comma separated)"),
-        key=_default(key("units"), "128"),
-        help=explain("dense") + " " + _("For example '128' or '256, 128'."),
-    )
+    units_text = _units_input("128")
     dropout = st.select_slider(
         _("Dropout"),
         options=SPLITS[:15],
@@ -224,6 +233,33 @@ def custom_network() -> tuple[ModelConfig | None, str | None]:
         ), None
     except ValueError as problem:
         return None, str(problem)
+
+
+def _units_input(first: str) -> str:
+    """The "Dense layers" box, the same on a preset and on a network of your own (one key: what a student typed on a
+    preset is where "Build your own" starts)."""
+    return st.text_input(
+        _("Dense layers (units, comma separated)"),
+        key=_default(key("units"), first),
+        help=explain("dense") + " " + _("For example '128' or '256, 128'."),
+    )
+
+
+def preset_network(preset_name: str, dataset: str) -> tuple[ModelConfig, bool, str | None]:
+    """A preset's network with the hidden units the student set (the preset's own to start with): the network, whether
+    it is the preset's own, and what is wrong with the units typed (the preset's network is returned then)."""
+    preset = get_preset(preset_name).config_for(dataset)
+    if not preset.dense_units:
+        return preset, True, None
+    text = _units_input(_units_text(preset.dense_units))
+    try:
+        config = replace(preset, dense_units=dense_units(text))
+    except ValueError as problem:
+        return preset, True, str(problem)
+    if config.dense_units == preset.dense_units:
+        return preset, True, None
+    st.caption(_("Your own version of this network: the other settings stay as they are."))
+    return config, False, None
 
 
 def layer_table(config: ModelConfig) -> pd.DataFrame:
@@ -338,8 +374,13 @@ def _form() -> ChosenSettings:
                 st.error(plain(problem))
                 problems.append(problem)
         else:
-            config = get_preset(arch).config_for(dataset_name)
             st.info(_(get_preset(arch).explanation))
+            config, own, problem = preset_network(arch, dataset_name)
+            if problem:
+                st.error(plain(problem))
+                problems.append(problem)
+            elif not own:
+                arch = CUSTOM  # a preset with other hidden units is a network of the student's own
     with right:
         stop_at_target = st.checkbox(_("Stop at a target accuracy"), key=STOP_AT_TARGET, help=explain("callback"))
         target = setting_widget("target_accuracy", disabled=not stop_at_target)
@@ -353,7 +394,7 @@ def _form() -> ChosenSettings:
             more = {setting.name: setting_widget(setting.name) for setting in SETTING.values() if setting.widget and setting.section == "more"}
             st.caption(" ".join(_(text) for text in NORMALIZATIONS.values()))
     if config is not None:
-        with st.expander(_("Layers, output shapes and parameters"), expanded=arch != CUSTOM):
+        with st.expander(_("Layers, output shapes and parameters"), expanded=st.session_state[SHOWN_ARCH] != CUSTOM):
             st.caption(
                 explain("flatten")
                 + " "

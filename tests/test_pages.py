@@ -322,6 +322,39 @@ def test_build_your_own_starts_from_the_network_shown_with_every_other_setting_u
     assert by_label(at.selectbox, "Batch size").value == 128
 
 
+def test_hidden_units_change_on_a_preset_without_build_your_own_and_keep_every_other_setting(empty_store):
+    """Issue 33: hidden units editable on the presets; "Build your own" then starts from the units typed."""
+    at = page("pages/1_train.py")
+    at.query_params.update({"dataset": "fashion_mnist", "preset": "dense", "target": "0.88", "epochs": "20"})
+    at.run()
+    units = by_label(at.text_input, "Dense layers (units, comma separated)")
+    assert units.value == ", ".join(map(str, get_preset("dense").config.dense_units))
+    before = {label: by_label(at.selectbox, label).value for label in ("Batch size", "Learning rate")}
+    units.set_value("256")
+    at.run()
+    assert not at.exception and not at.error
+    assert by_label(at.selectbox, "Architecture").value == "dense"  # the preset stays chosen
+    assert "Dense(256" in at.code[0].value and "Conv2D" not in at.code[0].value
+    assert any("256" in str(table.value) for table in at.table)
+    assert {label: by_label(at.selectbox, label).value for label in before} == before
+    assert by_label(at.number_input, "Max epochs").value == 20
+    # A typo is said, next to the form, in words.
+    by_label(at.text_input, "Dense layers (units, comma separated)").set_value("two hundred")
+    at.run()
+    assert not at.exception and "whole numbers" in at.error[0].value
+    by_label(at.text_input, "Dense layers (units, comma separated)").set_value("256")
+    at.run()
+    by_label(at.selectbox, "Architecture").set_value("custom")
+    at.run()
+    assert by_label(at.text_input, "Dense layers (units, comma separated)").value == "256"
+    assert by_label(at.slider, "Convolution blocks").value == 0
+    # Another preset brings its own network.
+    by_label(at.selectbox, "Architecture").set_value("fast_cnn")
+    at.run()
+    expected = ", ".join(map(str, get_preset("fast_cnn").config.dense_units))
+    assert by_label(at.text_input, "Dense layers (units, comma separated)").value == expected
+
+
 def test_a_reload_finds_the_run_and_keeps_its_settings(empty_store):
     at = page("pages/1_train.py").run()
     by_label(at.selectbox, "Dataset").set_value("fashion_mnist")
