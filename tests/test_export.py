@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -147,8 +148,13 @@ def test_the_fast_cnn_notebook_reaches_90_percent(keras_home, tmp_path):
     assert accuracy >= 90.0, printed[-2000:]
 
 
+TARGET = 0.825  # on the steep part of the curves (about 81% after epoch 1, 83% after epoch 2), not on their noisy plateau
+
+
 @pytest.mark.slow
-def test_a_run_trained_in_the_app_downloads_as_a_notebook_that_reaches_its_test_accuracy_within_a_point(keras_home, tmp_path):
+def test_a_run_trained_in_the_app_downloads_as_a_notebook_that_reaches_its_target_at_the_same_epoch_and_its_test_accuracy(keras_home, tmp_path):
+    """Issue 33: the take-home script needed 16 epochs and 2 min 15 s where the app reached the target at epoch 3: the
+    exported code trains as the app does (recipe, schedule, batch, data, validation images, target)."""
     from mnistlab.database import Database
     from mnistlab.jobs import JobManager
     from mnistlab.process_backend import ProcessBackend
@@ -157,11 +163,12 @@ def test_a_run_trained_in_the_app_downloads_as_a_notebook_that_reaches_its_test_
     jobs = JobManager(RunStore(Database(f"sqlite:///{tmp_path / 'runs.db'}"), tmp_path), ProcessBackend(workers=1), "export-test")
     try:
         # A fifth of the training images: the notebook must match the app's run whatever the size, and this is quicker.
-        settings = TrainingSettings(dataset="fashion_mnist", arch="dense", target_accuracy=None, max_epochs=2, train_size=12_000)
+        settings = TrainingSettings(dataset="fashion_mnist", arch="dense", target_accuracy=TARGET, max_epochs=12, train_size=12_000)
         run_id = jobs.submit(settings, "browser:home")
         assert jobs.wait(run_id, 600)
         run = jobs.snapshot(run_id)
         assert run.status == "finished", run.error
+        assert run.result.target_reached is not None, run.result.history  # the app reached the target
     finally:
         jobs.shutdown()
     out = tmp_path / f"run{run_id}.ipynb"
@@ -178,4 +185,10 @@ def test_a_run_trained_in_the_app_downloads_as_a_notebook_that_reaches_its_test_
 
     printed = run_notebook(nbformat.read(out, as_version=4), keras_home, tmp_path)
     accuracy = float(printed.split("test accuracy ")[1].split("%")[0]) / 100
-    assert abs(accuracy - run.result.test_accuracy) <= 0.01, (accuracy, run.result.test_accuracy)
+    reached = re.search(r"Reached [\d.]+% at epoch (\d+): stop", printed)
+    assert reached, printed[-2000:]  # the notebook reached the target too
+    app_epoch, notebook_epoch = run.result.target_reached.epoch, int(reached.group(1))
+    print(f"target {TARGET:.1%}: the app reached it at epoch {app_epoch}, the notebook at epoch {notebook_epoch}")
+    # The same data, network, recipe and schedule; only the order of the batches and the float precision may differ.
+    assert abs(notebook_epoch - app_epoch) <= 1, (app_epoch, notebook_epoch)
+    assert abs(accuracy - run.result.test_accuracy) <= 0.015, (accuracy, run.result.test_accuracy)
