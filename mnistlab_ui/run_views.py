@@ -27,7 +27,7 @@ from mnistlab_ui.charts import confusion_chart, per_class_chart, run_curves
 from mnistlab_ui.data import dataset_or_error, image_grid
 from mnistlab_ui.identity import browser_owner
 from mnistlab_ui.server import lab
-from mnistlab_ui.session import SAVE_CONFIRM, SHOWN_STATUS, VIEWED_RUN
+from mnistlab_ui.session import PRESSED_RUN, SAVE_CONFIRM, SHOWN_STATUS, VIEWED_RUN
 from mnistlab_ui.text import captioned_image, plain
 from mnistlab_ui.text import problem as problem_text
 
@@ -41,6 +41,7 @@ def start_run(settings: TrainingSettings, **extra) -> int | None:
         st.error(problem_text(problem))
         return None
     VIEWED_RUN.set(run_id)
+    PRESSED_RUN.set(run_id)
     return run_id
 
 

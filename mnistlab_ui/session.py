@@ -44,6 +44,9 @@ BROWSER_KEY: SessionKey[str | None] = SessionKey(
     "mnistlab.browser_key", lambda: None, "The browser's secret key (also in a cookie): it owns the browser's runs."
 )
 VIEWED_RUN: SessionKey[int | None] = SessionKey("mnistlab.viewed_run", lambda: None, "The run the Train page shows.")
+PRESSED_RUN: SessionKey[int | None] = SessionKey(
+    "mnistlab.pressed_run", lambda: None, "The run this session pressed Train for: the form steps aside for it, also once it ended."
+)
 SELECTED_MODEL: SessionKey[str | None] = SessionKey(
     "mnistlab.selected_model", lambda: None, "The key of the model chosen on Draw or Convolutions, shared by both pages."
 )
@@ -116,6 +119,7 @@ ALL_KEYS = (
     APP_RAN,
     BROWSER_KEY,
     VIEWED_RUN,
+    PRESSED_RUN,
     SELECTED_MODEL,
     MODEL_PICKED,
     DRAWING,

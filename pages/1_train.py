@@ -13,7 +13,7 @@ from mnistlab_ui.links import apply_link, share_link
 from mnistlab_ui.models import RUN, choice_key
 from mnistlab_ui.run_views import live_view, results_view, run_label, server_load_panel, size_panel, start_run, train_again_with_a_new_seed
 from mnistlab_ui.server import lab
-from mnistlab_ui.session import SELECTED_MODEL, VIEWED_RUN
+from mnistlab_ui.session import PRESSED_RUN, SELECTED_MODEL, VIEWED_RUN
 from mnistlab_ui.shell import leave_pages_folder_mode
 from mnistlab_ui.train_form import choose_settings, seed, step_aside
 
@@ -35,19 +35,22 @@ by_id = {run.run_id: run for run in runs}
 if VIEWED_RUN.get() not in by_id:
     VIEWED_RUN.set(runs[0].run_id if runs else None)
 viewed = by_id.get(VIEWED_RUN.get())
-# While a run trains, the form steps aside (a switch brings it back) and the page keeps to the run: at 1024x768 the
-# Stop button and the whole live curves are on one screen.
+# While a run trains, and once the run Train was pressed for has ended, the form steps aside (a switch brings it back)
+# and the page keeps to the run: at 1024x768 the Stop button and the whole live curves, then the results, are on the
+# first screen (under the returned form they started about 1,000 px down).
 training_now = viewed is not None and not viewed.is_done
-if not training_now:
-    st.write(_("Pick a dataset and an architecture, click Train, and watch the network learn until it reaches your target."))
-# A link's settings (a lesson, a teacher's "Copy link") fill the form once; after a reload the form shows the
-# settings of the run being viewed.
-link = apply_link("train", lambda values: seed(settings_from_link(values), replace=True))
+# A link's settings (a lesson, a teacher's "Copy link") fill the form once, and show it; after a reload the form shows
+# the settings of the run being viewed.
+link = apply_link("train", lambda values: (seed(settings_from_link(values), replace=True), PRESSED_RUN.set(None)))
 seed(viewed.settings if viewed is not None else DEFAULT_SETTINGS)
+focused = viewed is not None and (training_now or PRESSED_RUN.get() == viewed.run_id)
+if not focused:
+    st.write(_("Pick a dataset and an architecture, click Train, and watch the network learn until it reaches your target."))
 
 settings, refused, class_data, actions = None, None, {}, st.container()
 busy = _("Your run is training: watch it below, or stop it to train another.")
-if not training_now or st.toggle(_("Show the settings"), key="train_page.show_settings", help=busy):
+done = _("Change the settings and train again.")
+if not focused or st.toggle(_("Show the settings"), key=f"train_page.show_settings.{viewed.run_id}", help=busy if training_now else done):
     chosen = choose_settings()
     settings, actions = chosen.settings, chosen.actions
     if settings is not None:
@@ -66,10 +69,10 @@ with actions:
         if start_run(settings, **class_data) is not None:
             st.rerun()
 
-if not training_now:
+if not focused:
     server_load_panel()
 if runs:
-    if not training_now or settings is not None:
+    if not focused or settings is not None:
         st.divider()
     if len(runs) > 1:
         labels = {run.run_id: run_label(run) for run in runs}

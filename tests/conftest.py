@@ -169,3 +169,5 @@ def pytest_collection_modifyitems(items):
         parameters = getattr(getattr(item, "callspec", None), "params", {})
         if "ray_cluster" in item.fixturenames or "ray" in parameters.values():
             item.add_marker(pytest.mark.ray)
+            # With `-n 2 --dist loadgroup` (the README's command) one worker runs every Ray test: one local cluster.
+            item.add_marker(pytest.mark.xdist_group("ray"))
