@@ -143,3 +143,29 @@ def seconds(value: float) -> str:
 def N_(message: str) -> str:
     """Mark a string for translation where it is defined; translate it with `_()` where it is shown."""
     return message
+
+
+# The Turkish alphabet's order (ç after c, ğ after g, ı before i, ö after o, ş after s, ü after u); a circumflex vowel
+# sorts with its plain vowel.
+_TURKISH_ALPHABET = "abcçdefgğhıijklmnoöpqrsştuüvwxyz"  # q, w and x where English has them
+_TURKISH_LOWER = str.maketrans({"I": "ı", "İ": "i", "â": "a", "Â": "a", "î": "i", "Î": "i", "û": "u", "Û": "u"})
+
+
+def name_order(name: str) -> tuple:
+    """A key that sorts names as a reader of the page's language expects: in Turkish, Çağla after Cem and Ömer after
+    Oya; in English, Émile with the E's. Case does not count (it only breaks ties)."""
+    import unicodedata
+
+    if current_language() == "tr":
+        lowered = name.translate(_TURKISH_LOWER).lower()
+        letters = tuple(_turkish_letter(letter) for letter in lowered)
+    else:
+        plain = "".join(letter for letter in unicodedata.normalize("NFD", name) if not unicodedata.combining(letter))
+        letters = tuple((0 if letter.isalpha() else -1, 0, letter) for letter in plain.casefold())
+    return letters, name
+
+
+def _turkish_letter(letter: str) -> tuple:
+    if letter in _TURKISH_ALPHABET:
+        return 0, _TURKISH_ALPHABET.index(letter), ""
+    return (1 if letter.isalpha() else -1), 0, letter  # other letters after the alphabet; spaces and digits before it

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from mnistlab.datasets import DATASETS
-from mnistlab.i18n import N_, _, decimal, ngettext, number, percent
+from mnistlab.i18n import N_, _, decimal, name_order, ngettext, number, percent
 from mnistlab.models import network_text
 from mnistlab.runs import CANCELLED, FINISHED, QUEUED, RUNNING, RunSnapshot
 from mnistlab.settings import TrainingSettings
@@ -140,7 +140,7 @@ def class_progress(race: Race, table: list[Standing], names: dict[str, str], las
                 grid.append(Progress(owner, nickname, "idle", row, int(quiet // 60)))
                 continue
         grid.append(Progress(owner, nickname, state, row))
-    return sorted(grid, key=lambda progress: progress.nickname.casefold())
+    return sorted(grid, key=lambda progress: name_order(progress.nickname))
 
 
 def check_race_name(name: str) -> str:
@@ -290,7 +290,7 @@ def race_lines(race: Race, runs, names: dict[str, str], show_names: bool = True)
         by_training.setdefault(key, []).append(run)
     lines = []
     for group in by_training.values():
-        who_names = sorted({names[run.owner] for run in group}, key=str.casefold)
+        who_names = sorted({names[run.owner] for run in group}, key=name_order)
         who = _who(who_names) if show_names else _("run {run}").format(run=group[0].run_id)
         differs = differences(group[0].settings, reference) if reference is not None else []
         label = " · ".join([who, *differs])

@@ -115,6 +115,10 @@ RACE_NAME_FOR: SessionKey[int | None] = SessionKey(
     "mnistlab.race_name_for", lambda: None, "How many races the class had when the race form's name box got its default."
 )
 
+CLASS_NOTICE: SessionKey[str | None] = SessionKey(
+    "mnistlab.class_notice", lambda: None, "What the Class page says once, at its top, after the rerun an action asked for (a class deleted)."
+)
+
 ALL_KEYS = (
     APP_RAN,
     BROWSER_KEY,
@@ -141,4 +145,5 @@ ALL_KEYS = (
     PACE_SEEN,
     PACE_TOLD,
     RACE_NAME_FOR,
+    CLASS_NOTICE,
 )

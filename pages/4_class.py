@@ -9,7 +9,7 @@ import streamlit as st
 
 from mnistlab.class_results import result_rows, results_csv
 from mnistlab.classroom import TeacherKeyError, UnknownCodeError, normalise_code
-from mnistlab.i18n import _, day, number
+from mnistlab.i18n import _, day, ngettext, number
 from mnistlab.retention import deletion_notice
 from mnistlab.settings import SETTING
 from mnistlab.throttle import Throttle
@@ -32,13 +32,16 @@ from mnistlab_ui.compare import compare_runs, share_panel
 from mnistlab_ui.identity import browser_owner, client_address
 from mnistlab_ui.race import race, race_controls
 from mnistlab_ui.server import lab
-from mnistlab_ui.session import CLASS_MEMBER, CLASS_PROMPT, LEFT_DASHBOARD, NEW_TEACHER_LINK, TEACHER_KEYS, TEACHING
+from mnistlab_ui.session import CLASS_MEMBER, CLASS_NOTICE, CLASS_PROMPT, LEFT_DASHBOARD, NEW_TEACHER_LINK, TEACHER_KEYS, TEACHING
 from mnistlab_ui.shell import leave_pages_folder_mode, page_link
 from mnistlab_ui.text import captioned_image, plain
 from mnistlab_ui.text import problem as problem_text
 
 leave_pages_folder_mode()
 st.title(_("Class"))
+if CLASS_NOTICE.get():
+    st.success(CLASS_NOTICE.get(), icon=":material/check_circle:")
+    CLASS_NOTICE.set(None)
 st.write(
     _(
         "Build a test set of the class's own handwriting: everyone draws the digits they are asked for, and the "
@@ -264,7 +267,13 @@ def teacher_view(info) -> None:
         sure = st.checkbox(_("Yes, delete {name} with everything in it").format(name=plain(info.name)))
         if st.button(_("Delete the class and everything in it"), disabled=not sure):
             forgotten = lab().delete_class(info.class_id, key)
-            st.toast(_("{name} is deleted, with {runs} runs.").format(name=plain(info.name), runs=len(forgotten.run_ids)))
+            # Said at the top of the page after the rerun (a toast is an unnamed alert dialog to a screen reader).
+            deleted = len(forgotten.run_ids)
+            CLASS_NOTICE.set(
+                ngettext("{name} is deleted, with {runs} run.", "{name} is deleted, with {runs} runs.", deleted).format(
+                    name=plain(info.name), runs=deleted
+                )
+            )
             TEACHER_KEYS.get().pop(info.class_id, None)
             TEACHING.clear()
             st.query_params.pop("class", None)

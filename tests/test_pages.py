@@ -1006,6 +1006,8 @@ def test_a_teacher_is_told_when_the_class_will_be_removed_and_deletes_it_with_it
     teacher.run()
     assert not teacher.exception
     assert class_store().get(info.class_id) is None
+    # Said on the page, not in a toast (an unnamed alert dialog to a screen reader, axe found).
+    assert not teacher.toast and any("9B vision is deleted, with 1 run." in message.value for message in teacher.success)
     with lab.database.engine.connect() as connection:
         assert connection.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None
     assert not lab.runs.run_folder(run_id).exists()

@@ -261,3 +261,17 @@ def test_the_progress_grid_says_where_every_student_is_and_who_did_nothing_for_m
     # Mert joined the race but has done nothing for longer than STUCK_AFTER: stuck too; a student who reached it never is.
     later = class_progress(RACE, table, names, last_active={"m": now - 20}, now=now + STUCK_AFTER)
     assert {progress.nickname for progress in later if progress.state == "idle"} == {"Deniz", "Ece", "Mert"}
+
+
+def test_names_sort_as_a_reader_of_the_page_language_expects():
+    """Issue 33: the progress chips sorted Çağla and Ömer after Zeynep (plain code-point order)."""
+    from mnistlab.i18n import name_order, set_language
+
+    try:
+        set_language("tr")
+        names = ["Zeynep", "Ömer", "Oya", "Çağla", "Cem", "İpek", "Ilgın", "ali", "Şule", "Sena"]
+        assert sorted(names, key=name_order) == ["ali", "Cem", "Çağla", "Ilgın", "İpek", "Oya", "Ömer", "Sena", "Şule", "Zeynep"]
+        set_language("en")
+        assert sorted(["Zoe", "Eve", "Émile", "adam", "Ann Lee", "Annabel"], key=name_order) == ["adam", "Ann Lee", "Annabel", "Émile", "Eve", "Zoe"]
+    finally:
+        set_language("en")
