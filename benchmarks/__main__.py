@@ -5,6 +5,7 @@ Sections:
   app         the app as a class uses it: in-app training against the command line, drawing latency (real browsers)
   classroom   25 students drawing in class mode at once
   class-training  a class pressing Train at once: the same step, a CNN step, own variations, packed against one by one
+  first-visit the first students after a server starts, against the next ones (real browsers)
   explain     how fast Inside the answer answers: heat map, Break it, fooling, the maps, imagining
   ray         trainings per hour with worker processes and with a local Ray cluster
   report      rewrite docs/PERFORMANCE.md from docs/benchmark.json without measuring anything
@@ -79,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     class_browsers.add_argument("--students", type=int, default=30)
     class_browsers.add_argument("--spread", type=float, default=0.0, help="presses at random moments over this many seconds (0: at once)")
 
+    first_visit = sections.add_parser("first-visit", help="the first students after a server starts, against the next ones")
+    common(first_visit)
+    first_visit.add_argument(
+        "--after", type=float, default=5.0, help="seconds between the server answering and the first student (default: %(default)s)"
+    )
+    first_visit.add_argument("--repeats", type=int, default=3, help="fresh servers to measure (medians)")
+
     explain = sections.add_parser("explain", help="how fast Inside the answer answers on this server")
     common(explain)
     explain.add_argument("--preset", default="fast_cnn", help="the CNN preset to train on the digits and look inside")
@@ -125,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import class_browsers
 
             section = class_browsers.run(arguments)
+        elif arguments.section == "first-visit":
+            from benchmarks import first_visit
+
+            section = first_visit.run(arguments)
         elif arguments.section == "explain":
             from benchmarks import explain_speed
 

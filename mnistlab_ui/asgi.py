@@ -5,10 +5,14 @@ caches and their sizes, of use to nobody in a classroom but the server's adminis
 There is no setting to turn it off, so this ASGI app (Streamlit's `st.App`, which runs
 `app.py` exactly as `streamlit run app.py` does) keeps that address to the server
 itself: a request from any other machine gets 404. Everything else passes through.
+
+As it starts, the server warms what the first pages need (`mnistlab_ui.warm_up`), so the first
+student after a restart waits no longer than the second.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 import streamlit as st
@@ -16,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
 from mnistlab.serving import app_script
+from mnistlab_ui import warm_up
 
 APP_SCRIPT = app_script()  # the checkout's app.py, or the installed one (`pip install .`)
 PRIVATE_PATHS = ("/_stcore/metrics",)
@@ -45,4 +50,11 @@ class PrivatePaths:
         await self.app(scope, receive, send)
 
 
-app = st.App(str(APP_SCRIPT), middleware=[Middleware(PrivatePaths)])
+@contextlib.asynccontextmanager
+async def warm_at_start(_app):
+    """Start warming the server (on a thread of its own: the server answers meanwhile)."""
+    warm_up.start()
+    yield
+
+
+app = st.App(str(APP_SCRIPT), lifespan=warm_at_start, middleware=[Middleware(PrivatePaths)])

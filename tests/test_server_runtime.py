@@ -123,3 +123,37 @@ def test_a_test_server_takes_another_port_when_its_own_was_taken_meanwhile(tmp_p
             assert f"Port {taken} is not available" in (tmp_path / "server.log").read_text()
         finally:
             server.stop()
+
+
+@pytest.mark.slow
+def test_the_server_warms_what_the_first_pages_need_before_anyone_opens_a_page(tmp_path):
+    """Issue 33: the first page after a restart took 11.6 s and the first Draw page 7.3 s. As it starts, the server
+    loads TensorFlow, its services (the database, the training places) and the datasets, before any browser comes."""
+    from tests.drivers import AppServer, wait_until
+
+    server = AppServer(tmp_path / "data", tmp_path / "models", tmp_path / "server.log").start()
+    try:
+        maps = Path(f"/proc/{server.pid}/maps")
+
+        def warmed() -> bool:
+            loaded = maps.read_text()
+            return "libtensorflow_framework" in loaded and (tmp_path / "data" / "mnistlab.db").is_file()
+
+        assert wait_until(warmed, 120, interval=0.5), server.log_path.read_text()[-3000:]
+        assert _children(server.pid, b"mnistlab.process_backend"), "no training place was started"
+        assert "Warming up" not in server.log_path.read_text()  # no step failed
+    finally:
+        server.stop()
+
+
+def _children(parent: int, command: bytes) -> list[int]:
+    """The processes `parent` started whose command line holds `command`."""
+    import contextlib
+
+    found = []
+    for folder in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            parent_id = int((folder / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent_id == parent and command in (folder / "cmdline").read_bytes():
+                found.append(int(folder.name))
+    return found
