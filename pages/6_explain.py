@@ -28,9 +28,11 @@ if image.max() == 0:
     st.info(_("The drawing is empty: draw a digit on the Draw page first."))
     page_link("draw", _("Draw a digit"), ":material/draw:")
     st.stop()
-why(loaded, image)
-fool(loaded, image)
-fool_by_hand(loaded, image, key=f"inside.canvas.{hash(image.tobytes())}")
-where(loaded, choice, image)
-imagines(loaded, choice)
-break_it(loaded, choice, image)
+# Each part is a fragment: a control reruns its own part only, not the five others (a whole page's rerun took 1.6 to
+# 2.9 s on a busy 2-core server; each control should answer within 1 s).
+st.fragment(why)(loaded, image)
+st.fragment(fool)(loaded, image)
+st.fragment(fool_by_hand)(loaded, image, key=f"inside.canvas.{hash(image.tobytes())}")
+st.fragment(where)(loaded, choice, image)
+st.fragment(imagines)(loaded, choice)
+st.fragment(break_it)(loaded, choice, image)
