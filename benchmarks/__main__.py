@@ -6,6 +6,7 @@ Sections:
   classroom   25 students drawing in class mode at once
   class-training  a class pressing Train at once: the same step, a CNN step, own variations, packed against one by one
   first-visit the first students after a server starts, against the next ones (real browsers)
+  inside-controls  how fast Inside the answer's controls answer in a real browser
   explain     how fast Inside the answer answers: heat map, Break it, fooling, the maps, imagining
   ray         trainings per hour with worker processes and with a local Ray cluster
   report      rewrite docs/PERFORMANCE.md from docs/benchmark.json without measuring anything
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     first_visit.add_argument("--repeats", type=int, default=3, help="fresh servers to measure (medians)")
 
+    inside_controls = sections.add_parser("inside-controls", help="how fast Inside the answer's controls answer in a real browser")
+    common(inside_controls)
+    inside_controls.add_argument("--repeats", type=int, default=5, help="times each control is measured (medians and slowest)")
+    inside_controls.add_argument("--busy", action="store_true", help="keep one core busy meanwhile (another class's training)")
+
     explain = sections.add_parser("explain", help="how fast Inside the answer answers on this server")
     common(explain)
     explain.add_argument("--preset", default="fast_cnn", help="the CNN preset to train on the digits and look inside")
@@ -137,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import first_visit
 
             section = first_visit.run(arguments)
+        elif arguments.section == "inside-controls":
+            from benchmarks import inside_controls
+
+            section = inside_controls.run(arguments)
         elif arguments.section == "explain":
             from benchmarks import explain_speed
 

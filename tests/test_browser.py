@@ -453,7 +453,9 @@ def test_runs_survive_a_reload_and_a_server_restart(tmp_path, browser):
         target_to_minimum(page)
         page.get_by_role("button", name="Train", exact=True).click()
         page.get_by_text("Confusion matrix").wait_for(timeout=120_000)
-        # A long run, then a reload: the browser finds its runs again, and the form keeps the run's settings.
+        # A long run, then a reload: the browser finds its runs again, and the form keeps the run's settings. (After a
+        # run the form stays behind its switch, the results first.)
+        open_settings(page)
         train_without_target(page)
         press_train(page)
         page.get_by_text(re.compile(r"Epoch \d+: batch")).first.wait_for(timeout=60_000)
