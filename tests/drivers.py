@@ -377,8 +377,9 @@ def settled(page, timeout: float = 60_000) -> None:
 
 
 def canvas(page):
-    """The drawing surface of the (newest) canvas."""
-    return page.locator("canvas.upper-canvas").last
+    """The drawing surface of the newest canvas the student sees (a page being replaced can leave a hidden one after it:
+    under load CI once waited 60 s on a hidden canvas)."""
+    return page.locator("canvas.upper-canvas").filter(visible=True).last
 
 
 def clear_canvas(page) -> None:
