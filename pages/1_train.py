@@ -65,6 +65,8 @@ with actions:
     if training_now:
         if settings is not None:
             st.caption(busy)
+    elif focused and settings is None:
+        pass  # the form is aside after the run: its switch brings the settings and Train back (a greyed Train puzzled)
     elif st.button(_("Train"), type="primary", disabled=settings is None or refused is not None, icon=":material/play_arrow:"):
         if start_run(settings, **class_data) is not None:
             st.rerun()

@@ -342,6 +342,7 @@ def test_a_live_run_its_stop_and_its_whole_curves_fit_one_projector_screen(serve
         }"""
     )
     print("after the run:", tops)
+    assert page.get_by_role("button", name="Train", exact=True).count() == 0  # no greyed Train above the switch
     assert not tops["form"] and tops["sentence"] < tops["height"] and tops["results"] < 1.4 * tops["height"], tops
     open_settings(page)  # the switch brings the form back, with Train
     page.get_by_role("button", name="Train", exact=True).wait_for(timeout=60_000)
