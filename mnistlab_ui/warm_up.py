@@ -37,7 +37,6 @@ PAGE_MODULES = (
 )
 
 _started = threading.Event()
-finished = threading.Event()
 
 
 def enabled(environ=os.environ) -> bool:
@@ -66,7 +65,6 @@ def warm() -> dict[str, float]:
         except Exception:  # warming is a favour: the page does the same work, and reports it, if this fails
             _LOGGER.warning("Warming up %s failed; the first page that needs it does it instead.", name, exc_info=True)
         seconds[name] = round(time.monotonic() - started, 2)
-    finished.set()
     _LOGGER.info("Warmed up in %.1f s: %s", sum(seconds.values()), seconds)
     return seconds
 

@@ -39,8 +39,9 @@ from mnistlab_ui.text import problem as problem_text
 
 leave_pages_folder_mode()
 st.title(_("Class"))
-if CLASS_NOTICE.get():
-    st.success(CLASS_NOTICE.get(), icon=":material/check_circle:")
+notice = CLASS_NOTICE.get()
+if notice:
+    st.success(notice, icon=":material/check_circle:")
     CLASS_NOTICE.set(None)
 st.write(
     _(
