@@ -110,11 +110,14 @@ def run_choice(snapshot: RunSnapshot, kind: str = RUN) -> ModelChoice:
 
 def model_choices() -> list[ModelChoice]:
     """This browser's runs with a model (newest first), the quick models, then the saved models."""
+    own = [run_choice(snapshot, RUN) for snapshot in lab().jobs.runs_of(browser_owner()) if snapshot.has_model and snapshot.model_path.is_file()]
+    return _with_load_problems(own + shared_choices())
+
+
+def shared_choices() -> list[ModelChoice]:
+    """The models every browser sees: the quick models, then the saved models."""
     services = lab()
     choices = []
-    for snapshot in services.jobs.runs_of(browser_owner()):
-        if snapshot.has_model and snapshot.model_path.is_file():
-            choices.append(run_choice(snapshot, RUN))
     for dataset in DATASETS:
         quick = services.runs.latest_shared(recipe_key(quick_model_settings(dataset)))
         if quick is not None and quick.has_model and quick.model_path.is_file():
@@ -136,6 +139,10 @@ def model_choices() -> list[ModelChoice]:
                 complete=stored.metadata.get("stop_reason") != STOP_CANCELLED if stored.usable else True,
             )
         )
+    return _with_load_problems(choices)
+
+
+def _with_load_problems(choices: list[ModelChoice]) -> list[ModelChoice]:
     with _problems_lock:
         return [
             choice
@@ -178,6 +185,23 @@ def default_choice(choices: list[ModelChoice], prefer_dataset: str | None, needs
             return choice
     ranked = sorted(usable, key=lambda choice: (not serves(choice), not choice.complete))  # stable: newest first within a rank
     return ranked[0] if ranked else None
+
+
+def warm_shared_models() -> list[ModelChoice]:
+    """Load, once for the server, the model each dataset's pages open with for a browser without runs of its own (the
+    newest quick model, else the first saved one, as `default_choice` ranks them); returns those loaded. Called by the
+    warm-up as the server starts, so the first Draw page does not wait for a model file."""
+    usable = [choice for choice in shared_choices() if choice.usable and choice.complete]
+    loaded = []
+    for dataset in DATASETS:
+        first = next((choice for choice in usable if choice.dataset == dataset), None)
+        if first is not None:
+            try:
+                load_choice(first)
+            except ValueError:
+                continue  # marked unusable: the page says why
+            loaded.append(first)
+    return loaded
 
 
 def model_picker(label: str, prefer_dataset: str | None = None, needs_convolution: bool = False) -> ModelChoice | None:

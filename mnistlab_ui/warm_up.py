@@ -2,8 +2,8 @@
 
 A page's first run in a fresh server process pays for everything once: TensorFlow and Keras
 (imported, their first model run), the services (the database, the job manager and its
-worker processes), the datasets the pages show, the pages' own modules (charts, tables).
-A class measured 11.6 s for the first page after a restart and 7.3 s for the first Draw
+worker processes), the datasets the pages show, the pages' own modules (charts, tables),
+the model a browser without runs of its own opens Draw with. A class measured 11.6 s for the first page after a restart and 7.3 s for the first Draw
 page. `start` does all of it on a background thread as the server starts
 (`mnistlab_ui/asgi.py`'s lifespan), so it is ready by the time the teacher has walked to
 the projector; a page that comes first meanwhile simply waits for what it needs, as
@@ -56,7 +56,7 @@ def start() -> threading.Thread | None:
 def warm() -> dict[str, float]:
     """Everything a first page needs, in the order the pages need it; returns the seconds of each step. A step that
     fails is logged and skipped: the page that needs it then says what is wrong, as it would have."""
-    steps = {"services": _services, "datasets": _datasets, "modules": _modules, "first model run": _first_model_run}
+    steps = {"services": _services, "datasets": _datasets, "modules": _modules, "first model run": _first_model_run, "models": _models}
     seconds = {}
     for name, step in steps.items():
         started = time.monotonic()
@@ -99,3 +99,10 @@ def _first_model_run() -> None:
 
     model = build_model(get_preset("fast_cnn").config_for("mnist"), name="warm_up")
     model.predict(np.zeros((1, 28, 28), dtype="float32"), verbose=0)
+
+
+def _models() -> None:
+    """The quick or saved model each dataset's pages open with (Draw would load it on its first visit)."""
+    from mnistlab_ui.models import warm_shared_models
+
+    warm_shared_models()

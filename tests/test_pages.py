@@ -589,6 +589,23 @@ def test_draw_page_predicts_an_injected_drawing(with_models, digits_sample):
     assert "What the network sees" in [sub.value for sub in at.subheader]
 
 
+def test_the_warm_up_loads_the_model_a_first_draw_page_opens_with(with_models, monkeypatch):
+    """Issue 33: the first Draw page after a restart waited for its model file. The server's warm-up loads the model a
+    browser without runs of its own opens Draw with; the page then loads nothing."""
+    from mnistlab_ui import models
+
+    loaded = []
+    real = models.load_for_inference
+    monkeypatch.setattr(models, "load_for_inference", lambda path, *rest: loaded.append(Path(path).name) or real(path, *rest))
+    models._load.clear()
+    warmed = models.warm_shared_models()
+    assert [choice.dataset for choice in warmed] == ["mnist"] and len(loaded) == 1  # the store has no clothes model
+    at = page("pages/2_draw.py").run()
+    assert not at.exception
+    assert by_label(at.selectbox, "Model").value == warmed[0].key
+    assert len(loaded) == 1, loaded  # the page used the warmed model
+
+
 def test_draw_page_prefers_a_digits_model_and_warns_about_clothes(tmp_path, monkeypatch, model_store):
     import shutil
 
