@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 DEFAULT_RESULTS = "docs/benchmark.json"
@@ -81,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     class_browsers.add_argument("--students", type=int, default=30)
     class_browsers.add_argument("--spread", type=float, default=0.0, help="presses at random moments over this many seconds (0: at once)")
 
+    race = sections.add_parser("race-projector", help="a whole class's race on the projector: its dashboard's time and screenshots")
+    common(race)
+    race.add_argument("--students", type=int, default=25)
+    race.add_argument(
+        "--out", default=os.path.join(tempfile.gettempdir(), "mnistlab-race"), help="the folder for the screenshots (default: %(default)s)"
+    )
+
     first_visit = sections.add_parser("first-visit", help="the first students after a server starts, against the next ones")
     common(first_visit)
     first_visit.add_argument(
@@ -139,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import class_browsers
 
             section = class_browsers.run(arguments)
+        elif arguments.section == "race-projector":
+            from benchmarks import race_projector
+
+            section = race_projector.run(arguments)
         elif arguments.section == "first-visit":
             from benchmarks import first_visit
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mnistlab.evaluation import Evaluation
-from mnistlab.i18n import _, current_language, percent
+from mnistlab.i18n import _, current_language, ngettext, percent
 from mnistlab.runs import RunSnapshot
 
 LABEL_SIZE = 14
@@ -153,12 +153,28 @@ def in_counting_order(names) -> list[str]:
 RACE_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 
 
+OTHERS_COLOUR = "#8C8C8C"  # a whole class's other lines on the projector: grey and thin, behind the leaders
+
+
 def race_chart(frame: pd.DataFrame, who: str, target: float, leaders: list[str]) -> alt.Chart:
     """A class race: validation accuracy against epochs, one line per training; the leaders' lines thick and labelled at
-    their end, the others thin; the target drawn once, dashed and labelled."""
+    their end, the others thin; the target drawn once, dashed and labelled. Up to eight lines each has a colour of its
+    own; a whole class (more lines than colours that colour-blind students can tell apart) has its leaders in those
+    colours and the others grey, the legend naming the leaders and "the others" (the leaderboard lists everyone)."""
     most = float(frame.epoch.max()) if len(frame) else 1.0
     frame = frame.assign(leader=frame[who].isin(leaders))
     order = in_counting_order(frame[who])
+    if len(order) <= len(RACE_COLOURS):
+        colour = alt.Color(f"{who}:N", sort=order, scale=alt.Scale(range=RACE_COLOURS), legend=alt.Legend(orient="bottom", columns=3, title=None))
+        label_colour = alt.Color(f"{who}:N", sort=order, legend=None)
+    else:
+        shown = [name for name in leaders if name in set(order)][: len(RACE_COLOURS)]
+        others = ngettext("the {count} other", "the {count} others", len(order) - len(shown)).format(count=len(order) - len(shown))
+        # The leaders' lines last, so they are drawn over the grey ones.
+        frame = frame.assign(shade=frame[who].where(frame[who].isin(shown), others)).sort_values("leader", kind="stable")
+        scale = alt.Scale(domain=[*shown, others], range=[*RACE_COLOURS[: len(shown)], OTHERS_COLOUR])
+        colour = alt.Color("shade:N", scale=scale, legend=alt.Legend(orient="bottom", columns=4, title=None))
+        label_colour = alt.Color("shade:N", scale=scale, legend=None)
     lines = (
         alt.Chart(frame, height=380)
         .mark_line(point=alt.OverlayMarkDef(size=40))
@@ -170,7 +186,8 @@ def race_chart(frame: pd.DataFrame, who: str, target: float, leaders: list[str])
                 scale=alt.Scale(zero=False, nice=True),
                 axis=alt.Axis(tickCount=6, labelExpr=percent_labels()),
             ),
-            color=alt.Color(f"{who}:N", sort=order, scale=alt.Scale(range=RACE_COLOURS), legend=alt.Legend(orient="bottom", columns=3, title=None)),
+            color=colour,
+            detail=alt.Detail(f"{who}:N"),
             strokeWidth=alt.StrokeWidth("leader:N", scale=alt.Scale(domain=[True, False], range=[4.5, 1.5]), legend=None),
             tooltip=[alt.Tooltip(f"{who}:N"), alt.Tooltip("epoch:Q", format=".2f", title=_("epoch")), alt.Tooltip("accuracy:Q", format=".2%")],
         )
@@ -178,8 +195,8 @@ def race_chart(frame: pd.DataFrame, who: str, target: float, leaders: list[str])
     ends = frame[frame.leader].sort_values("epoch").groupby(who).tail(1)
     names = (
         alt.Chart(ends)
-        .mark_text(align="left", dx=8, fontSize=LABEL_SIZE, fontWeight="bold", limit=150)
-        .encode(x="epoch:Q", y="accuracy:Q", text=f"{who}:N", color=alt.Color(f"{who}:N", sort=order, legend=None))
+        .mark_text(align="left", dx=8, fontSize=LABEL_SIZE, fontWeight="bold", limit=240)
+        .encode(x="epoch:Q", y="accuracy:Q", text=f"{who}:N", color=label_colour)
     )
     label = _("target {value}").format(value=percent(target))
     goal = alt.Chart(pd.DataFrame({"target": [target], "label": [label]}))

@@ -1392,6 +1392,29 @@ def test_the_race_draws_its_target_once_labelled_and_its_leaders_thick_and_named
     assert width["field"] == "leader" and width["scale"]["range"][0] > 2 * width["scale"]["range"][1]
 
 
+def test_a_whole_class_race_colours_its_leaders_and_greys_the_others():
+    """Issue 33: 25 lines in eight colours repeated each colour three times and made a legend of nine rows. A whole
+    class has its three leaders in colours colour-blind students tell apart, drawn over the others, which are grey;
+    the legend names the leaders and "the 22 others"."""
+    import pandas as pd
+
+    from mnistlab_ui.charts import OTHERS_COLOUR, RACE_COLOURS, race_chart
+
+    names = [f"Student {number}" for number in range(1, 26)]
+    race = pd.DataFrame([{"who": name, "epoch": epoch, "accuracy": 0.8 + epoch / 100} for name in names for epoch in (1, 2, 3)])
+    leaders = ["Student 7", "Student 2", "Student 19"]
+    spec = race_chart(race, "who", 0.88, leaders).to_dict()
+    colour = spec["layer"][0]["encoding"]["color"]
+    assert colour["scale"]["domain"] == [*leaders, "the 22 others"]
+    assert colour["scale"]["range"] == [*RACE_COLOURS[:3], OTHERS_COLOUR]
+    assert spec["layer"][0]["encoding"]["detail"]["field"] == "who"  # still one line per training
+    rows = spec["datasets"][spec["layer"][0]["data"]["name"]] if "data" in spec["layer"][0] else spec["datasets"][spec["data"]["name"]]
+    assert [row["leader"] for row in rows][-9:] == [True] * 9  # drawn last, over the grey lines
+    # A small group keeps a colour for each line.
+    few = race_chart(race[race.who.isin(names[:5])], "who", 0.88, leaders[:1]).to_dict()["layer"][0]["encoding"]["color"]
+    assert few["field"] == "who" and few["scale"]["range"] == RACE_COLOURS
+
+
 # Languages, links and the glossary
 
 
