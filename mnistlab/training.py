@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -102,12 +102,12 @@ def build(prepared: Prepared, precision: str = FLOAT32, compiled: bool = True):
     settings = prepared.settings
     keras.utils.set_random_seed(settings.seed)
     with precision_policy(precision):
-        model = build_model(settings.config, name=f"{settings.dataset}_{settings.arch}")
+        # One output per category: ten for the digits and the clothes, the set's own for a class's images.
+        config = replace(settings.config, num_classes=len(prepared.dataset.class_names))
+        model = build_model(config, name=f"{settings.dataset}_{settings.arch}")
         if compiled:
             recipe = prepared.recipe
             steps = steps_per_call(settings, recipe)
-            from dataclasses import replace
-
             compile_model(model, replace(recipe, steps_per_execution=steps), steps_total=prepared.batches_per_epoch * recipe.max_epochs)
     return model
 

@@ -449,6 +449,72 @@ def seven(steps: int = 20) -> list[tuple[float, float]]:
 # authentication is on: the cluster and every client share a random token (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN).
 
 
+# A class's own images, made as a class would make them: shapes drawn by many hands, photographed or scanned.
+
+SHAPE_KINDS = ("circle", "square", "triangle")
+
+
+def shape_picture(kind: str, size: int = 120, dark_on_light: bool = True, colour: bool = False, shift: int = 0, seed: int | None = None):
+    """A drawn shape (circle, square or triangle) as a picture of paper would have it: any size, dark on light or light
+    on dark, grey or colour; with `seed`, drawn by another hand (its own size, place, slant and pen)."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    hand = random.Random(seed)
+    paper, ink = ((250, 248, 240), (20, 30, 120)) if dark_on_light else ((0, 0, 0), (255, 255, 255))
+    picture = Image.new("RGB" if colour else "L", (size, size), paper if colour else paper[0])
+    draw = ImageDraw.Draw(picture)
+    scale = hand.uniform(0.35, 0.6) if seed is not None else 0.5
+    left = size * hand.uniform(0.1, 0.9 - scale) + shift if seed is not None else size * 0.2 + shift
+    top = size * hand.uniform(0.1, 0.9 - scale) if seed is not None else size * 0.2
+    right, bottom = left + size * scale, top + size * scale * (hand.uniform(0.85, 1.15) if seed is not None else 1.2)
+    fill = ink if colour else ink[0] if dark_on_light else 255
+    width = max(3, int(size * (hand.uniform(0.04, 0.09) if seed is not None else 1 / 15)))
+    if kind == "circle":
+        draw.ellipse((left, top, right, bottom), outline=fill, width=width)
+    elif kind == "square":
+        draw.rectangle((left, top, right, bottom), outline=fill, width=width)
+    elif kind == "triangle":
+        draw.line([((left + right) / 2, top), (right, bottom), (left, bottom), ((left + right) / 2, top)], fill=fill, width=width, joint="curve")
+    else:
+        raise ValueError(f"no shape called {kind!r}")
+    return picture.rotate(hand.uniform(-12, 12), fillcolor=paper if colour else paper[0]) if seed is not None else picture
+
+
+def encoded(picture, kind: str = "PNG") -> bytes:
+    import io
+
+    out = io.BytesIO()
+    picture.save(out, format=kind)
+    return out.getvalue()
+
+
+def make_folder(
+    root: Path, categories=("circle", "square"), per_category: int = 3, shapes: dict[str, str] | None = None, hands: bool = False, first_hand: int = 0
+) -> Path:
+    """A folder per category of PNG and JPEG pictures (sizes 60 px and up, light and dark paper, grey and colour);
+    `shapes` names the shape drawn for a category (default: its own name); `hands`: each picture by another hand
+    (hands numbered from `first_hand`: another number, other hands)."""
+    for index, category in enumerate(categories):
+        (root / category).mkdir(parents=True)
+        shape = (shapes or {}).get(category, category)
+        for number in range(per_category):
+            size = 60 + 40 * (number % 4)
+            picture = shape_picture(
+                shape,
+                size,
+                dark_on_light=number % 2 == 0,
+                colour=number % 3 == 2,
+                shift=(number % 4) * 3,
+                seed=first_hand + 1000 * index + number if hands else None,
+            )
+            jpeg = number % 3 == 1
+            data = encoded(picture.convert("RGB"), "JPEG") if jpeg else encoded(picture)
+            (root / category / f"{number}{'.jpg' if jpeg else '.png'}").write_bytes(data)
+    return root
+
+
 def ray_installed() -> bool:
     return shutil.which("ray") is not None
 

@@ -261,3 +261,57 @@ def test_a_network_that_stopped_learning_is_saved_with_a_warning_and_exit_status
     payload = json.loads(completed.stdout)
     assert payload["warning"] == warning.removeprefix("warning: ") and payload["test_accuracy"] <= 0.15
     assert (tmp_path / "d.keras").is_file()  # nothing lost: the model is saved all the same
+
+
+# Issue 34: a set of the class's own images on the command line
+
+
+@pytest.mark.slow
+def test_train_on_a_folder_per_category_then_evaluate_and_predict_answer_in_the_class_s_words(tmp_path):
+    """`train --images DIR` trains on a folder per category (a fifth of each held out to test on), saves the categories'
+    names with the model, and `evaluate --images` and `predict` answer with them, on drawings by other hands."""
+    from tests.drivers import make_folder, shape_picture
+
+    names = ("circle", "square", "🐟 balık")
+    shapes = {"🐟 balık": "triangle"}
+    make_folder(tmp_path / "set", names, per_category=30, shapes=shapes, hands=True)
+    trained = run_cli("train", "--images", "set", "--arch", "dense", "--out", "shapes.keras", "--json", "--quiet", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    result = json.loads(trained.stdout.strip().splitlines()[-1])
+    assert result["dataset"] == "images" and result["class_names"] == sorted(names)
+    assert result["test_accuracy"] >= 0.9, result  # 18 held-out drawings, never trained on
+    assert "90 images in 3 categories (circle 30, square 30, 🐟 balık 30); testing on 18" in trained.stderr
+    assert json.loads((tmp_path / "shapes.json").read_text())["class_names"] == sorted(names)
+
+    # Other hands than the training set's: a new folder to evaluate on, and a drawing to predict.
+    make_folder(tmp_path / "others", names, per_category=6, shapes=shapes, hands=True, first_hand=500)
+    evaluated = run_cli("evaluate", "--model", "shapes.keras", "--images", "others", "--json", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads(evaluated.stdout)
+    assert report["test_images"] == 18 and report["test_accuracy"] >= 0.8 and set(report["per_class_accuracy"]) == set(names)
+    shape_picture("triangle", 200, seed=999).save(tmp_path / "mine.png")
+    predicted = run_cli("predict", "--model", "shapes.keras", "mine.png", cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert predicted.stdout.startswith("mine.png: 🐟 balık ("), predicted.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--images", "set", "--dataset", "mnist"), "--images and --dataset each name the images to train on; give one of them."),
+        (("--test-images", "set"), "--test-images goes with --images (the training images, a folder per category)."),
+        (("--images", "nowhere"), "nowhere is neither a folder nor a zip file."),
+        (
+            ("--images", "set", "--test-images", "other"),
+            "The test images' categories (circle, triangle) must be the training images' (circle, square).",
+        ),
+    ],
+)
+def test_own_images_that_cannot_train_are_said_in_one_line(tmp_path, without_tensorflow, arguments, message):
+    """Said before TensorFlow is imported: a wrong folder costs no waiting."""
+    from tests.drivers import make_folder
+
+    make_folder(tmp_path / "set", ("circle", "square"), per_category=2)
+    make_folder(tmp_path / "other", ("circle", "triangle"), per_category=2)
+    completed = run_cli("train", *arguments, cwd=tmp_path, **without_tensorflow)
+    assert completed.returncode == 2 and completed.stderr.strip() == f"error: {message}", completed.stderr[-2000:]

@@ -5,47 +5,16 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from mnistlab import image_sets
 from mnistlab.image_sets import ARCHIVE, EMPTY, LOOSE, NOT_AN_IMAGE, OUTSIDE, read_image_folder, read_image_set, read_image_zip
+from tests.drivers import encoded, make_folder, shape_picture
 
 SHAPES = ("circle", "square")
-
-
-def shape_picture(kind: str, size: int = 120, dark_on_light: bool = True, colour: bool = False, shift: int = 0) -> Image.Image:
-    """A drawn shape as a photo of paper would have it: any size, dark on light or light on dark, grey or colour."""
-    paper, ink = ((250, 248, 240), (20, 30, 120)) if dark_on_light else ((0, 0, 0), (255, 255, 255))
-    picture = Image.new("RGB" if colour else "L", (size, size), paper if colour else paper[0])
-    draw = ImageDraw.Draw(picture)
-    box = (size * 0.2 + shift, size * 0.2, size * 0.7 + shift, size * 0.8)
-    fill = ink if colour else ink[0] if dark_on_light else 255
-    if kind == "circle":
-        draw.ellipse(box, outline=fill, width=max(3, size // 15))
-    else:
-        draw.rectangle(box, outline=fill, width=max(3, size // 15))
-    return picture
-
-
-def encoded(picture: Image.Image, kind: str = "PNG") -> bytes:
-    out = io.BytesIO()
-    picture.save(out, format=kind)
-    return out.getvalue()
-
-
-def make_folder(root: Path, categories=SHAPES, per_category: int = 3) -> Path:
-    for kind in categories:
-        (root / kind).mkdir(parents=True)
-        shape = "circle" if "circle" in kind or "balık" in kind else "square"
-        for number in range(per_category):
-            picture = shape_picture(shape, size=60 + 40 * number, dark_on_light=number % 2 == 0, colour=number == 2, shift=number * 3)
-            suffix, kind_name = (".jpg", "JPEG") if number == 1 else (".png", "PNG")
-            (root / kind / f"{number}{suffix}").write_bytes(encoded(picture.convert("RGB") if kind_name == "JPEG" else picture, kind_name))
-    return root
 
 
 def zipped(files: dict[str, bytes]) -> bytes:
@@ -77,7 +46,7 @@ def test_category_names_are_the_class_s_words_in_keras_order(tmp_path):
     """Turkish letters, emoji and spaces are names like any other; the order is Keras' (image_dataset_from_directory
     sorts the folders' names), so a model trained here names its answers as the same set loaded at home."""
     names = ("🐟 balık", "çember", "kare", "Şekil 2")
-    folder = make_folder(tmp_path / "set", names, per_category=2)
+    folder = make_folder(tmp_path / "set", names, per_category=2, shapes=dict(zip(names, ("circle", "square", "triangle", "circle"), strict=True)))
     found = read_image_folder(folder)
     assert found.class_names == tuple(sorted(names))
     import keras

@@ -105,3 +105,18 @@ def test_a_network_on_the_command_line_builds_your_own():
 def test_older_records_load_even_when_their_values_are_outside_todays_limits():
     old = {**TrainingSettings().to_dict(), "max_epochs": 1000, "batch_size": 4096}
     assert TrainingSettings.from_dict(old).max_epochs == 1000
+
+
+def test_own_images_train_only_with_their_images_never_from_a_link_or_a_flag():
+    """Issue 34: a training on a set of one's own images is given its images (`train --images`); a link or --dataset
+    cannot name that dataset, which has no images of its own to load."""
+    from mnistlab.datasets import OWN_IMAGES
+    from mnistlab.training import prepare
+
+    assert TrainingSettings(dataset=OWN_IMAGES).dataset == OWN_IMAGES
+    link = read_link("train", {"dataset": OWN_IMAGES})
+    assert "dataset" not in link.values and link.notes
+    with pytest.raises(ValueError, match=r"^Dataset must be one of: mnist, fashion_mnist \(not images\)\.$"):
+        settings_from_arguments(build_parser().parse_args(["train", "--dataset", OWN_IMAGES]))
+    with pytest.raises(ValueError, match=r"needs them: a folder or zip with one folder of images per category \(--images\)\.$"):
+        prepare(TrainingSettings(dataset=OWN_IMAGES))
