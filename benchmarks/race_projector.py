@@ -67,11 +67,12 @@ def _dashboard(browser, url: str, locale: str, out: Path, name: str) -> dict:
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
         seconds = round(time.perf_counter() - started, 2)
         table = page.locator("[data-testid='stDataFrame']").filter(visible=True).last
+        table.wait_for(timeout=120_000)
         top = page.evaluate("() => window.scrollY")
         where = {
             "chart_top_px": round(chart.bounding_box()["y"] + top),
             "chart_height_px": round(chart.bounding_box()["height"]),
-            "leaderboard_top_px": round(table.bounding_box()["y"] + top) if table.count() else None,
+            "leaderboard_top_px": round(table.bounding_box()["y"] + top),
         }
         chart.scroll_into_view_if_needed()
         path = out / f"race-{name}-{locale}.png"

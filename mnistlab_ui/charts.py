@@ -153,7 +153,22 @@ def in_counting_order(names) -> list[str]:
 RACE_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 
 
+RACE_HEIGHT = 380
 OTHERS_COLOUR = "#8C8C8C"  # a whole class's other lines on the projector: grey and thin, behind the leaders
+
+
+def apart(ends: pd.DataFrame, values: pd.Series, height: int) -> pd.DataFrame:
+    """Line-end labels a line of text apart: two leaders ending close together had their names printed over each other.
+    Each label sits at its line's end (`label_at`), moved down just enough to clear the one above it."""
+    spread = float(values.max() - values.min()) if len(values) else 0.0
+    gap = spread * (LABEL_SIZE + 3) / height
+    placed, above = [], None
+    for value in ends.accuracy.sort_values(ascending=False):
+        at = value if above is None else min(value, above - gap)
+        placed.append((value, at))
+        above = at
+    order = ends.accuracy.sort_values(ascending=False).index
+    return ends.assign(label_at=pd.Series([at for _value, at in placed], index=order))
 
 
 def race_chart(frame: pd.DataFrame, who: str, target: float, leaders: list[str]) -> alt.Chart:
@@ -176,7 +191,7 @@ def race_chart(frame: pd.DataFrame, who: str, target: float, leaders: list[str])
         colour = alt.Color("shade:N", scale=scale, legend=alt.Legend(orient="bottom", columns=4, title=None))
         label_colour = alt.Color("shade:N", scale=scale, legend=None)
     lines = (
-        alt.Chart(frame, height=380)
+        alt.Chart(frame, height=RACE_HEIGHT)
         .mark_line(point=alt.OverlayMarkDef(size=40))
         .encode(
             x=epoch_axis(most),
@@ -192,11 +207,11 @@ def race_chart(frame: pd.DataFrame, who: str, target: float, leaders: list[str])
             tooltip=[alt.Tooltip(f"{who}:N"), alt.Tooltip("epoch:Q", format=".2f", title=_("epoch")), alt.Tooltip("accuracy:Q", format=".2%")],
         )
     )
-    ends = frame[frame.leader].sort_values("epoch").groupby(who).tail(1)
+    ends = apart(frame[frame.leader].sort_values("epoch").groupby(who).tail(1), frame.accuracy, RACE_HEIGHT)
     names = (
         alt.Chart(ends)
-        .mark_text(align="left", dx=8, fontSize=LABEL_SIZE, fontWeight="bold", limit=240)
-        .encode(x="epoch:Q", y="accuracy:Q", text=f"{who}:N", color=label_colour)
+        .mark_text(align="left", dx=8, fontSize=LABEL_SIZE, fontWeight="bold", limit=320)
+        .encode(x="epoch:Q", y="label_at:Q", text=f"{who}:N", color=label_colour)
     )
     label = _("target {value}").format(value=percent(target))
     goal = alt.Chart(pd.DataFrame({"target": [target], "label": [label]}))

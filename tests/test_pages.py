@@ -1415,6 +1415,26 @@ def test_a_whole_class_race_colours_its_leaders_and_greys_the_others():
     assert few["field"] == "who" and few["scale"]["range"] == RACE_COLOURS
 
 
+def test_leaders_ending_together_have_their_names_a_line_apart():
+    """On a class's projector Yusuf's and Arda's names were printed over each other (both lines ended at 88.7%)."""
+    import pandas as pd
+
+    from mnistlab_ui.charts import LABEL_SIZE, RACE_HEIGHT, race_chart
+
+    rows = [
+        {"who": who, "epoch": epoch, "accuracy": value}
+        for who, values in (("Yusuf", (0.85, 0.887)), ("Arda", (0.86, 0.887)), ("Ali", (0.84, 0.882)))
+        for epoch, value in enumerate(values, 1)
+    ]
+    spec = race_chart(pd.DataFrame(rows), "who", 0.88, ["Arda", "Yusuf", "Ali"]).to_dict()
+    labels = [row for rows in spec["datasets"].values() for row in rows if "label_at" in row]
+    assert {row["who"] for row in labels} == {"Yusuf", "Arda", "Ali"}
+    heights = sorted((row["label_at"] for row in labels), reverse=True)
+    line = (0.887 - 0.84) * LABEL_SIZE / RACE_HEIGHT
+    assert all(upper - lower >= line for upper, lower in itertools.pairwise(heights))
+    assert heights[0] == 0.887  # the top one stays at its line's end
+
+
 # Languages, links and the glossary
 
 
