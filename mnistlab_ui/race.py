@@ -48,7 +48,7 @@ def race_controls(info: ClassInfo, key: str | None) -> None:
         # A key of its own, so nothing a rerun does takes away what the teacher typed; after a race starts, the next
         # race's name is offered.
         started = lab().classes.races_started(info.class_id)
-        if RACE_NAME_FOR.get() != started:
+        if RACE_NAME_FOR.get() != started or RACE_NAME not in st.session_state:  # also after "only the race" hid the form
             st.session_state[RACE_NAME] = _("Race {number}").format(number=started + 1)
             RACE_NAME_FOR.set(started)
         name = st.text_input(_("Name"), key=RACE_NAME, max_chars=60)

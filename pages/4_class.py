@@ -192,6 +192,14 @@ def teacher_view(info) -> None:
     key = teacher_key(info.class_id)
     private_link()
     st.header(plain(info.name))
+    # On the projector during a race: the race alone at the top (with 25 students it began three screens down).
+    if st.toggle(
+        _("Only the race, for the projector"),
+        key="class.race_only",
+        help=_("Shows the class race at the top of the page and hides the join code, the settings and the drawings until you switch it off."),
+    ):
+        st.fragment(race, run_every=2.0)(info, teacher=True)
+        return
     keep_days = lab().config.keep_days
     removal = deletion_notice(info.created_at, keep_days)
     if removal is not None:

@@ -1126,6 +1126,15 @@ def test_the_teacher_starts_a_race_on_a_step_and_it_holds_only_the_runs_pressed_
     teacher.run()
     assert "**Zeynep · lr 0.003** · reached" in texts(teacher) and "Reached 89.1% validation accuracy at epoch 2" in texts(teacher)
 
+    # On the projector, the race alone: no join code, no settings, no drawings above it.
+    by_label(teacher.toggle, "Only the race, for the projector").set_value(True)
+    teacher.run()
+    assert not teacher.exception and "Class race: Race 1" in [header.value for header in teacher.subheader]
+    assert not [m for m in teacher.markdown if "letter-spacing" in m.value] and teacher.get("button_group")  # who is where stays
+    assert "Start a race" not in [expander.label for expander in teacher.expander]
+    by_label(teacher.toggle, "Only the race, for the projector").set_value(False)
+    teacher.run()
+
     # A new race starts clean.
     by_label(teacher.button, "Start a new race").click()
     teacher.run()
