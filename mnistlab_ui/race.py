@@ -173,9 +173,9 @@ def shown_run(row: Standing) -> None:
         right.altair_chart(loss, width="stretch")
 
 
-def race(info: ClassInfo, teacher: bool = False) -> None:
+def race(info: ClassInfo, teacher: bool = False, projector: bool = False) -> None:
     """The class race for the projector: every run pressed since the teacher started it, live; for the teacher, who
-    is where."""
+    is where (above the chart, by the race's controls; below the leaderboard when the race alone is on the projector)."""
     current = lab().classes.current_race(info.class_id)
     if current is None:
         st.subheader(_("Class race"))
@@ -186,10 +186,12 @@ def race(info: ClassInfo, teacher: bool = False) -> None:
     owners = lab().classes.owners(info.class_id)
     lines = race_lines(current, lab().jobs.runs_since(owners, current.started_at), owners, info.show_names)
     table = standings(current, lines)
-    if teacher:
+    if teacher and not projector:
         progress_grid(current, table, info, owners)
     if not lines:
         st.info(_("Nobody has pressed Train since the race started."), icon=":material/flag:")
+        if teacher and projector:
+            progress_grid(current, table, info, owners)
         return
     first = first_to_reach(table)
     if first is not None:
@@ -215,3 +217,5 @@ def race(info: ClassInfo, teacher: bool = False) -> None:
             _("Test"): st.column_config.TextColumn(help=_("Accuracy on the test images, once the run has finished.")),
         },
     )
+    if teacher and projector:
+        progress_grid(current, table, info, owners)

@@ -43,12 +43,14 @@ notice = CLASS_NOTICE.get()
 if notice:
     st.success(notice, icon=":material/check_circle:")
     CLASS_NOTICE.set(None)
-st.write(
-    _(
-        "Build a test set of the class's own handwriting: everyone draws the digits they are asked for, and the "
-        "dashboard shows how well a model trained on MNIST reads them."
+RACE_ONLY = "class.race_only"  # the teacher's "Only the race, for the projector"
+if not st.session_state.get(RACE_ONLY):
+    st.write(
+        _(
+            "Build a test set of the class's own handwriting: everyone draws the digits they are asked for, and the "
+            "dashboard shows how well a model trained on MNIST reads them."
+        )
     )
-)
 classes = lab().classes
 
 
@@ -191,14 +193,16 @@ def class_results(info) -> str:
 def teacher_view(info) -> None:
     key = teacher_key(info.class_id)
     private_link()
-    st.header(plain(info.name))
-    # On the projector during a race: the race alone at the top (with 25 students it began three screens down).
+    if not st.session_state.get(RACE_ONLY):
+        st.header(plain(info.name))
+    # On the projector during a race: the race alone at the top, the chart first (with 25 students it began three
+    # screens down).
     if st.toggle(
         _("Only the race, for the projector"),
-        key="class.race_only",
+        key=RACE_ONLY,
         help=_("Shows the class race at the top of the page and hides the join code, the settings and the drawings until you switch it off."),
     ):
-        st.fragment(race, run_every=2.0)(info, teacher=True)
+        st.fragment(race, run_every=2.0)(info, teacher=True, projector=True)
         return
     keep_days = lab().config.keep_days
     removal = deletion_notice(info.created_at, keep_days)

@@ -75,6 +75,16 @@ def by_label(elements, label):
     return matches[0]
 
 
+def walk(node):
+    """The page's elements in the order a reader meets them."""
+    children = getattr(node, "children", None)
+    if not children:
+        yield node
+        return
+    for key in sorted(children):
+        yield from walk(children[key])
+
+
 def texts(at) -> str:
     """The page's text as a user reads it."""
     parts = [element.value for kind in ("markdown", "info", "success", "error", "warning", "caption") for element in getattr(at, kind)]
@@ -1132,6 +1142,10 @@ def test_the_teacher_starts_a_race_on_a_step_and_it_holds_only_the_runs_pressed_
     assert not teacher.exception and "Class race: Race 1" in [header.value for header in teacher.subheader]
     assert not [m for m in teacher.markdown if "letter-spacing" in m.value] and teacher.get("button_group")  # who is where stays
     assert "Start a race" not in [expander.label for expander in teacher.expander]
+    assert "Build a test set of the class's own handwriting" not in texts(teacher)
+    # The chart and the leaderboard first, who is where after them (at 25 students, eight rows of names).
+    order = [node.type for node in walk(teacher.main) if node.type in ("arrow_vega_lite_chart", "vega_lite_chart", "arrow_data_frame", "button_group")]
+    assert order.index("button_group") > max(order.index(kind) for kind in order if kind != "button_group"), order
     by_label(teacher.toggle, "Only the race, for the projector").set_value(False)
     teacher.run()
 
