@@ -208,18 +208,18 @@ def race_chart(frame: pd.DataFrame, who: str, target: float, leaders: list[str])
         )
     )
     ends = apart(frame[frame.leader].sort_values("epoch").groupby(who).tail(1), frame.accuracy, RACE_HEIGHT)
-    names = (
-        alt.Chart(ends)
-        .mark_text(align="left", dx=8, fontSize=LABEL_SIZE, fontWeight="bold", limit=320)
-        .encode(x="epoch:Q", y="label_at:Q", text=f"{who}:N", color=label_colour)
-    )
+    at_the_end = alt.Chart(ends).encode(x="epoch:Q", y="label_at:Q", text=f"{who}:N")
+    style = {"align": "left", "dx": 8, "fontSize": LABEL_SIZE, "fontWeight": "bold", "limit": 320}
+    # A white outline under each name: readable where it crosses the target line or another run's line.
+    halo = at_the_end.mark_text(**style, stroke="white", strokeWidth=4, strokeJoin="round")
+    names = at_the_end.mark_text(**style).encode(color=label_colour)
     label = _("target {value}").format(value=percent(target))
     goal = alt.Chart(pd.DataFrame({"target": [target], "label": [label]}))
     rule = goal.mark_rule(color=TARGET_COLOUR, strokeDash=[8, 5], size=2).encode(y="target:Q")
     text = goal.mark_text(align="left", baseline="bottom", dx=4, dy=-3, color=TARGET_COLOUR, fontSize=LABEL_SIZE, fontWeight="bold").encode(
         x=alt.value(0), y="target:Q", text="label:N"
     )
-    return readable(lines + names + rule + text)
+    return readable(lines + rule + halo + names + text)  # the names over the target line
 
 
 def confusion_chart(evaluation: Evaluation, names: list[str]) -> alt.Chart:

@@ -182,7 +182,8 @@ def race(info: ClassInfo, teacher: bool = False, projector: bool = False) -> Non
         st.caption(_("No race yet. When the teacher starts one, every training the class starts from then on appears here live."))
         return
     st.subheader(_("Class race: {name}").format(name=plain(current.name)))
-    st.caption(race_caption(current))
+    if not projector:  # on the projector, below the leaderboard: the chart's plot fits the first screen at 1024x768
+        st.caption(race_caption(current))
     owners = lab().classes.owners(info.class_id)
     lines = race_lines(current, lab().jobs.runs_since(owners, current.started_at), owners, info.show_names)
     table = standings(current, lines)
@@ -190,6 +191,8 @@ def race(info: ClassInfo, teacher: bool = False, projector: bool = False) -> Non
         progress_grid(current, table, info, owners)
     if not lines:
         st.info(_("Nobody has pressed Train since the race started."), icon=":material/flag:")
+        if projector:
+            st.caption(race_caption(current))
         if teacher and projector:
             progress_grid(current, table, info, owners)
         return
@@ -217,5 +220,7 @@ def race(info: ClassInfo, teacher: bool = False, projector: bool = False) -> Non
             _("Test"): st.column_config.TextColumn(help=_("Accuracy on the test images, once the run has finished.")),
         },
     )
+    if projector:
+        st.caption(race_caption(current))
     if teacher and projector:
         progress_grid(current, table, info, owners)

@@ -449,6 +449,54 @@ def seven(steps: int = 20) -> list[tuple[float, float]]:
 # authentication is on: the cluster and every client share a random token (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN).
 
 
+def seed_finished_run(runs, database, owner: str, settings, values, reached=None, waited: float = 1.0) -> int:
+    """A run in a runs store that trained its epochs to these validation accuracies (one every 10 s) and finished,
+    `waited` seconds after it was pressed (a class's runs for a page to show, without training them)."""
+    import sqlalchemy as sa
+
+    from mnistlab.database import runs as runs_table
+    from mnistlab.events import EpochRecord, TrainingResult
+    from mnistlab.runs import encode_epoch, encode_result
+
+    run_id = runs.create(owner, settings, "test")
+    history = [EpochRecord(index + 1, 0.3, value + 0.03, 0.3, value, 10.0 * (index + 1)) for index, value in enumerate(values)]
+    result = TrainingResult(
+        dataset=settings.dataset,
+        arch=settings.arch,
+        epochs_run=len(values),
+        stop_reason="target" if reached else "max_epochs",
+        target_accuracy=settings.target_accuracy,
+        monitor=settings.monitor,
+        target_reached=reached,
+        train_accuracy=None,
+        train_loss=None,
+        val_accuracy=values[-1],
+        val_loss=None,
+        test_accuracy=0.885,
+        test_loss=None,
+        seconds=10.0 * len(values),
+        parameters=101_770,
+        data_source="test",
+        normalization=settings.normalization,
+        history=tuple(history),
+    )
+    with database.engine.begin() as connection:
+        created = connection.execute(sa.select(runs_table.c.created_at).where(runs_table.c.id == run_id)).scalar_one()
+        connection.execute(
+            runs_table.update()
+            .where(runs_table.c.id == run_id)
+            .values(
+                status="finished",
+                epochs=[encode_epoch(record) for record in history],
+                result=encode_result(result),
+                plan={"batches_per_epoch": 1688, "parameters": 101_770},
+                started_at=created + waited,
+                ended_at=created + waited + 10 * len(values),
+            )
+        )
+    return run_id
+
+
 # A class's own images, made as a class would make them: shapes drawn by many hands, photographed or scanned.
 
 SHAPE_KINDS = ("circle", "square", "triangle")

@@ -1083,6 +1083,71 @@ def test_students_pressing_train_at_once_watch_one_training_and_the_race_shows_i
             page.context.close()
 
 
+CLASS_OF_25 = (
+    "Ali", "Zeynep", "Çağla", "Cem", "Ömer", "Oya", "Deniz", "Elif", "Emre", "Ece", "Mert", "Ayşe", "İrem",
+    "Burak", "Selin", "Kaan", "Defne", "Yusuf", "Şule", "Arda", "Nisa", "Umut", "Gül", "Efe", "Ilgın",
+)  # fmt: skip
+ONLY_THE_RACE = {"en": "Only the race, for the projector", "tr": "Projeksiyon için yalnızca yarış"}
+
+
+@pytest.mark.parametrize("language", ["en", "tr"])
+def test_a_whole_class_race_reads_on_the_projector_with_only_the_race(tmp_path, browser, language):
+    """Issue 33: with 25 students the race began 2,600 px down the teacher's dashboard, below the join code, the
+    drawings and eight rows of names. "Only the race, for the projector" puts its banner and chart on the first screen
+    at 1024x768, the leaderboard next, who is where last, and gives the whole dashboard back when switched off."""
+    import dataclasses
+
+    from mnistlab.classroom import ClassStore
+    from mnistlab.database import Database
+    from mnistlab.events import TargetReached
+    from mnistlab.lessons import step_settings, training_steps
+    from mnistlab.runs import RunStore
+    from mnistlab_ui.charts import RACE_HEIGHT
+    from tests.drivers import seed_finished_run
+
+    data = tmp_path / "data"
+    data.mkdir()
+    database = Database(f"sqlite:///{data / 'mnistlab.db'}")
+    classes = ClassStore(database)
+    info, key = classes.create_class("7B")
+    lesson = step_settings(next(step for lesson, step in training_steps() if lesson.number == 1))
+    classes.start_race(info.class_id, key, "Lesson 1", 0.88, lesson)
+    runs = RunStore(database, data / "runs")
+    for number, nickname in enumerate(CLASS_OF_25):
+        owner = f"browser:student-{number}"
+        classes.join(info.code, nickname, owner)
+        settings = dataclasses.replace(lesson, learning_rate=0.0005 + 0.0002 * number)  # 25 networks: 25 lines
+        values = [0.84 + 0.002 * (number % 7), 0.86 + 0.002 * (number % 5), 0.875 + 0.001 * (number % 11)]
+        reached = TargetReached(3, 1688, 30.0, values[-1]) if values[-1] >= 0.88 else None
+        seed_finished_run(runs, database, owner, settings, values, reached, waited=1.0 + number % 4)
+    database.engine.dispose()
+    app = AppServer(data, tmp_path / "models", tmp_path / "server.log").start()
+    page = new_page(browser)
+    try:
+        page.goto(f"{app.url}/class?class={info.code}&teacher={key}&lang={language}")
+        join_code = page.locator("div[style*='letter-spacing']")
+        join_code.wait_for(timeout=90_000)
+        page.get_by_text(ONLY_THE_RACE[language], exact=True).click()
+        join_code.wait_for(state="detached", timeout=60_000)
+        chart = page.locator("[data-testid='stVegaLiteChart']").filter(visible=True).last
+        board = page.locator("[data-testid='stDataFrame']").filter(visible=True).last
+        chips = page.locator("[data-testid='stButtonGroup']").filter(visible=True).last
+        for element in (chart, board, chips):
+            element.wait_for(timeout=60_000)
+        banner = page.get_by_text(re.compile("^(First to reach|%88,0 hedefine ilk ulaşan)")).first
+        tops = [element.bounding_box()["y"] for element in (banner, chart, board, chips)]
+        assert tops == sorted(tops), tops  # the banner, the chart, the leaderboard, who is where
+        # The banner and the chart's plot on the first screen.
+        assert tops[0] + 40 < PROJECTOR["height"] and tops[1] + RACE_HEIGHT < PROJECTOR["height"], tops
+        snapshot(page, f"race-of-25-only-{language}")
+        assert_no_errors(page, f"race-of-25-{language}")
+        page.get_by_text(ONLY_THE_RACE[language], exact=True).click()
+        join_code.wait_for(timeout=60_000)  # the whole dashboard again
+    finally:
+        page.context.close()
+        app.stop()
+
+
 def test_students_with_their_own_learning_rates_train_in_one_pack_and_race(server, browser):
     """Three students of a class (one on a phone, in Turkish), each with their own learning rate, press Train while the
     server's one place is busy: their three networks wait together and then train in one pack, each gets their own

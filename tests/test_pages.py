@@ -24,7 +24,7 @@ from mnistlab.settings import TrainingSettings
 from mnistlab.store import ModelStore, metadata_for
 from mnistlab.training import train
 from mnistlab_ui.text import shown
-from tests.drivers import canvas_value, wait_until
+from tests.drivers import canvas_value, seed_finished_run, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -861,9 +861,7 @@ def test_a_dense_network_on_a_free_server_says_it_waits_a_moment_for_classmates_
 
 
 def test_a_class_pressing_the_quick_model_button_makes_one_training(empty_store):
-    import sqlalchemy as sa
 
-    from mnistlab.database import runs as runs_table
     from mnistlab.settings import quick_model_settings, recipe_key
     from mnistlab_ui.server import lab
 
@@ -1004,7 +1002,6 @@ def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts
 
 def test_a_teacher_is_told_when_the_class_will_be_removed_and_deletes_it_with_its_students_runs(empty_store, monkeypatch):
     """Issue 35: with MNISTLAB_KEEP_DAYS the dashboard says when the class goes; Delete takes its runs and their files."""
-    import sqlalchemy as sa
 
     from mnistlab.database import runs
     from mnistlab.services import services
@@ -1041,49 +1038,11 @@ def test_a_teacher_is_told_when_the_class_will_be_removed_and_deletes_it_with_it
 
 
 def finished_run(owner: str, settings, values, reached=None, waited: float = 1.0) -> int:
-    """A run in the database that trained its epochs to these validation accuracies (one every 10 s) and finished."""
-    from mnistlab.events import EpochRecord, TrainingResult
-    from mnistlab.runs import encode_epoch, encode_result
+    """A run in the app's database that trained its epochs to these validation accuracies and finished."""
     from mnistlab.services import services
 
     lab = services()
-    run_id = lab.runs.create(owner, settings, "test")
-    history = [EpochRecord(index + 1, 0.3, value + 0.03, 0.3, value, 10.0 * (index + 1)) for index, value in enumerate(values)]
-    result = TrainingResult(
-        dataset=settings.dataset,
-        arch=settings.arch,
-        epochs_run=len(values),
-        stop_reason="target" if reached else "max_epochs",
-        target_accuracy=settings.target_accuracy,
-        monitor=settings.monitor,
-        target_reached=reached,
-        train_accuracy=None,
-        train_loss=None,
-        val_accuracy=values[-1],
-        val_loss=None,
-        test_accuracy=0.885,
-        test_loss=None,
-        seconds=10.0 * len(values),
-        parameters=101_770,
-        data_source="test",
-        normalization=settings.normalization,
-        history=tuple(history),
-    )
-    with lab.database.engine.begin() as connection:
-        created = connection.execute(sa.select(runs_table.c.created_at).where(runs_table.c.id == run_id)).scalar_one()
-        connection.execute(
-            runs_table.update()
-            .where(runs_table.c.id == run_id)
-            .values(
-                status="finished",
-                epochs=[encode_epoch(record) for record in history],
-                result=encode_result(result),
-                plan={"batches_per_epoch": 1688, "parameters": 101_770},
-                started_at=created + waited,
-                ended_at=created + waited + 10 * len(values),
-            )
-        )
-    return run_id
+    return seed_finished_run(lab.runs, lab.database, owner, settings, values, reached, waited)
 
 
 def test_the_teacher_starts_a_race_on_a_step_and_it_holds_only_the_runs_pressed_since_on_validation_accuracy(empty_store):
@@ -1144,7 +1103,9 @@ def test_the_teacher_starts_a_race_on_a_step_and_it_holds_only_the_runs_pressed_
     assert "Start a race" not in [expander.label for expander in teacher.expander]
     assert "Build a test set of the class's own handwriting" not in texts(teacher)
     # The chart and the leaderboard first, who is where after them (at 25 students, eight rows of names).
-    order = [node.type for node in walk(teacher.main) if node.type in ("arrow_vega_lite_chart", "vega_lite_chart", "arrow_data_frame", "button_group")]
+    order = [
+        node.type for node in walk(teacher.main) if node.type in ("arrow_vega_lite_chart", "vega_lite_chart", "arrow_data_frame", "button_group")
+    ]
     assert order.index("button_group") > max(order.index(kind) for kind in order if kind != "button_group"), order
     by_label(teacher.toggle, "Only the race, for the projector").set_value(False)
     teacher.run()
@@ -1410,7 +1371,8 @@ def test_the_race_draws_its_target_once_labelled_and_its_leaders_thick_and_named
     labels = [row.get("label") for rows in datasets.values() for row in rows if "label" in row]
     assert labels == ["target 89.0%"]
     named = [row["who"] for rows in datasets.values() for row in rows if row.get("leader") and "label" not in row]
-    assert set(named) == {"Zeynep"} and len(texts) == 2
+    assert set(named) == {"Zeynep"} and len(texts) == 3  # the names, their white outline, the target's label
+    assert [layer["mark"].get("stroke") for layer in texts].count("white") == 1
     width = layers[0]["encoding"]["strokeWidth"]
     assert width["field"] == "leader" and width["scale"]["range"][0] > 2 * width["scale"]["range"][1]
 
