@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(inside_controls)
     inside_controls.add_argument("--repeats", type=int, default=5, help="times each control is measured (medians and slowest)")
     inside_controls.add_argument("--busy", action="store_true", help="keep one core busy meanwhile (another class's training)")
+    inside_controls.add_argument(
+        "--class-trains", type=int, default=0, help="a class of this many students trains lesson 1 meanwhile, again and again"
+    )
 
     explain = sections.add_parser("explain", help="how fast Inside the answer answers on this server")
     common(explain)

@@ -11,7 +11,11 @@ draws a 7 on Draw, follows "Why this answer?" and, `--repeats` times, measures f
 click to what the student waits for: "Explain" another digit (the heat map's caption
 names it), "Switch off all of them" in Break it (the test accuracy changes), Reset (it
 comes back), one step of "Shake the weights" (the caption says so). With `--busy`, a
-process keeps one of the cores busy meanwhile (another class's training).
+process keeps one of the cores busy meanwhile. With `--class-trains N`, a class of N
+students trains meanwhile, as on a class's server: lesson 1's step, each student with a
+network of their own, pressed again as soon as the class's last run ends, through a job
+manager with the server's own training places (`ServerConfig`: their number and their
+`nice`) on this machine.
 """
 
 from __future__ import annotations
@@ -82,6 +86,58 @@ def _measure(page, repeats: int) -> dict[str, list[float]]:
     return times
 
 
+class ClassTraining:
+    """A class of `students` training lesson 1 (each their own network) again and again until `stop()`."""
+
+    def __init__(self, students: int):
+        import threading
+
+        from benchmarks.race_projector import student_settings
+        from mnistlab.config import ServerConfig
+        from mnistlab.database import Database
+        from mnistlab.jobs import JobManager
+        from mnistlab.process_backend import ProcessBackend
+        from mnistlab.runs import RunStore
+
+        folder = Path(tempfile.mkdtemp(prefix="mnistlab-inside-class-"))
+        config = ServerConfig.from_environment()
+        backend = ProcessBackend(workers=config.max_trainings, nice=config.worker_nice)
+        self.jobs = JobManager(RunStore(Database(f"sqlite:///{folder / 'runs.db'}"), folder / "runs"), backend, "inside-class", abandon_after=3600)
+        self.settings = [student_settings(number) for number in range(students)]
+        self.rounds = 0
+        self.current: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._train, daemon=True)
+        self._thread.start()
+
+    def _train(self) -> None:
+        from dataclasses import replace
+
+        while not self._stop.is_set():
+            # Another seed each round: nothing is taken from the round before.
+            self.current = [
+                self.jobs.submit(replace(one, seed=one.seed + self.rounds), f"student-{number}") for number, one in enumerate(self.settings)
+            ]
+            for run_id in self.current:
+                while not self._stop.is_set() and not self.jobs.wait(run_id, 1.0):
+                    pass
+            self.rounds += 1
+
+    def wait_until_training(self, timeout: float = 300) -> None:
+        """Until the class's first trainings run (their workers have loaded the data)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(self.jobs.snapshot(run_id).status == "running" for run_id in self.current):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the class's trainings did not start within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.jobs.shutdown()
+        self._thread.join(timeout=60)
+
+
 def run(arguments) -> dict:
     if not os.path.exists(CHROMIUM):
         raise ValueError("The inside-controls benchmark needs Debian's chromium (bash scripts/install.sh --dev).")
@@ -102,7 +158,13 @@ def run(arguments) -> dict:
     server = AppServer(folder / "data", folder / "models", folder / "server.log").start()
     # A process of its own (not a fork of this one, whose browser connection a fork would share) keeping a core busy.
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if arguments.busy else None
+    students = min(arguments.class_trains, 3) if arguments.quick and arguments.class_trains else arguments.class_trains
+    if not 0 <= students <= 30:
+        raise ValueError(f"--class-trains must be from 0 to 30 students, not {students}.")
+    classroom = ClassTraining(students) if students else None
     try:
+        if classroom is not None:
+            classroom.wait_until_training()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             page = browser.new_context(viewport=PROJECTOR).new_page()
@@ -116,13 +178,18 @@ def run(arguments) -> dict:
         if busy is not None:
             busy.kill()
             busy.wait()
+        if classroom is not None:
+            classroom.stop()
         server.stop()
     section: dict = {
         "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
         "machine": machine(),
         "repeats": repeats,
         "busy": bool(arguments.busy),
+        "class_training": students,
     }
+    if classroom is not None:
+        section["class_rounds"] = classroom.rounds
     for name, values in times.items():
         section[f"{name}_median_s"] = round(statistics.median(values), 2)
         section[f"{name}_max_s"] = round(max(values), 2)
