@@ -7,6 +7,7 @@ then each section that was measured, with the command that measured it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from benchmarks.goals import THRESHOLDS, goal_rows
@@ -504,8 +505,24 @@ def write_markdown(report: dict, path: str, plot_path: str | None = None, result
         except (KeyError, TypeError, ValueError) as missing:
             note = f"(This section's figures are incomplete ({missing!r}): measure it again with `python -m benchmarks {name}`.)"
             out += [f"## {name}", "", note, ""]
+    for name, section in report.items():
+        if name not in writers and isinstance(section, dict):
+            out += plain_section_lines(name, section)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(out))
+
+
+def plain_section_lines(name: str, section: dict) -> list[str]:
+    """A section without a page of its own: its command, its machine, and each figure as measured."""
+    lines = [f"## {name}", "", f"Measured with `{section.get('command', 'python -m benchmarks ' + name)}`."]
+    machine = section.get("machine")
+    if isinstance(machine, dict):
+        lines.append(f"Machine: {machine.get('cpu', '?')}, {'with' if machine.get('bfloat16') else 'without'} bfloat16 instructions.")
+    lines.append("")
+    for key, value in section.items():
+        if key not in ("command", "machine"):
+            lines.append(f"- {key}: {json.dumps(value, ensure_ascii=False, default=str)}")
+    return [*lines, ""]
 
 
 def plot(report: dict, path: str) -> None:
