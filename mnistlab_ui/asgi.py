@@ -7,7 +7,8 @@ There is no setting to turn it off, so this ASGI app (Streamlit's `st.App`, whic
 itself: a request from any other machine gets 404. Everything else passes through.
 
 As it starts, the server warms what the first pages need (`mnistlab_ui.warm_up`), so the first
-student after a restart waits no longer than the second.
+student after a restart waits no longer than the second. It also answers the class's results
+for its teacher (`mnistlab_ui.downloads`), made when they are asked for.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import ipaddress
 import streamlit as st
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from mnistlab.serving import app_script
-from mnistlab_ui import warm_up
+from mnistlab_ui import downloads, warm_up
 
 APP_SCRIPT = app_script()  # the checkout's app.py, or the installed one (`pip install .`)
 PRIVATE_PATHS = ("/_stcore/metrics",)
@@ -57,4 +59,9 @@ async def warm_at_start(_app):
     yield
 
 
-app = st.App(str(APP_SCRIPT), lifespan=warm_at_start, middleware=[Middleware(PrivatePaths)])
+app = st.App(
+    str(APP_SCRIPT),
+    lifespan=warm_at_start,
+    middleware=[Middleware(PrivatePaths)],
+    routes=[Route(downloads.RESULTS_PATH, downloads.class_results_response)],
+)

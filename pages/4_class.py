@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import time
+import html
 
 import streamlit as st
 
-from mnistlab.class_results import result_rows, results_csv
 from mnistlab.classroom import TeacherKeyError, UnknownCodeError, normalise_code
 from mnistlab.i18n import _, day, ngettext, number
 from mnistlab.retention import deletion_notice
@@ -29,6 +27,7 @@ from mnistlab_ui.classroom import (
     teaching,
 )
 from mnistlab_ui.compare import compare_runs, share_panel
+from mnistlab_ui.downloads import file_name, results_link
 from mnistlab_ui.identity import browser_owner, client_address
 from mnistlab_ui.race import race, race_controls
 from mnistlab_ui.server import lab
@@ -183,13 +182,6 @@ def teacher_settings(info, key) -> None:
                 st.rerun()
 
 
-def class_results(info) -> str:
-    """The class's results as CSV (`mnistlab.class_results`): its members and the runs of each."""
-    members = classes.members(info.class_id)
-    runs = {member.owner: lab().jobs.runs_of(member.owner) for member in members}
-    return results_csv(result_rows(members, runs, time.time()))
-
-
 def teacher_view(info) -> None:
     key = teacher_key(info.class_id)
     private_link()
@@ -267,8 +259,10 @@ def teacher_view(info) -> None:
             "accuracy, seconds, whether it reached its target) and the drawings each made."
         )
     )
-    # Made when the teacher clicks (a query per student), not on every rerun of the dashboard.
-    st.download_button(_("Download the results (.csv)"), functools.partial(class_results, info), f"{slug}-results.csv", "text/csv")
+    # Made by the server when the teacher's browser asks for it (`mnistlab_ui.downloads`), as the results are then; a
+    # link that downloads, not a Streamlit download, whose file a busy class's reruns deleted before it was fetched.
+    label = html.escape(_("Download the results (.csv)"))
+    st.markdown(f'<a href="{results_link(info)}" download="{file_name(info)}">⬇ {label}</a>', unsafe_allow_html=True)
 
     with st.expander(_("End the class")):
         st.write(
