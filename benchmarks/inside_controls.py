@@ -121,7 +121,8 @@ class ClassTraining:
             for run_id in self.current:
                 while not self._stop.is_set() and not self.jobs.wait(run_id, 1.0):
                     pass
-            self.rounds += 1
+            if not self._stop.is_set():
+                self.rounds += 1  # rounds the class finished while the controls were timed
 
     def wait_until_training(self, timeout: float = 300) -> None:
         """Until the class's first trainings run (their workers have loaded the data)."""
