@@ -68,8 +68,12 @@ def dashboard(info: ClassInfo) -> None:
     columns[2].metric(
         _("Accuracy on our drawings"),
         percent(ours) if ours is not None else "–",
-        delta=None if gap is None else _("{gap} against its own test set").format(gap=percent(gap, signed=True)),
-        delta_color="normal",
+        # The gap is written with a true minus sign (−59.0%), which Streamlit does not read as negative: the arrow and
+        # its colour are set from the number (a worse score was a green arrow up).
+        delta=None if gap is None else percent(gap, signed=True),
+        delta_description=None if gap is None else _("against its own test set"),
+        delta_color="off" if not gap else "green" if gap > 0 else "red",
+        delta_arrow="off" if not gap else "up" if gap > 0 else "down",
         help=_(
             "The class model's answers on the class's drawings (hidden ones left out), against what the students drew. "
             "The real-world gap: how much worse (or better) it reads our handwriting than the test images it was scored on."

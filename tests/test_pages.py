@@ -998,6 +998,15 @@ def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts
     assert not teacher.exception
     assert by_label(teacher.metric, "Students").value == "1" and by_label(teacher.metric, "Drawings").value == "1"
     assert by_label(teacher.metric, "Accuracy on our drawings").value == ("100.0%" if int(answered) == label else "0.0%")
+    # The real-world gap: a worse score on our drawings is a red arrow down (it was green and up: "−59.0%" has a true
+    # minus sign, which Streamlit does not read as negative).
+    from streamlit.proto.Metric_pb2 import Metric
+
+    gap = by_label(teacher.metric, "Accuracy on our drawings").proto
+    assert gap.delta_description == "against its own test set" and gap.delta.startswith(("−", "+"))
+    assert (gap.direction, gap.color) == (
+        (Metric.MetricDirection.DOWN, Metric.MetricColor.RED) if gap.delta.startswith("−") else (Metric.MetricDirection.UP, Metric.MetricColor.GREEN)
+    )
 
 
 def test_a_teacher_is_told_when_the_class_will_be_removed_and_deletes_it_with_its_students_runs(empty_store, monkeypatch):
