@@ -325,6 +325,11 @@ def prepare(engine: Engine) -> int:
         if connection.dialect.name == "postgresql":
             # Replicas starting at once on a new database: one creates or upgrades the schema, the others wait for it.
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(726278101)"))
+        elif connection.dialect.name == "sqlite":
+            # The same for processes on one SQLite file (the server's warm-up, a command, a test): the write lock from
+            # the start, so nobody sees the schema half made. Python's sqlite3 would otherwise run each CREATE TABLE on
+            # its own, and another process saw the tables without their version record.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         tables = set(sa.inspect(connection).get_table_names())
         if meta.name not in tables:
             ours = tables & set(metadata.tables)

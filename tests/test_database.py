@@ -209,3 +209,33 @@ def test_a_version_3_database_gets_confusable_skeletons_and_keeps_every_student(
     with pytest.raises(ValueError, match="looks too much like"):
         store.join(info.code, "ɑli", "browser:3")
     upgraded.dispose()
+
+
+def _open(url: str, start, results) -> None:
+    """One process opening a new database at the same moment as the others (see the test below)."""
+    start.wait()
+    try:
+        Database(url)
+        results.put("ok")
+    except Exception as error:  # noqa: BLE001 - reported to the test
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def test_processes_opening_a_new_sqlite_database_at_once_all_find_its_schema(tmp_path):
+    """CI: the server's warm-up created the database as a test opened it; the test saw the tables half made ("table
+    mnistlab_meta already exists", then "no schema version record"). Creating the schema is one transaction that holds
+    the database's write lock, so the others wait for it and then find it whole."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(6):
+        url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
+        start, results = context.Barrier(4), context.Queue()
+        processes = [context.Process(target=_open, args=(url, start, results)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        outcomes = [results.get(timeout=120) for _ in processes]
+        for process in processes:
+            process.join(timeout=60)
+        assert outcomes == ["ok"] * 4, outcomes
+        assert Database(url).version_found == database_module.SCHEMA_VERSION
