@@ -90,10 +90,9 @@ class ImageSet:
 
 @dataclass(frozen=True)
 class _File:
-    """A file of a set: its path inside the set (a PurePosixPath), its size, and how to read it."""
+    """A file of a set: its path inside the set (a PurePosixPath) and how to read it."""
 
     path: PurePosixPath
-    size: int
     read: Callable[[], bytes]
 
 
@@ -115,7 +114,7 @@ def _unwrapped(files: list[_File]) -> list[_File]:
     categories are one level down."""
     tops = {file.path.parts[0] for file in files if len(file.path.parts) > 1}
     if len(tops) == 1 and all(len(file.path.parts) > 2 and file.path.parts[0] in tops for file in files):
-        return [_File(PurePosixPath(*file.path.parts[1:]), file.size, file.read) for file in files]
+        return [_File(PurePosixPath(*file.path.parts[1:]), file.read) for file in files]
     return files
 
 
@@ -147,7 +146,7 @@ def _zip_files(source: bytes | Path) -> Iterator[_File | str]:
             except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, OSError, EOFError):
                 yield NOT_AN_IMAGE  # broken, cut short, encrypted or compressed in a way Python cannot read
                 continue
-            yield _File(path, len(data), lambda data=data: data)
+            yield _File(path, lambda data=data: data)
 
 
 def _folder_files(folder: Path) -> Iterator[_File | str]:
@@ -177,7 +176,7 @@ def _folder_files(folder: Path) -> Iterator[_File | str]:
                 raise ValueError(too_many_files(files, at_least=True))
             if total > MAX_BYTES:
                 raise ValueError(too_large(total, at_least=True))
-            yield _File(path, size, resolved.read_bytes)
+            yield _File(path, resolved.read_bytes)
 
 
 def too_many_files(count: int, at_least: bool = False) -> str:

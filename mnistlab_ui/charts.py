@@ -162,13 +162,12 @@ def apart(ends: pd.DataFrame, values: pd.Series, height: int) -> pd.DataFrame:
     Each label sits at its line's end (`label_at`), moved down just enough to clear the one above it."""
     spread = float(values.max() - values.min()) if len(values) else 0.0
     gap = spread * (LABEL_SIZE + 3) / height
+    highest_first = ends.accuracy.sort_values(ascending=False)
     placed, above = [], None
-    for value in ends.accuracy.sort_values(ascending=False):
-        at = value if above is None else min(value, above - gap)
-        placed.append((value, at))
-        above = at
-    order = ends.accuracy.sort_values(ascending=False).index
-    return ends.assign(label_at=pd.Series([at for _value, at in placed], index=order))
+    for value in highest_first:
+        above = value if above is None else min(value, above - gap)
+        placed.append(above)
+    return ends.assign(label_at=pd.Series(placed, index=highest_first.index))
 
 
 def race_chart(frame: pd.DataFrame, who: str, target: float, leaders: list[str]) -> alt.Chart:

@@ -48,9 +48,13 @@ def teacher_key(class_id: int) -> str | None:
     return TEACHER_KEYS.get().get(class_id)
 
 
+def teacher_tokens(value: str | None) -> list[str]:
+    """The teacher tokens a teacher cookie's value holds (at most eight classes)."""
+    return [token for token in (value or "").split("~") if token][:8]
+
+
 def _cookie_tokens() -> list[str]:
-    value = read_cookie(TEACHER_COOKIE) or ""
-    return [token for token in value.split("~") if token][:8]
+    return teacher_tokens(read_cookie(TEACHER_COOKIE))
 
 
 def taught_by_this_browser() -> list[ClassInfo]:

@@ -12,7 +12,6 @@ address has nothing secret in it); anyone else gets 403 and a sentence saying wh
 
 from __future__ import annotations
 
-import re
 import time
 from http.cookies import SimpleCookie
 
@@ -23,7 +22,8 @@ from mnistlab.class_identity import normalise_code
 from mnistlab.class_results import result_rows, results_csv
 from mnistlab.classroom import ClassInfo
 from mnistlab.i18n import N_, translations
-from mnistlab_ui.classroom import TEACHER_COOKIE
+from mnistlab_ui.classroom import TEACHER_COOKIE, teacher_tokens
+from mnistlab_ui.identity import checked_cookie
 from mnistlab_ui.server import lab
 
 RESULTS_PATH = "/class-results.csv"
@@ -31,7 +31,6 @@ REFUSED = N_(
     "The class's results are for its teacher: open them from the teacher's dashboard, in the browser that started the "
     "class or opened its teacher link."
 )
-_TOKENS = re.compile(r"[A-Za-z0-9_.~-]{0,2000}")
 
 
 def class_results(info: ClassInfo) -> str:
@@ -59,11 +58,11 @@ def teachers_class(code: str, cookie_header: str) -> ClassInfo | None:
         cookies.load(cookie_header or "")
     except Exception:  # noqa: BLE001 - a cookie header that cannot be read holds no token
         return None
-    value = cookies[TEACHER_COOKIE].value if TEACHER_COOKIE in cookies else ""
-    if not code or not _TOKENS.fullmatch(value):
+    value = checked_cookie(cookies[TEACHER_COOKIE].value) if TEACHER_COOKIE in cookies else None
+    if not code or value is None:
         return None
     classes = lab().classes
-    for token in [token for token in value.split("~") if token][:8]:
+    for token in teacher_tokens(value):
         info = classes.class_of_token(token)
         if info is not None and info.code == code:
             return info

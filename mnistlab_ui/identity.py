@@ -60,6 +60,11 @@ def read_cookie(name: str) -> str | None:
         value = st.context.cookies.get(name)
     except Exception:  # noqa: BLE001 (no request context: the test harness)
         return None
+    return checked_cookie(value)
+
+
+def checked_cookie(value) -> str | None:
+    """A cookie's value if it is one this app writes (letters, digits and _ . ~ -), else None."""
     return value if isinstance(value, str) and _COOKIE_VALUE.fullmatch(value) else None
 
 

@@ -187,14 +187,18 @@ def race(info: ClassInfo, teacher: bool = False, projector: bool = False) -> Non
     owners = lab().classes.owners(info.class_id)
     lines = race_lines(current, lab().jobs.runs_since(owners, current.started_at), owners, info.show_names)
     table = standings(current, lines)
+
+    def below_the_board() -> None:  # on the projector: the caption and who is where after the leaderboard
+        if projector:
+            st.caption(race_caption(current))
+            if teacher:
+                progress_grid(current, table, info, owners)
+
     if teacher and not projector:
         progress_grid(current, table, info, owners)
     if not lines:
         st.info(_("Nobody has pressed Train since the race started."), icon=":material/flag:")
-        if projector:
-            st.caption(race_caption(current))
-        if teacher and projector:
-            progress_grid(current, table, info, owners)
+        below_the_board()
         return
     first = first_to_reach(table)
     if first is not None:
@@ -220,7 +224,4 @@ def race(info: ClassInfo, teacher: bool = False, projector: bool = False) -> Non
             _("Test"): st.column_config.TextColumn(help=_("Accuracy on the test images, once the run has finished.")),
         },
     )
-    if projector:
-        st.caption(race_caption(current))
-    if teacher and projector:
-        progress_grid(current, table, info, owners)
+    below_the_board()

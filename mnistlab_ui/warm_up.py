@@ -3,8 +3,8 @@
 A page's first run in a fresh server process pays for everything once: TensorFlow and Keras
 (imported, their first model run), the services (the database, the job manager and its
 worker processes), the datasets the pages show, the pages' own modules (charts, tables),
-the model a browser without runs of its own opens Draw with. A class measured 11.6 s for the first page after a restart and 7.3 s for the first Draw
-page. `start` does all of it on a background thread as the server starts
+the model a browser without runs of its own opens Draw with. A class measured 11.6 s for
+the first page after a restart and 7.3 s for the first Draw page. `start` does all of it on a background thread as the server starts
 (`mnistlab_ui/asgi.py`'s lifespan), so it is ready by the time the teacher has walked to
 the projector; a page that comes first meanwhile simply waits for what it needs, as
 before. `MNISTLAB_WARM_UP=0` leaves the server cold (to measure the difference:
