@@ -71,6 +71,14 @@ _PAGE_STYLE = """
 [data-testid="stPageLink-NavLink"] span, [data-testid="stPageLink-NavLink"] p { white-space: normal; overflow: visible; text-overflow: clip; }
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; }
+  /* A table fits a phone instead of scrolling sideways (hidden columns, and a region a keyboard cannot scroll): the
+     epoch table was 401 px in a 354 px box. Equal columns, smaller text, and a long word ("parametreler") breaks as a
+     last resort. Streamlit's own cell rules are more specific, hence !important. */
+  [data-testid="stTable"] table { table-layout: fixed; width: 100%%; }
+  [data-testid="stTable"] :is(th, td) { padding-left: 0.3rem !important; padding-right: 0.3rem !important; }
+  [data-testid="stTable"] :is(th, td), [data-testid="stTable"] :is(th, td) * {
+    font-size: 0.75rem !important; overflow-wrap: anywhere !important; white-space: normal !important;
+  }
   [data-testid="stExpandSidebarButton"]::after { content: %s; }
 }
 </style>

@@ -18,6 +18,11 @@
   for (const grid of document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')) {
     if (grid.scrollWidth > grid.clientWidth + 2) problems.push(`a table hides columns (${grid.scrollWidth} > ${grid.clientWidth})`);
   }
+  // A static table that scrolls sideways hides columns too, and keyboard users cannot scroll it (axe's
+  // scrollable-region-focusable): the epoch table on a phone was 401 px in a 354 px box.
+  for (const table of document.querySelectorAll('[data-testid="stTable"] > div')) {
+    if (visible(table) && table.scrollWidth > table.clientWidth + 1) problems.push(`a table scrolls sideways (${table.scrollWidth} > ${table.clientWidth}): ${table.innerText.split(/\s+/).slice(0, 4).join(' ')}`);
+  }
   // A label may wrap between words, never inside one.
   const probe = document.createElement('span');
   probe.style.cssText = 'position:absolute;visibility:hidden;white-space:nowrap';
