@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import sqlalchemy as sa
 
+from mnistlab.category_sets import CategorySet
 from mnistlab.database import classes, drawings, students
 from mnistlab.i18n import _, number
 from mnistlab.idx import write_idx
@@ -82,6 +83,11 @@ class ClassDrawings:
         return {digit: int(counts[digit]) for digit in DIGITS}
 
 
+def _of_set(category_set: int | None):
+    """The drawings of the digits (None; drawings older than sets have none), or of the class's set number `category_set`."""
+    return drawings.c.category_set.is_(None) if category_set is None else drawings.c.category_set == category_set
+
+
 def split_of(drawing_id: int) -> str:
     return "train" if drawing_id % 2 == 0 else "test"
 
@@ -95,21 +101,36 @@ def check_digit(value, what: str = "A digit") -> int:
 class ClassDrawingStore:
     """The classes' drawings (a part of `ClassStore`: it needs `_engine`, `clock` and `_require_teacher`)."""
 
+    def _drawn_for(self, connection, class_id: int) -> tuple[int | None, tuple[int, ...]]:
+        """What the class draws now: (its set's number, the labels asked for), or (None, the digits)."""
+        stored = connection.execute(sa.select(classes.c.categories).where(classes.c.id == class_id)).scalar()
+        if not stored:
+            return None, DIGITS
+        return stored["set"], tuple(category.number for category in CategorySet.from_json(stored["categories"]).active)
+
     def tally(self, student_id: int) -> dict[int, int]:
-        """How many drawings of each digit this student has saved, by the digit they drew (hidden ones too: they drew them)."""
+        """How many drawings of each label the class draws now (a digit, or a category's number) this student has saved,
+        by what they drew (hidden ones too: they drew them)."""
         with self._engine.connect() as connection:
+            class_id = connection.execute(sa.select(students.c.class_id).where(students.c.id == student_id)).scalar()
+            if class_id is None:
+                return dict.fromkeys(DIGITS, 0)
+            category_set, labels = self._drawn_for(connection, class_id)
             rows = connection.execute(
-                sa.select(drawings.c.label, sa.func.count()).where(drawings.c.student_id == student_id).group_by(drawings.c.label)
+                sa.select(drawings.c.label, sa.func.count())
+                .where(drawings.c.student_id == student_id, _of_set(category_set))
+                .group_by(drawings.c.label)
             ).all()
-        counts = dict.fromkeys(DIGITS, 0)
-        counts.update({int(label): int(count) for label, count in rows})
+        counts = dict.fromkeys(labels, 0)
+        counts.update({int(label): int(count) for label, count in rows if int(label) in counts})
         return counts
 
     def next_prompt(self, student_id: int, generator: random.Random | None = None) -> int:
-        """The digit to ask for next: one this student has drawn least often (by what they drew), at random among those."""
+        """What to ask for next (a digit, or a category's number): one this student has drawn least often (by what they
+        drew), at random among those. So each student draws every category about equally often, in a shuffled order."""
         tally = self.tally(student_id)
         fewest = min(tally.values())
-        return (generator or random).choice([digit for digit, count in tally.items() if count == fewest])
+        return (generator or random).choice([label for label, count in tally.items() if count == fewest])
 
     def save_drawing(
         self,
@@ -123,11 +144,9 @@ class ClassDrawingStore:
         model_name: str | None = None,
         png: bytes | None = None,
     ) -> int:
-        """Save one drawing; `label` is the student's correction when they drew another digit than `prompt`."""
-        prompt = check_digit(prompt, "The digit asked for")
-        label = prompt if label is None else check_digit(label, "The digit drawn")
-        if predicted is not None:
-            predicted = check_digit(predicted, "The model's answer")
+        """Save one drawing of what the class draws now (a digit, or a category of its set: its number); `label` is the
+        student's correction when they drew another one than `prompt`."""
+        label = prompt if label is None else label
         image = np.asarray(image)
         if image.shape != (28, 28):
             raise ValueError(f"A class drawing is kept as the 28x28 image the network sees, not {image.shape}.")
@@ -142,6 +161,17 @@ class ClassDrawingStore:
             info = connection.execute(sa.select(classes).where(classes.c.id == student.class_id)).first()
             if not info.is_open:
                 raise ClassLimitError(_("The teacher has closed this class to new drawings."))
+            category_set, labels = self._drawn_for(connection, student.class_id)
+            if category_set is None:
+                prompt, label = check_digit(prompt, "The digit asked for"), check_digit(label, "The digit drawn")
+                predicted = None if predicted is None else check_digit(predicted, "The model's answer")
+            else:
+                for value in (prompt, label):
+                    if value not in labels:
+                        # The teacher removed that category while the student drew.
+                        raise ValueError(_("That category is not in the class's set any more: draw the next one."))
+                if predicted is not None and predicted not in labels:
+                    predicted = None
             # The rate limit is claimed in the same transaction, so two quick clicks cannot both pass.
             claimed = connection.execute(
                 students.update()
@@ -169,15 +199,16 @@ class ClassDrawingStore:
                     png=png,
                     hidden=False,
                     created_at=now,
+                    category_set=category_set,
                 )
             ).inserted_primary_key[0]
 
-    def drawings(self, class_id: int, *, include_hidden: bool = False, limit: int | None = None) -> list[Drawing]:
-        """The class's drawings, newest first."""
+    def drawings(self, class_id: int, *, include_hidden: bool = False, limit: int | None = None, category_set: int | None = None) -> list[Drawing]:
+        """The class's drawings of the digits (or of its set number `category_set`), newest first."""
         query = (
             sa.select(drawings, students.c.nickname)
             .join(students, students.c.id == drawings.c.student_id)
-            .where(drawings.c.class_id == class_id)
+            .where(drawings.c.class_id == class_id, _of_set(category_set))
             .order_by(drawings.c.id.desc())
         )
         if not include_hidden:
@@ -206,11 +237,12 @@ class ClassDrawingStore:
         with self._engine.connect() as connection:
             return connection.execute(sa.select(drawings.c.png).where(drawings.c.id == drawing_id, drawings.c.class_id == class_id)).scalar()
 
-    def arrays(self, class_id: int) -> ClassDrawings:
-        """The visible drawings as arrays, oldest first (for scoring, training and export)."""
+    def arrays(self, class_id: int, category_set: int | None = None) -> ClassDrawings:
+        """The visible drawings of the digits (or of the class's set number `category_set`) as arrays, oldest first
+        (for scoring, training and export)."""
         query = (
             sa.select(drawings.c.id, drawings.c.image, drawings.c.label, drawings.c.student_id)
-            .where(drawings.c.class_id == class_id, drawings.c.hidden.is_(False))
+            .where(drawings.c.class_id == class_id, drawings.c.hidden.is_(False), _of_set(category_set))
             .order_by(drawings.c.id)
         )
         with self._engine.connect() as connection:
@@ -235,9 +267,23 @@ class ClassDrawingStore:
             ).first()
         return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
-    def hidden(self, class_id: int) -> list[Drawing]:
+    def hidden(self, class_id: int, category_set: int | None = None) -> list[Drawing]:
         """The drawings the teacher hid, newest first (they can be shown again)."""
-        return [drawing for drawing in self.drawings(class_id, include_hidden=True) if drawing.hidden]
+        return [drawing for drawing in self.drawings(class_id, include_hidden=True, category_set=category_set) if drawing.hidden]
+
+    def drawn_counts(self, class_id: int, category_set: int | None = None) -> dict[str, dict[int, int]]:
+        """How many visible drawings each student made of each label (a digit, or a category's number), by nickname."""
+        query = (
+            sa.select(students.c.nickname, drawings.c.label, sa.func.count())
+            .join(students, students.c.id == drawings.c.student_id)
+            .where(drawings.c.class_id == class_id, drawings.c.hidden.is_(False), _of_set(category_set))
+            .group_by(students.c.nickname, drawings.c.label)
+        )
+        counts: dict[str, dict[int, int]] = {}
+        with self._engine.connect() as connection:
+            for nickname, label, count in connection.execute(query).all():
+                counts.setdefault(nickname, {})[int(label)] = int(count)
+        return counts
 
     def hide_drawing(self, class_id: int, key: str | None, drawing_id: int, hidden: bool = True) -> None:
         self._require_teacher(class_id, key)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from mnistlab.database import classes, meta
+from mnistlab.category_sets import CategorySet
+from mnistlab.database import classes, drawings, meta
 from mnistlab.i18n import _
 from mnistlab.retention import Forgotten, delete_class_rows
 
@@ -49,6 +50,12 @@ class ClassInfo:
     created_at: float
     max_epochs: int | None = None  # the lesson's budget for the class's trainings (None: the server's limits)
     train_images: int | None = None
+    categories: CategorySet | None = None  # what the class draws: None for the digits, else its own set
+    category_set: int | None = None  # that set's number in the class (its drawings keep it)
+
+    @property
+    def draws_digits(self) -> bool:
+        return self.categories is None
 
     @property
     def join_path(self) -> str:
@@ -87,8 +94,20 @@ def check_class_name(name: str) -> str:
 
 
 def _class_info(row) -> ClassInfo:
+    stored = row.categories or {}
+    categories = CategorySet.from_json(stored["categories"]) if stored else None
     return ClassInfo(
-        row.id, row.code, row.name, row.model_name, bool(row.is_open), bool(row.show_names), row.created_at, row.max_epochs, row.train_images
+        row.id,
+        row.code,
+        row.name,
+        row.model_name,
+        bool(row.is_open),
+        bool(row.show_names),
+        row.created_at,
+        row.max_epochs,
+        row.train_images,
+        categories,
+        stored.get("set"),
     )
 
 
@@ -212,6 +231,35 @@ class ClassIdentity:
         max_epochs = SETTING["max_epochs"].check(max_epochs)
         train_images = SETTING["train_size"].check(train_images)
         return self._update_class(class_id, key, max_epochs=max_epochs, train_images=train_images)
+
+    def choose_categories(self, class_id: int, key: str | None, categories: CategorySet | None) -> ClassInfo:
+        """What the class draws from now on: a new set of its own categories, or the digits (None). Drawings already
+        made are kept: the digits' come back with the digits; an earlier set's stay in the database, apart (each set
+        has its number, and its drawings keep it)."""
+        if categories is None:
+            return self._update_class(class_id, key, categories=None)
+        if not isinstance(categories, CategorySet):
+            raise ValueError(_("A class draws the digits or a set of categories."))
+        self._require_teacher(class_id, key)
+        with self._engine.begin() as connection:
+            stored = connection.execute(sa.select(classes.c.categories).where(classes.c.id == class_id)).scalar() or {}
+            drawn = connection.execute(sa.select(sa.func.max(drawings.c.category_set)).where(drawings.c.class_id == class_id)).scalar()
+            number = max(stored.get("set") or 0, drawn or 0) + 1
+            connection.execute(
+                classes.update().where(classes.c.id == class_id).values(categories={"set": number, "categories": categories.to_json()})
+            )
+        return self.get(class_id)
+
+    def edit_categories(self, class_id: int, key: str | None, categories: CategorySet) -> ClassInfo:
+        """The class's set changed while it draws (a category added, renamed, removed or brought back): its number and
+        every drawing stay."""
+        info = self.get(class_id)
+        if info is None or info.categories is None:
+            raise ValueError(_("This class draws the digits: choose a set of categories first."))
+        kept = {category.number for category in categories.categories}
+        if not {category.number for category in info.categories.categories} <= kept:
+            raise ValueError(_("A category stays in its set once drawn for: remove it instead, and its drawings are kept."))
+        return self._update_class(class_id, key, categories={"set": info.category_set, "categories": categories.to_json()})
 
     def delete_class(self, class_id: int, key: str | None) -> Forgotten:
         """Delete the class with everything in it: students, drawings, shares, and the runs its students trained in it

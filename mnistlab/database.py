@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # How long a write waits for another writer before it fails (and is retried later, or the page says so).
 BUSY_SECONDS = 5.0
 
@@ -89,6 +89,9 @@ classes = sa.Table(
     sa.Column("sent_step", sa.String(10)),
     sa.Column("sent_at", sa.Float),
     sa.Column("paused", sa.Boolean),
+    # Version 6: what the class draws: None for the digits, else its own set of categories, as
+    # {"set": its number in the class, "categories": `mnistlab.category_sets.CategorySet.to_json()`}.
+    sa.Column("categories", sa.JSON),
     sqlite_autoincrement=True,
 )
 
@@ -127,6 +130,8 @@ drawings = sa.Table(
     sa.Column("png", sa.LargeBinary),  # the raw canvas as the student drew it
     sa.Column("hidden", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Version 6: the number of the class's own set it was drawn for (its label is a category's number), None for a digit.
+    sa.Column("category_set", sa.Integer),
     sqlite_autoincrement=True,
 )
 
@@ -242,8 +247,23 @@ def _add_races(connection: Connection) -> None:
     metadata.create_all(connection, tables=[races])
 
 
+def _add_category_sets(connection: Connection) -> None:
+    """Version 5 to 6: a class's own set of categories, and which drawings were drawn for it."""
+    inspector = sa.inspect(connection)
+    for table, column in ((classes, classes.c.categories), (drawings, drawings.c.category_set)):
+        if column.name not in {existing["name"] for existing in inspector.get_columns(table.name)}:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+
+
 # MIGRATIONS[n] upgrades a database from version n - 1 to version n.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_classes, 3: _add_shared_trainings, 4: _add_nickname_skeletons, 5: _add_races}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _add_classes,
+    3: _add_shared_trainings,
+    4: _add_nickname_skeletons,
+    5: _add_races,
+    6: _add_category_sets,
+}
 
 
 class DatabaseVersionError(RuntimeError):

@@ -379,3 +379,67 @@ def test_wrong_join_codes_are_slowed_down_per_browser_and_per_address():
     clock.now += 10
     throttle.failed([guesser, address])
     assert throttle.wait_for([guesser]) == 20  # each further wrong code doubles the wait
+
+
+# Issue 34: a drawing set of the class's own
+
+
+def test_a_class_draws_its_own_categories_each_asked_for_equally_often_and_kept_apart_from_the_digits(store, clock):
+    from mnistlab.category_sets import CategorySet
+
+    info, key = store.create_class("7B")
+    student = store.join(info.code, "Ada", "browser:1")
+    store.save_drawing(student.student_id, 7, image(70))  # a digit, before the set
+    clock.tick()
+    info = store.choose_categories(info.class_id, key, CategorySet.of(["🐟 balık", "yıldız ⭐", "ev"]))
+    assert info.categories.names == ("🐟 balık", "yıldız ⭐", "ev") and info.category_set == 1 and not info.draws_digits
+    assert store.get(info.class_id) == info  # read back from the database as it was written
+    generator, asked = random.Random(3), []
+    for _ in range(9):
+        number = store.next_prompt(student.student_id, generator)
+        asked.append(number)
+        store.save_drawing(student.student_id, number, image(10 + number))
+        clock.tick()
+    assert sorted(asked) == [0, 0, 0, 1, 1, 1, 2, 2, 2] and asked != [0, 1, 2] * 3  # balanced, shuffled
+    assert store.tally(student.student_id) == {0: 3, 1: 3, 2: 3}
+    # The set's drawings and the digits' are apart: each has its own arrays, list and counts.
+    own = store.arrays(info.class_id, category_set=info.category_set)
+    assert own.labels.tolist() == asked
+    assert len(store.arrays(info.class_id)) == 1 and store.arrays(info.class_id).labels.tolist() == [7]
+    assert store.drawn_counts(info.class_id, info.category_set) == {"Ada": {0: 3, 1: 3, 2: 3}}
+    assert [drawing.label for drawing in store.drawings(info.class_id)] == [7]
+    # A digit is not a category of the set, nor a category's number beyond it.
+    with pytest.raises(ValueError, match="not in the class's set"):
+        store.save_drawing(student.student_id, 5, image(1))
+
+
+def test_renaming_removing_and_adding_a_category_keeps_its_drawings_and_a_new_set_starts_apart(store, clock):
+    from mnistlab.category_sets import CategorySet
+
+    info, key = store.create_class("7B")
+    student = store.join(info.code, "Ada", "browser:1")
+    info = store.choose_categories(info.class_id, key, CategorySet.ready_made("shapes"))
+    for number in (0, 1, 3):
+        store.save_drawing(student.student_id, number, image(number))
+        clock.tick()
+    edited = info.categories.rename(3, "⭐ star").remove(1).add("heart")
+    info = store.edit_categories(info.class_id, key, edited)
+    assert info.category_set == 1 and info.categories.names == ("circle", "square", "⭐ star", "heart")
+    assert store.tally(student.student_id) == {0: 1, 2: 0, 3: 1, 4: 0}  # the triangle is out, its drawing kept
+    with pytest.raises(ValueError, match="not in the class's set"):
+        store.save_drawing(student.student_id, 1, image(1))  # asked for before the teacher removed it
+    assert len(store.arrays(info.class_id, category_set=1)) == 3
+    # An edit cannot drop a category (its drawings would lose their name); only the teacher edits.
+    with pytest.raises(ValueError, match="stays in its set"):
+        store.edit_categories(info.class_id, key, CategorySet.of(["a", "b"]))
+    from mnistlab.class_identity import TeacherKeyError
+
+    with pytest.raises(TeacherKeyError):
+        store.edit_categories(info.class_id, "wrong", edited)
+    # A new set is numbered apart: the shapes' drawings are not taken for the weather's.
+    weather = store.choose_categories(info.class_id, key, CategorySet.ready_made("weather"))
+    assert weather.category_set == 2 and store.tally(student.student_id) == {0: 0, 1: 0, 2: 0, 3: 0}
+    assert len(store.arrays(info.class_id, category_set=2)) == 0 and len(store.arrays(info.class_id, category_set=1)) == 3
+    # Back to the digits: the digits' drawings and prompts as before.
+    digits = store.choose_categories(info.class_id, key, None)
+    assert digits.draws_digits and store.tally(student.student_id) == dict.fromkeys(range(10), 0)

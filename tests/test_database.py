@@ -37,6 +37,8 @@ def downgrade(url: str, to_version: int) -> None:
             ("classes", "train_images"),
             ("students", "nickname_key"),
             ("students", "left_at"),
+            ("classes", "categories"),
+            ("drawings", "category_set"),
         ):
             connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         connection.exec_driver_sql("DROP TABLE servers")
@@ -154,7 +156,10 @@ def test_a_version_1_database_gains_the_later_tables_and_keeps_its_runs(database
         assert "training_key" in {column["name"] for column in sa.inspect(connection).get_columns("runs")}
     database.dispose()
     database_module._databases.pop(url, None)
-    assert Database(url).version_found == database_module.SCHEMA_VERSION == 5
+    assert Database(url).version_found == database_module.SCHEMA_VERSION == 6
+    with Database(url).engine.connect() as connection:
+        assert "categories" in {column["name"] for column in sa.inspect(connection).get_columns("classes")}
+        assert "category_set" in {column["name"] for column in sa.inspect(connection).get_columns("drawings")}
 
 
 def test_a_version_2_class_keeps_two_names_an_older_version_let_through_and_takes_no_third(database_url):
