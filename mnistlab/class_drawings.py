@@ -1,4 +1,4 @@
-"""A class's drawings: the digits students are asked for, saving them, hiding scribbles, the two halves, exports.
+"""A class's drawings: the digits (or the class's own categories) students are asked for, saving them, hiding scribbles, the two halves, exports.
 
 Students draw the digits they are asked for ("Draw a 7", each digit about equally often for
 each student, in a shuffled order). Each drawing is kept with its label (the student's
@@ -76,6 +76,11 @@ class ClassDrawings:
         if name not in ("train", "test"):
             raise ValueError(f"A class split is 'train' or 'test', not {name!r}.")
         keep = (self.ids % 2 == 0) if name == "train" else (self.ids % 2 == 1)
+        return ClassDrawings(self.ids[keep], self.images[keep], self.labels[keep], self.student_ids[keep])
+
+    def only(self, labels) -> ClassDrawings:
+        """The drawings of these labels (a set's categories that are not removed)."""
+        keep = np.isin(self.labels, np.array(list(labels), np.int64))
         return ClassDrawings(self.ids[keep], self.images[keep], self.labels[keep], self.student_ids[keep])
 
     def per_digit(self) -> dict[int, int]:
@@ -342,4 +347,37 @@ def export_idx_zip(data: ClassDrawings, folder: str = "class-drawings") -> bytes
                 path = Path(temporary) / name
                 write_idx(path, array)
                 archive.writestr(f"{folder}/{name}.gz", gzip.compress(path.read_bytes(), mtime=0))
+    return buffer.getvalue()
+
+
+def export_category_zip(data: ClassDrawings, names: dict[int, str], folder: str = "class-drawings") -> bytes:
+    """A class set's drawings as PNGs, one folder per category: the layout `keras.utils.image_dataset_from_directory`
+    reads. A file is named `student-S-drawing-D.png` (S numbers the students in the order they first drew, never a
+    nickname), so a script can keep each student's drawings on one side of a split."""
+    from PIL import Image
+
+    students = {student: index + 1 for index, student in enumerate(dict.fromkeys(data.student_ids.tolist()))}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for drawing_id, image, label, student in zip(data.ids, data.images, data.labels, data.student_ids):
+            png = io.BytesIO()
+            Image.fromarray(np.asarray(image, np.uint8), mode="L").save(png, format="PNG")
+            archive.writestr(f"{folder}/{names[int(label)]}/student-{students[int(student)]}-drawing-{int(drawing_id)}.png", png.getvalue())
+    return buffer.getvalue()
+
+
+def export_category_npz(data: ClassDrawings, names: dict[int, str]) -> bytes:
+    """A class set's drawings as arrays: x (N x 28 x 28 uint8), y (0 .. categories - 1, in `class_names`' order),
+    student (a number per student, never a nickname) and class_names."""
+    order = sorted(names)
+    index = {label: position for position, label in enumerate(order)}
+    students = {student: position + 1 for position, student in enumerate(dict.fromkeys(data.student_ids.tolist()))}
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        x=data.images,
+        y=np.array([index[int(label)] for label in data.labels], np.uint8),
+        student=np.array([students[int(student)] for student in data.student_ids], np.int32),
+        class_names=np.array([names[label] for label in order]),
+    )
     return buffer.getvalue()

@@ -146,14 +146,16 @@ def roster(info: ClassInfo, key: str | None) -> None:
 
 def hidden_drawings(info: ClassInfo, key: str | None) -> None:
     """The drawings the teacher hid (scribbles), with a button to show each one again."""
-    hidden = lab().classes.hidden(info.class_id)
+    from mnistlab_ui.class_categories import category_name
+
+    hidden = lab().classes.hidden(info.class_id, info.category_set)
     if not hidden:
         return
     with st.expander(_("Hidden drawings ({count})").format(count=len(hidden))):
         for start in range(0, min(len(hidden), 24), 6):
             for column, drawing in zip(st.columns(6), hidden[start : start + 6]):
                 with column:
-                    captioned_image(st, picture(drawing.image), caption=_("drew {drawn}").format(drawn=drawing.label), width=84)
+                    captioned_image(st, picture(drawing.image), caption=_("drew {drawn}").format(drawn=category_name(info, drawing.label)), width=84)
                     if key is not None and st.button(_("Show again"), key=f"unhide-{drawing.drawing_id}"):
                         lab().classes.hide_drawing(info.class_id, key, drawing.drawing_id, hidden=False)
                         st.rerun()

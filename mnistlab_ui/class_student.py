@@ -1,4 +1,4 @@
-"""A student's class controls: the digit asked for and Save on the Draw page; the class's budget and drawings on Train."""
+"""A student's class controls: the digit (or the class's category) asked for and Save on the Draw page; the class's budget and drawings on Train."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from mnistlab.class_identity import within_budget
 from mnistlab.classroom import ClassInfo, Student
 from mnistlab.i18n import _, number, percent
 from mnistlab.settings import TrainingSettings
+from mnistlab_ui.class_categories import category_name
 from mnistlab_ui.classroom import (
     class_drawings,
     class_for_training,
@@ -44,30 +45,35 @@ def class_drawing_controls(membership: tuple[Student, ClassInfo]):
     if not info.is_open:
         st.warning(_("The teacher has closed this class to new drawings: you can still draw, but nothing is saved for the class."))
         return None
-    if CLASS_PROMPT.get() is None:
+    tally = classes.tally(student.student_id)  # the labels the class draws now: the digits, or its set's categories
+    if CLASS_PROMPT.get() not in tally:  # none yet, or the teacher changed what the class draws
         CLASS_PROMPT.set(classes.next_prompt(student.student_id))
     prompt = CLASS_PROMPT.get()
-    st.markdown("### " + _("Draw a {digit}").format(digit=prompt))
+    if info.categories is None:
+        st.markdown("### " + _("Draw a {digit}").format(digit=prompt))
+    else:
+        st.markdown("### " + _("Draw: {category}").format(category=plain(category_name(info, prompt))))
     note = CLASS_NOTE.get()
     if note:
         st.success(note)
         CLASS_NOTE.clear()
-    tally = classes.tally(student.student_id)
     st.caption(_("Your drawings for the class: {total}").format(total=sum(tally.values())))
+    labels = list(tally)
 
     def save(preprocessed, prediction, canvas_rgba) -> None:
         with st.container(horizontal=True, vertical_alignment="bottom"):
             drawn = st.selectbox(
                 _("I drew"),
-                list(range(10)),
-                index=prompt,
+                labels,
+                index=labels.index(prompt),
+                format_func=lambda label: category_name(info, label),
                 key=f"drawn-{CANVAS_VERSION.get()}",
-                help=_("If you drew another digit than the one asked for, say which: the drawing is saved with that label."),
+                help=_("If you drew another one than the one asked for, say which: the drawing is saved with that label."),
             )
             pressed = st.button(_("Save for the class"), type="primary", key=f"save-{CANVAS_VERSION.get()}")
         if not pressed:
             return
-        predicted = None if prediction is None else int(np.argmax(prediction.probabilities))
+        predicted = None if prediction is None or info.categories is not None else int(np.argmax(prediction.probabilities))
         try:
             classes.save_drawing(
                 student.student_id,
@@ -75,7 +81,7 @@ def class_drawing_controls(membership: tuple[Student, ClassInfo]):
                 np.round(preprocessed.image * 255.0).astype(np.uint8),
                 label=int(drawn),
                 predicted=predicted,
-                confidence=None if prediction is None else float(prediction.confidence),
+                confidence=None if predicted is None else float(prediction.confidence),
                 model_name=info.model_name,
                 png=_png_of(canvas_rgba),
             )
@@ -98,7 +104,10 @@ def class_drawing_controls(membership: tuple[Student, ClassInfo]):
                     )
                 )
             return
-        CLASS_NOTE.set(_("Saved your {digit}. Thank you!").format(digit=int(drawn)))
+        if info.categories is None:
+            CLASS_NOTE.set(_("Saved your {digit}. Thank you!").format(digit=int(drawn)))
+        else:
+            CLASS_NOTE.set(_("Saved your drawing of {category}. Thank you!").format(category=plain(category_name(info, int(drawn)))))
         CLASS_PROMPT.set(classes.next_prompt(student.student_id))
         CANVAS_VERSION.set(CANVAS_VERSION.get() + 1)
         DRAWING.clear()

@@ -26,17 +26,30 @@ st.write(_("Draw a digit, or upload a photo of one, and see what the network see
 
 # In a class, the page asks for digits and saves them, labelled, for the class; the teacher's class model answers.
 membership = member()
-class_choice = class_model_choice(membership[1]) if membership is not None else None
-if membership is not None:
+# A class drawing a set of its own categories: no digits model answers (it would call a star a digit).
+own_set = membership is not None and membership[1].categories is not None
+class_choice = class_model_choice(membership[1]) if membership is not None and not own_set else None
+if own_set:
+    st.info(
+        _("Class mode: you are **{nickname}** in **{name}**. Draw what is asked for, then save it for the class.").format(
+            nickname=plain(membership[0].nickname), name=plain(membership[1].name)
+        )
+    )
+    st.caption(
+        _("The class draws its own categories: {names}. No network knows them yet: your drawings are what it will learn from.").format(
+            names=", ".join(plain(name) for name in membership[1].categories.names)
+        )
+    )
+elif membership is not None:
     st.info(
         _("Class mode: you are **{nickname}** in **{name}**. Draw the digit asked for, then save it for the class.").format(
             nickname=plain(membership[0].nickname), name=plain(membership[1].name)
         )
     )
-choice = class_choice or model_picker(_("Model"), prefer_dataset="mnist")
+choice = None if own_set else class_choice or model_picker(_("Model"), prefer_dataset="mnist")
 if class_choice is not None:
     st.caption(_("The class model answers: {model}").format(model=plain(class_choice.label)))
-if choice is None or choice.dataset != "mnist":
+if not own_set and (choice is None or choice.dataset != "mnist"):
     st.info(_("There is no digits model yet. Train one on the Train page, or use the quick digits model (about a minute)."))
     quick_model_panel("mnist")
 if choice is not None and choice.dataset == "fashion_mnist":
@@ -59,10 +72,14 @@ def show_probabilities(prediction) -> None:
 def hint(preprocessed) -> bool:
     """Say what to do when there is nothing to predict yet; True when there is."""
     if preprocessed is None or preprocessed.is_empty:
-        st.info(_("Draw a digit on the black square (or upload a photo): the prediction appears when you lift the pen."))
+        if own_set:
+            st.info(_("Draw on the black square, then save your drawing for the class."))
+        else:
+            st.info(_("Draw a digit on the black square (or upload a photo): the prediction appears when you lift the pen."))
         return False
     if loaded is None:
-        st.info(_("Your drawing is ready: choose or train a model to see its prediction."))
+        if not own_set:
+            st.info(_("Your drawing is ready: choose or train a model to see its prediction."))
         return False
     return True
 

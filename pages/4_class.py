@@ -11,6 +11,7 @@ from mnistlab.i18n import _, day, ngettext, number
 from mnistlab.retention import deletion_notice
 from mnistlab.settings import SETTING
 from mnistlab.throttle import Throttle
+from mnistlab_ui.class_categories import categories_settings, category_dashboard, category_exports, category_name
 from mnistlab_ui.class_dashboard import DASHBOARD_EVERY, class_exports, dashboard, hidden_drawings, roster
 from mnistlab_ui.class_pace import pace_controls
 from mnistlab_ui.classroom import (
@@ -182,6 +183,22 @@ def teacher_settings(info, key) -> None:
                 st.rerun()
 
 
+def digits_exports(info) -> None:
+    """The class's digits as MNIST's IDX files and Keras' mnist.npz layout."""
+    data, version = class_drawings(info)
+    st.caption(
+        _(
+            "{count} drawings. Even-numbered drawings form the class's training half, odd-numbered its test half, so a model "
+            "trained with our drawings is never tested on one it learned from."
+        ).format(count=len(data))
+    )
+    left, right = st.columns(2)
+    slug = f"class-{info.code.lower()}"
+    idx_zip, npz = class_exports(info.class_id, version, slug)
+    left.download_button(_("Download as IDX files (.zip, like MNIST)"), idx_zip, f"{slug}-idx.zip", "application/zip")
+    right.download_button(_("Download as .npz (Keras' mnist.npz layout)"), npz, f"{slug}.npz", "application/octet-stream")
+
+
 def teacher_view(info) -> None:
     key = teacher_key(info.class_id)
     private_link()
@@ -228,7 +245,11 @@ def teacher_view(info) -> None:
         captioned_image(st, qr_png(url), width=260, caption=_("Scan to join"))
 
     teacher_settings(info, key)
-    st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)
+    categories_settings(info, key)
+    if info.categories is None:
+        st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)
+    else:
+        st.fragment(category_dashboard, run_every=DASHBOARD_EVERY)(info)
     pace_controls(info, key)
     race_controls(info, key)
     st.fragment(race, run_every=2.0)(info, teacher=True)
@@ -239,18 +260,10 @@ def teacher_view(info) -> None:
     compare_runs(info)
 
     st.header(_("Our drawings as data"))
-    data, version = class_drawings(info)
-    st.caption(
-        _(
-            "{count} drawings. Even-numbered drawings form the class's training half, odd-numbered its test half, so a model "
-            "trained with our drawings is never tested on one it learned from."
-        ).format(count=len(data))
-    )
-    left, right = st.columns(2)
-    slug = f"class-{info.code.lower()}"
-    idx_zip, npz = class_exports(info.class_id, version, slug)
-    left.download_button(_("Download as IDX files (.zip, like MNIST)"), idx_zip, f"{slug}-idx.zip", "application/zip")
-    right.download_button(_("Download as .npz (Keras' mnist.npz layout)"), npz, f"{slug}.npz", "application/octet-stream")
+    if info.categories is not None:
+        category_exports(info)
+    else:
+        digits_exports(info)
 
     st.header(_("The class's results"))
     st.caption(
@@ -298,12 +311,18 @@ def student_view(student, info) -> None:
     if not info.is_open:
         st.warning(_("The teacher has closed this class to new drawings."))
     else:
-        page_link("pages/2_draw.py", _("Draw the digits the class needs"), ":material/draw:")
+        if info.categories is None:
+            page_link("pages/2_draw.py", _("Draw the digits the class needs"), ":material/draw:")
+        else:
+            page_link("pages/2_draw.py", _("Draw the class's categories: {names}").format(names=", ".join(info.categories.names)), ":material/draw:")
     tally = classes.tally(student.student_id)
     total = sum(tally.values())
     if total:
-        per_digit = " · ".join(f"{digit}: {number(count)}" for digit, count in tally.items())
-        st.caption(_("Your drawings: {total}. Per digit: {digits}").format(total=number(total), digits=per_digit))
+        each = " · ".join(f"{plain(category_name(info, label))}: {number(count)}" for label, count in tally.items())
+        if info.categories is None:
+            st.caption(_("Your drawings: {total}. Per digit: {digits}").format(total=number(total), digits=each))
+        else:
+            st.caption(_("Your drawings: {total}. Per category: {categories}").format(total=number(total), categories=each))
     else:
         st.caption(_("You have not drawn for the class yet."))
     st.fragment(race, run_every=2.0)(info)

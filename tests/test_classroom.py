@@ -443,3 +443,35 @@ def test_renaming_removing_and_adding_a_category_keeps_its_drawings_and_a_new_se
     # Back to the digits: the digits' drawings and prompts as before.
     digits = store.choose_categories(info.class_id, key, None)
     assert digits.draws_digits and store.tally(student.student_id) == dict.fromkeys(range(10), 0)
+
+
+def test_a_class_sets_drawings_export_as_keras_folders_and_npz_without_nicknames(store, clock):
+    from mnistlab.category_sets import CategorySet
+    from mnistlab.classroom import export_category_npz, export_category_zip
+    from mnistlab.image_sets import read_image_zip
+
+    info, key = store.create_class("7B")
+    ada, can = store.join(info.code, "Ada", "browser:1"), store.join(info.code, "Can", "browser:2")
+    info = store.choose_categories(info.class_id, key, CategorySet.of(["🐟 balık", "ç"]))
+    for student, label, value in ((ada, 0, 200), (can, 1, 150), (ada, 1, 100), (can, 0, 250)):
+        stroke = np.zeros((28, 28), np.uint8)
+        stroke[8:20, 12:16] = value  # ink, as the network sees it
+        store.save_drawing(student.student_id, label, stroke)
+        clock.tick()
+    data = store.arrays(info.class_id, category_set=info.category_set).only(number for number in (0, 1))
+    names = {category.number: category.name for category in info.categories.active}
+    archive = export_category_zip(data, names, "7b")
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        files = sorted(opened.namelist())
+    assert files == [
+        "7b/ç/student-1-drawing-3.png",
+        "7b/ç/student-2-drawing-2.png",
+        "7b/🐟 balık/student-1-drawing-1.png",
+        "7b/🐟 balık/student-2-drawing-4.png",
+    ]
+    assert not any("Ada" in file or "Can" in file for file in files)
+    read = read_image_zip(archive)  # the layout image_dataset_from_directory reads, through our own reader
+    assert sorted(read.counts().items()) == [("ç", 2), ("🐟 balık", 2)]
+    arrays = np.load(io.BytesIO(export_category_npz(data, names)))
+    assert arrays["x"].shape == (4, 28, 28) and arrays["y"].tolist() == [0, 1, 1, 0] and arrays["student"].tolist() == [1, 2, 1, 2]
+    assert arrays["class_names"].tolist() == ["🐟 balık", "ç"]

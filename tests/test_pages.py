@@ -1009,6 +1009,76 @@ def test_a_teacher_starts_a_class_a_student_joins_draws_and_the_dashboard_counts
     )
 
 
+def test_a_class_draws_its_own_categories_the_dashboard_counts_them_and_the_teacher_hides_and_renames(empty_store):
+    """Issue 34: the teacher types a set (emoji, Turkish letters), a student is asked for its categories on Draw (no
+    digits model answers), the dashboard counts per category and student, a scribble is hidden and shown again, a
+    rename and a removal keep the drawings, and the set downloads as Keras' folders."""
+    teacher = start_class("9B vision")
+    info = class_store().by_code(re.search(r">([A-Z0-9]{6})<", next(m.value for m in teacher.markdown if "letter-spacing" in m.value)).group(1))
+    assert by_label(teacher.selectbox, "Start from").value == "shapes"
+    assert by_label(teacher.text_area, "Categories, one per line").value == "circle\ntriangle\nsquare\nstar"
+    by_label(teacher.selectbox, "Start from").set_value("typed")
+    teacher.run()
+    by_label(teacher.text_area, "Categories, one per line").input("🐟 balık\n\nyıldız ⭐\nç")
+    teacher.button[[button.label for button in teacher.button].index("Draw these categories")].click()
+    teacher.run()
+    assert not teacher.exception
+    info = class_store().get(info.class_id)
+    assert info.categories.names == ("🐟 balık", "yıldız ⭐", "ç")
+    assert "No drawings yet" in texts(teacher)
+
+    # A student is asked for the set's categories; no digits model answers their drawing.
+    student = class_store().join(info.code, "Ada", "browser:ada")
+    draw = page("pages/2_draw.py")
+    draw.session_state["mnistlab.class_member"] = student
+    draw.run()
+    assert not draw.exception
+    asked = draw.session_state["mnistlab.class_prompt"]
+    name = info.categories.category(asked).name
+    assert f"Draw: {name}" in texts(draw) and "No network knows them yet" in texts(draw)
+    assert not [box for box in draw.selectbox if box.label == "Model"] and "no digits model" not in texts(draw)
+    stroke = np.zeros((280, 280, 4), np.uint8)
+    stroke[60:220, 120:160] = 255
+    draw.session_state["canvas-0"] = canvas_value(stroke)
+    draw.run()
+    assert not [metric for metric in draw.metric if metric.label == "Prediction"]
+    assert by_label(draw.selectbox, "I drew").options == ["🐟 balık", "yıldız ⭐", "ç"]
+    draw.button[[button.label for button in draw.button].index("Save for the class")].click()
+    draw.run()
+    assert not draw.exception and f"Saved your drawing of {name}" in texts(draw)
+    (saved,) = class_store().drawings(info.class_id, category_set=info.category_set)
+    assert (saved.prompt, saved.label, saved.predicted) == (asked, asked, None)
+    assert class_store().drawings(info.class_id) == []  # not a digit
+
+    # The dashboard counts it per category and student, and the teacher hides it in one click, then shows it again.
+    teacher.run()
+    assert not teacher.exception
+    counted = teacher.table[0].value
+    assert list(counted.columns) == ["student", "🐟 balık", "yıldız ⭐", "ç"] and counted.iloc[0]["student"] == "Ada"
+    assert int(counted.iloc[0][name]) == 1 and int(counted.iloc[1][name]) == 1  # Ada, then the class
+    teacher.button[[button.label for button in teacher.button].index("Hide")].click()
+    teacher.run()
+    assert class_store().drawings(info.class_id, category_set=info.category_set) == []
+    assert "No drawings yet" in texts(teacher)
+    show = [button for button in teacher.button if button.label == "Show again"]
+    assert show and any(f"drew {name}" in str(image.proto) for image in teacher.get("image"))
+    show[0].click()
+    teacher.run()
+    assert len(class_store().drawings(info.class_id, category_set=info.category_set)) == 1
+
+    # Renaming keeps the drawing; removing another category takes it out of the prompts, not out of the database.
+    by_label(teacher.text_input, "Category 3").input("ç harfi")
+    teacher.run()
+    assert class_store().get(info.class_id).categories.names == ("🐟 balık", "yıldız ⭐", "ç harfi")
+    other = next(category for category in info.categories.categories if category.number != asked)
+    teacher.button[[button.key for button in teacher.button].index(f"class.category.remove.{other.number}")].click()
+    teacher.run()
+    info = class_store().get(info.class_id)
+    assert other.number not in class_store().tally(student.student_id) and len(info.categories.active) == 2
+    assert any(button.label == "Bring back" for button in teacher.button)
+    assert any(button.label == "Download as a folder per category (.zip)" for button in teacher.get("download_button"))
+
+
 def test_a_teacher_is_told_when_the_class_will_be_removed_and_deletes_it_with_its_students_runs(empty_store, monkeypatch):
     """Issue 35: with MNISTLAB_KEEP_DAYS the dashboard says when the class goes; Delete takes its runs and their files."""
 
