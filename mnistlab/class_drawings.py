@@ -276,6 +276,22 @@ class ClassDrawingStore:
         """The drawings the teacher hid, newest first (they can be shown again)."""
         return [drawing for drawing in self.drawings(class_id, include_hidden=True, category_set=category_set) if drawing.hidden]
 
+    def hide_student_drawings(self, class_id: int, key: str | None, student_id: int, category_set: int | None = None, hidden: bool = True) -> int:
+        """Hide (or show again) every drawing one student made of the digits (or of set `category_set`): a student who
+        only scribbled, in one click, undone the same way. Returns how many drawings changed."""
+        self._require_teacher(class_id, key)
+        with self._engine.begin() as connection:
+            return connection.execute(
+                drawings.update()
+                .where(
+                    drawings.c.class_id == class_id,
+                    drawings.c.student_id == student_id,
+                    drawings.c.hidden.is_(not hidden),
+                    _of_set(category_set),
+                )
+                .values(hidden=bool(hidden))
+            ).rowcount
+
     def drawn_counts(self, class_id: int, category_set: int | None = None) -> dict[str, dict[int, int]]:
         """How many visible drawings each student made of each label (a digit, or a category's number), by nickname."""
         query = (

@@ -120,6 +120,8 @@ def category_dashboard(info: ClassInfo) -> None:
         ]
         rows.append({_("student"): _("all"), **{category.name: sum(row[category.name] for row in rows) for category in active}})
         st.table(pd.DataFrame(rows), hide_index=True)
+        if key is not None:
+            hide_a_students_drawings(info, key)
     st.subheader(_("Each category's drawings"))
     drawings = classes.drawings(info.class_id, category_set=info.category_set)
     tabs = st.tabs([category.name for category in active])
@@ -162,3 +164,21 @@ def category_exports(info: ClassInfo) -> None:
     left, right = st.columns(2)
     left.download_button(_("Download as a folder per category (.zip)"), archive, f"{slug}-categories.zip", "application/zip")
     right.download_button(_("Download as .npz (x, y, student, class_names)"), arrays, f"{slug}-categories.npz", "application/octet-stream")
+
+
+def hide_a_students_drawings(info: ClassInfo, key: str) -> None:
+    """One click leaves all of one student's drawings of the set out (a student who only scribbled); "Hidden drawings"
+    brings them back the same way."""
+    classes = lab().classes
+    drew = {nickname for nickname in classes.drawn_counts(info.class_id, info.category_set)}
+    students = [student for student in classes.students(info.class_id) if student.nickname in drew]
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        chosen = st.selectbox(
+            _("A student's drawings"),
+            students,
+            format_func=lambda student: plain(student.nickname),
+            key="class.categories.hide_student",
+        )
+        if st.button(_("Hide all of them"), key="class.categories.hide_student.button", disabled=chosen is None):
+            classes.hide_student_drawings(info.class_id, key, chosen.student_id, info.category_set)
+            st.rerun()

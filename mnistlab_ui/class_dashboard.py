@@ -152,6 +152,20 @@ def hidden_drawings(info: ClassInfo, key: str | None) -> None:
     if not hidden:
         return
     with st.expander(_("Hidden drawings ({count})").format(count=len(hidden))):
+        hidden_by = {}
+        for drawing in hidden:
+            hidden_by.setdefault((drawing.student_id, drawing.nickname), []).append(drawing)
+        for (student_id, nickname), theirs in hidden_by.items():
+            if (
+                key is not None
+                and len(theirs) > 1
+                and st.button(
+                    _("Show all {count} of {nickname}'s again").format(count=len(theirs), nickname=plain(nickname)),
+                    key=f"unhide-student-{student_id}",
+                )
+            ):
+                lab().classes.hide_student_drawings(info.class_id, key, student_id, info.category_set, hidden=False)
+                st.rerun()
         for start in range(0, min(len(hidden), 24), 6):
             for column, drawing in zip(st.columns(6), hidden[start : start + 6]):
                 with column:

@@ -475,3 +475,24 @@ def test_a_class_sets_drawings_export_as_keras_folders_and_npz_without_nicknames
     arrays = np.load(io.BytesIO(export_category_npz(data, names)))
     assert arrays["x"].shape == (4, 28, 28) and arrays["y"].tolist() == [0, 1, 1, 0] and arrays["student"].tolist() == [1, 2, 1, 2]
     assert arrays["class_names"].tolist() == ["🐟 balık", "ç"]
+
+
+def test_the_teacher_hides_all_of_one_students_drawings_in_one_go_and_shows_them_again(store, clock):
+    from mnistlab.category_sets import CategorySet
+    from mnistlab.class_identity import TeacherKeyError
+
+    info, key = store.create_class("7B")
+    ada, can = store.join(info.code, "Ada", "browser:1"), store.join(info.code, "Can", "browser:2")
+    store.save_drawing(ada.student_id, 3, image(3))  # a digit: another set, left alone
+    clock.tick()
+    info = store.choose_categories(info.class_id, key, CategorySet.ready_made("shapes"))
+    for student, label in ((ada, 0), (can, 1), (ada, 2), (ada, 3)):
+        store.save_drawing(student.student_id, label, image(label))
+        clock.tick()
+    with pytest.raises(TeacherKeyError):
+        store.hide_student_drawings(info.class_id, "wrong", ada.student_id, info.category_set)
+    assert store.hide_student_drawings(info.class_id, key, ada.student_id, info.category_set) == 3
+    assert store.drawn_counts(info.class_id, info.category_set) == {"Can": {1: 1}}
+    assert len(store.hidden(info.class_id, info.category_set)) == 3 and len(store.arrays(info.class_id)) == 1
+    assert store.hide_student_drawings(info.class_id, key, ada.student_id, info.category_set, hidden=False) == 3
+    assert store.drawn_counts(info.class_id, info.category_set) == {"Ada": {0: 1, 2: 1, 3: 1}, "Can": {1: 1}}

@@ -1065,6 +1065,17 @@ def test_a_class_draws_its_own_categories_the_dashboard_counts_them_and_the_teac
     show[0].click()
     teacher.run()
     assert len(class_store().drawings(info.class_id, category_set=info.category_set)) == 1
+    # All of one student's drawings hidden in one click, and shown again the same way.
+    time.sleep(1.05)  # one saved drawing a second per student
+    class_store().save_drawing(student.student_id, asked, np.full((28, 28), 9, np.uint8))
+    teacher.run()
+    assert by_label(teacher.selectbox, "A student's drawings").value.nickname == "Ada"
+    teacher.button[[button.label for button in teacher.button].index("Hide all of them")].click()
+    teacher.run()
+    assert class_store().drawings(info.class_id, category_set=info.category_set) == []
+    teacher.button[[button.label for button in teacher.button].index("Show all 2 of Ada's again")].click()
+    teacher.run()
+    assert len(class_store().drawings(info.class_id, category_set=info.category_set)) == 2
 
     # Renaming keeps the drawing; removing another category takes it out of the prompts, not out of the database.
     by_label(teacher.text_input, "Category 3").input("ç harfi")
