@@ -42,7 +42,8 @@ def categories_settings(info: ClassInfo, key: str | None) -> None:
     """What the class draws: the digits, or a set of 2 to 10 categories of its own (from a ready-made set or typed),
     which the teacher renames, removes, brings back or adds to while the class draws."""
     classes = lab().classes
-    with st.expander(_("What the class draws"), expanded=False):
+    # Its own key keeps it open while its contents change (choosing "names we type" closed it).
+    with st.expander(_("What the class draws"), key="class.categories.open"):
         if info.categories is None:
             st.caption(_("The class draws the digits 0 to 9. Or choose 2 to 10 categories of your own for the class to draw."))
             start = st.selectbox(

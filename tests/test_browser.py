@@ -693,6 +693,81 @@ def test_a_teacher_and_three_students_run_a_class_and_the_dashboard_matches_the_
             page.context.close()
 
 
+DRAWINGS_METRIC_IS = """(count) => [...document.querySelectorAll('[data-testid="stMetric"]')].some((metric) =>
+    metric.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === 'Drawings'
+    && metric.querySelector('[data-testid="stMetricValue"]')?.innerText.trim() === count)"""
+
+
+def test_a_class_draws_its_own_categories_on_a_laptop_and_a_turkish_phone_and_the_teacher_hides_one(server, browser):
+    """Issue 34: the teacher types a set with emoji and Turkish letters; a student on a laptop and one on a phone in
+    Turkish (touch) are asked for its categories and save drawings; the dashboard counts them by itself, the teacher
+    hides one, and a reload keeps the set. The student's Draw page fits the phone."""
+    from mnistlab.i18n import _, set_language
+
+    teacher = new_page(browser)
+    laptop, phone = new_page(browser), new_page(browser, PHONE, touch=True)
+    names = ("🐟 balık", "yıldız ⭐", "ç")
+    try:
+        code = start_class(teacher, server.url, "7B görsel")
+        open_expander(teacher, "What the class draws")
+        choose(teacher, "Start from", "names we type")
+        box = teacher.get_by_role("textbox", name="Categories, one per line")
+        expect(box).to_have_value("", timeout=60_000)  # the ready-made names gave way to an empty box
+        box.fill("\n".join(names))
+        box.blur()  # Streamlit takes a text area's value when it loses focus
+        teacher.get_by_role("button", name="Draw these categories").click()
+        teacher.get_by_text("Drawings per category and student").wait_for(timeout=60_000)
+        for tab in names:
+            expect(teacher.get_by_role("tab", name=tab)).to_be_visible(timeout=60_000)
+
+        for student, nickname, language in ((laptop, "Ada", "en"), (phone, "Şule", "tr")):
+            set_language(language)
+            try:
+                student.goto(f"{server.url}/class?join={code}&lang={language}")
+                expect(student.get_by_role("textbox", name=_("Class code"))).to_have_value(code, timeout=60_000)
+                student.get_by_role("textbox", name=_("Nickname")).fill(nickname)
+                student.get_by_role("button", name=_("Join"), exact=True).click()
+                link = _("Draw the class's categories: {names}").format(names=", ".join(names))
+                student.get_by_role("link", name=link).click()
+                prompt = student.get_by_text(re.compile("^" + re.escape(_("Draw: {category}")).replace(re.escape("{category}"), ".+") + "$"))
+                prompt.wait_for(timeout=60_000)
+                assert any(prompt.inner_text() == _("Draw: {category}").format(category=name) for name in names)
+                assert student.locator('[data-testid="stMetric"]').count() == 0  # no digits model calls a fish a digit
+                draw_stroke(student, one(), touch=student is phone)
+                student.get_by_role("button", name=_("Save for the class")).click()
+                saved = re.escape(_("Saved your drawing of {category}. Thank you!")).replace(re.escape("{category}"), ".+")
+                student.get_by_text(re.compile(saved)).wait_for(timeout=60_000)
+                settled(student)
+                problems = student.evaluate(LAYOUT_CHECK)
+                assert problems == [], problems
+                assert_no_errors(student, f"categories-draw-{language}")
+            finally:
+                set_language("en")
+
+        # The dashboard counts both drawings by itself (it refreshes every few seconds), per category and student.
+        teacher.wait_for_function(DRAWINGS_METRIC_IS, arg="2", timeout=60_000)
+        table = teacher.locator('[data-testid="stTable"]').filter(has_text="Şule")
+        expect(table).to_contain_text("Ada", timeout=60_000)
+        # One scribble hidden in one click; the count follows.
+        hide = teacher.get_by_role("button", name="Hide", exact=True).filter(visible=True)
+        for tab in names:  # the gallery of a category someone drew (each student was asked for one at random)
+            teacher.get_by_role("tab", name=tab).click()
+            expect(teacher.get_by_role("tab", name=tab, selected=True)).to_be_visible(timeout=30_000)  # its panel shows with it
+            if hide.count():
+                break
+        hide.first.click()
+        teacher.wait_for_function(DRAWINGS_METRIC_IS, arg="1", timeout=60_000)
+        teacher.get_by_text(re.compile(r"^Hidden drawings \(1\)")).wait_for(timeout=60_000)
+        # F5: the set and its drawings are the server's, not the page's.
+        teacher.reload()
+        teacher.get_by_text("Drawings per category and student").wait_for(timeout=60_000)
+        expect(teacher.get_by_role("tab", name="🐟 balık")).to_be_visible()
+        assert_no_errors(teacher, "categories-teacher")
+    finally:
+        for page in (teacher, laptop, phone):
+            page.context.close()
+
+
 # Languages and lesson links
 
 
