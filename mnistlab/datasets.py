@@ -190,6 +190,21 @@ def _stratified_take(x: np.ndarray, y: np.ndarray, size: int | None, seed: int) 
 OWN_IMAGES = "images"
 
 
+# What a set of one's own is called, and the size its recipe is chosen for before its images are counted.
+OWN_IMAGES_TITLE = N_("your own images")
+OWN_IMAGES_SIZE = 1_000
+
+
+def dataset_title(name: str) -> str:
+    """A dataset's title (marked for translation; show it with `_()`), a set of one's own's too."""
+    return OWN_IMAGES_TITLE if name == OWN_IMAGES else DATASETS[name].title
+
+
+def published_train_size(name: str) -> int:
+    """The size of a dataset's published training set (a set of one's own: `OWN_IMAGES_SIZE` until it is counted)."""
+    return OWN_IMAGES_SIZE if name == OWN_IMAGES else DATASETS[name].published_train_size
+
+
 def get_info(name: str) -> DatasetInfo:
     """The registry entry for `name`, or a ValueError listing the known names."""
     if name == OWN_IMAGES:

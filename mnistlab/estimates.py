@@ -72,9 +72,9 @@ def estimated_seconds(settings: TrainingSettings, recorded: Sequence[RunSnapshot
     ]
     if same:
         return float(statistics.median(same))
-    from mnistlab.datasets import DATASETS
+    from mnistlab.datasets import published_train_size
 
-    images = settings.train_size or int(DATASETS[settings.dataset].published_train_size * (1 - settings.validation_split))
+    images = settings.train_size or int(published_train_size(settings.dataset) * (1 - settings.validation_split))
     recipe = settings.recipe_for(images)
     return STARTUP_SECONDS + recipe.max_epochs * epoch_seconds(settings.config, images, recipe.batch_size, speed)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistlab.datasets import Dataset
 from mnistlab.events import BatchProgress, EpochRecord, StopPoint, TrainingResult
 from mnistlab.i18n import _
 from mnistlab.packing import can_pack, pack_key
@@ -37,9 +38,13 @@ MODEL_FILE = "model.keras"
 PREDICTIONS_FILE = "test_predictions.npz"
 
 
-def training_key(settings: TrainingSettings, precision: str, extra_train=None, extra_tests=None) -> str:
+def training_key(settings: TrainingSettings, precision: str, extra_train=None, extra_tests=None, own_data=None) -> str:
     """The same for two runs exactly when they would train the same network: settings, seed, data and precision."""
     digest = hashlib.sha256(json.dumps({"settings": settings.to_dict(), "precision": precision}, sort_keys=True, default=str).encode())
+    if own_data is not None:  # a class's own set: its images, labels and categories are the data
+        digest.update(json.dumps(list(own_data.class_names)).encode())
+        for array in (own_data.x_train, own_data.y_train, own_data.x_test, own_data.y_test):
+            digest.update(np.ascontiguousarray(array).tobytes())
     if extra_train is not None:
         for array in extra_train:
             digest.update(np.ascontiguousarray(array).tobytes())
@@ -73,10 +78,11 @@ class Network:
     stopped_at: StopPoint | None = None
     snapshot_for: list[int] = field(default_factory=list)
     done: bool = False
+    own_data: Dataset | None = None  # a set of the class's own, given with the run (not loaded by name)
 
     @property
     def packable(self) -> bool:
-        return can_pack(self.settings) and self.precision == FLOAT32 and self.extra_train is None and not self.extra_tests
+        return can_pack(self.settings) and self.precision == FLOAT32 and self.extra_train is None and not self.extra_tests and self.own_data is None
 
 
 @dataclass(eq=False)

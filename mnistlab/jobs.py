@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from mnistlab import job_events
 from mnistlab.backend import Backend, Place, ServerLoad
 from mnistlab.database import describe_problem, is_busy
+from mnistlab.datasets import Dataset
 from mnistlab.estimates import Estimates
 from mnistlab.following import MODEL_FILE, PREDICTIONS_FILE, Job, LiveRun, Network, Registry, follow, take_result, training_key, unfollow
 from mnistlab.i18n import _
@@ -132,9 +133,9 @@ class JobManager:
 
     def check(self, settings: TrainingSettings, train_images: int | None = None) -> None:
         """Refuse a network over this server's limits (a ValueError that says what to make smaller)."""
-        from mnistlab.datasets import DATASETS
+        from mnistlab.datasets import published_train_size
 
-        images = train_images or settings.train_size or int(DATASETS[settings.dataset].published_train_size * (1 - settings.validation_split))
+        images = train_images or settings.train_size or int(published_train_size(settings.dataset) * (1 - settings.validation_split))
         speed = self.speed(settings.config.is_convolutional)
         check_size(settings.config, images, settings.batch_size or settings.base_recipe.batch_size, self.limits, speed)
 
@@ -146,8 +147,10 @@ class JobManager:
         shared_key: str | None = None,
         extra_train: LabelledImages | None = None,
         extra_tests: dict[str, LabelledImages] | None = None,
+        own_data: Dataset | None = None,
     ) -> int:
-        """Queue a training for `owner` (or join the same one); returns its run id.
+        """Queue a training for `owner` (or join the same one); returns its run id. `own_data` is a set of the class's
+        own (`mnistlab.class_set_data`), which the job takes with it.
 
         Raises OneRunAtATimeError when the owner already has a run waiting or training, a ValueError when the
         network is over the server's limits, DatabaseBusyError when the database did not answer in time, and
@@ -163,9 +166,9 @@ class JobManager:
                         run=mine[0].run_id
                     )
                 )
-            self.check(settings)
+            self.check(settings, len(own_data.y_train) if own_data is not None else None)
         precision = self.precision(settings)
-        key = training_key(settings, precision, extra_train, extra_tests)
+        key = training_key(settings, precision, extra_train, extra_tests, own_data)
         try:
             run_id = self.store.create(owner, settings, self.server_id, shared_key=shared_key, training_key=key)
         except sa.exc.DBAPIError as error:
@@ -186,7 +189,7 @@ class JobManager:
                 take_result(live, finished, self.store.run_folder(live.run_id))
             else:
                 if network is None:
-                    network = Network(key, settings, extra_train, extra_tests, precision, time.monotonic())
+                    network = Network(key, settings, extra_train, extra_tests, precision, time.monotonic(), own_data=own_data)
                     registry.networks[key] = network
                     registry.waiting.append(network)
                 follow(live, network)
@@ -387,6 +390,7 @@ class JobManager:
                     chosen[0].extra_tests,
                     chosen[0].precision,
                     packed=chosen[0].packable,
+                    own_data=chosen[0].own_data,
                 )
                 self._lock.notify_all()
             try:

@@ -16,7 +16,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from mnistlab.datasets import DATASETS
+from mnistlab.datasets import dataset_title
 from mnistlab.i18n import N_, _, decimal, name_order, ngettext, number, percent
 from mnistlab.models import network_text
 from mnistlab.runs import CANCELLED, FINISHED, QUEUED, RUNNING, RunSnapshot
@@ -244,7 +244,7 @@ def differences(settings: TrainingSettings, reference: TrainingSettings) -> list
     """How a run's settings differ from the step raced, in a few words each: "lr 0.003", "256 units", "batch 64"."""
     mine, theirs = _effective(settings), _effective(reference)
     words = {
-        "dataset": lambda value: _(DATASETS[value].title),
+        "dataset": lambda value: _(dataset_title(value)),
         "network": lambda value: _network_difference(value, theirs["network"]),
         "learning_rate": lambda value: _("lr {value}").format(value=decimal(value)),
         "batch_size": lambda value: _("batch {value}").format(value=number(value)),

@@ -37,7 +37,7 @@ DONE = (FINISHED, CANCELLED, FAILED, INTERRUPTED)
 def run_title(settings: TrainingSettings, builder: str | None = None) -> str:
     """What a run trains, in the current language (the one way every page names it). A network built on the form is
     "your network" to its owner; `builder` names someone else's ("Ali's network")."""
-    from mnistlab.datasets import DATASETS
+    from mnistlab.datasets import dataset_title
     from mnistlab.models import PRESETS, network_text
 
     if settings.arch in PRESETS:
@@ -48,7 +48,7 @@ def run_title(settings: TrainingSettings, builder: str | None = None) -> str:
             network = _("your network {layers}").format(layers=layers) if layers else _("your network")
         else:
             network = _("{name}'s network {layers}").format(name=builder, layers=layers).strip()
-    return _("{network} on {dataset}").format(network=network, dataset=_(DATASETS[settings.dataset].title))
+    return _("{network} on {dataset}").format(network=network, dataset=_(dataset_title(settings.dataset)))
 
 
 def run_name(run_id: int, settings: TrainingSettings, builder: str | None = None) -> str:

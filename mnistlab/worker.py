@@ -28,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from mnistlab.datasets import Dataset
 from mnistlab.events import BatchProgress, EpochRecord, StopPoint, TrainingListener, TrainingPlan, TrainingResult
 from mnistlab.precision import FLOAT32
 from mnistlab.settings import TrainingSettings
@@ -54,6 +55,7 @@ class JobSpec:
     extra_tests: dict[str, LabelledImages] = field(default_factory=dict)
     precision: str = FLOAT32
     packed: bool = False
+    own_data: Dataset | None = None  # a set of the class's own, sent with the job (never loaded by name)
 
     @property
     def settings(self) -> TrainingSettings:
@@ -257,7 +259,7 @@ def run_job(spec: JobSpec, emit: Callable[[JobEvent], None], controls: JobContro
         emit(WorkerStarted(where_am_i()))
         emit(PhaseChanged("loading data"))
         settings = spec.settings
-        dataset = _dataset(settings.dataset, settings.data_dir)
+        dataset = spec.own_data if spec.own_data is not None else _dataset(settings.dataset, settings.data_dir)
         subset = settings.test_size is not None and settings.test_size < len(dataset.y_test)
         test_images = dataset.subset(settings.train_size, settings.test_size, seed=settings.seed).x_test if subset else None
         if not spec.packed:
