@@ -18,9 +18,29 @@ from mnistlab.category_sets import CategorySet
 from mnistlab.class_drawings import ClassDrawings
 from mnistlab.datasets import OWN_IMAGES, Dataset, DatasetInfo, DataSource
 from mnistlab.i18n import N_, _
+from mnistlab.models import ConvBlock, ModelConfig
+from mnistlab.settings import TrainingSettings
 from mnistlab.student_split import StudentSplit, split_by_student
 
 MIN_PER_CATEGORY = 2  # drawings of each category on the training side, at least
+
+# The class's network: a small CNN from scratch (no batch normalisation, whose statistics a few dozen drawings cannot
+# settle), with light augmentation (small shifts, turns and changes of size), so each drawing counts for several.
+SMALL_SET_NETWORK = ModelConfig(conv_blocks=(ConvBlock(16), ConvBlock(32)), dense_units=(64,), dropout=0.25, augmentation=True)
+SMALL_SET_EPOCHS, SMALL_SET_BATCH = 30, 32
+
+
+def class_set_settings(seed: int = 0) -> TrainingSettings:
+    """The training settings of a class's network on its own set (its outputs come from the set's categories)."""
+    return TrainingSettings(
+        dataset=OWN_IMAGES,
+        arch="custom",
+        model_config=SMALL_SET_NETWORK,
+        target_accuracy=None,
+        max_epochs=SMALL_SET_EPOCHS,
+        batch_size=SMALL_SET_BATCH,
+        seed=seed,
+    )
 
 
 @dataclass(frozen=True)

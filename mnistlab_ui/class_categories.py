@@ -183,3 +183,99 @@ def hide_a_students_drawings(info: ClassInfo, key: str) -> None:
         if st.button(_("Hide all of them"), key="class.categories.hide_student.button", disabled=chosen is None):
             classes.hide_student_drawings(info.class_id, key, chosen.student_id, info.category_set)
             st.rerun()
+
+
+def _latest_set_run(owner: str):
+    """This browser's newest training on a set of the class's own (a reload finds it again), or None."""
+    from mnistlab.datasets import OWN_IMAGES
+
+    return next((run for run in lab().jobs.runs_of(owner, limit=20) if run.settings.dataset == OWN_IMAGES), None)
+
+
+def class_set_training(info: ClassInfo) -> None:
+    """The teacher trains the class's network on its set, through the server's queue like every training: a small CNN
+    from scratch with light augmentation, tested on the drawings of classmates it never saw."""
+    from mnistlab.class_set_data import class_set_data, class_set_settings
+    from mnistlab.runs import ACTIVE
+    from mnistlab_ui.identity import browser_owner
+
+    classes = lab().classes
+    st.subheader(_("Train a network on our drawings"))
+    st.caption(
+        _(
+            "A small convolutional network learns the categories from scratch on some students' drawings and is tested on "
+            "the others': classmates it never saw. Light augmentation (small shifts, turns and changes of size) makes each "
+            "drawing count for several."
+        )
+    )
+    nicknames = {student.student_id: student.nickname for student in classes.students(info.class_id)}
+    drawings = classes.arrays(info.class_id, category_set=info.category_set)
+    try:
+        made = class_set_data(drawings, info.categories, nicknames, seed=info.code)
+    except ValueError as problem:
+        st.info(problem_text(problem))
+        made = None
+    owner = browser_owner()
+    latest = _latest_set_run(owner)
+    training = latest is not None and latest.status in ACTIVE
+    if st.button(_("Train on our drawings"), type="primary", disabled=made is None or training, key="class.categories.train"):
+        try:
+            lab().jobs.submit(class_set_settings(), owner, own_data=made.dataset)
+        except ValueError as problem:  # one training at a time, the server's limits, a busy database: said plainly
+            st.warning(problem_text(problem))
+        else:
+            st.rerun()
+    if training:
+        st.fragment(_training_progress, run_every=1.0)(latest.run_id)
+    elif latest is not None:
+        _training_result(info, latest)
+
+
+def _training_progress(run_id: int) -> None:
+    """The class's training as it goes; the whole page once more when it ends (so the result shows and polling stops)."""
+    from mnistlab.i18n import percent
+    from mnistlab.runs import ACTIVE
+    from mnistlab_ui.identity import browser_owner
+
+    snapshot = lab().jobs.snapshot(run_id, owner=browser_owner())
+    if snapshot is None or snapshot.status not in ACTIVE:
+        st.rerun()
+    latest = snapshot.latest_batch
+    epochs = (snapshot.plan or {}).get("max_epochs") or snapshot.settings.max_epochs
+    if latest is None:
+        st.caption(_("Getting ready: {phase}").format(phase=_(snapshot.phase)))
+        return
+    done = (latest.epoch - 1 + latest.batch / latest.batches_per_epoch) / epochs
+    text = _("Training: epoch {epoch} of {epochs}").format(epoch=latest.epoch, epochs=epochs)
+    if snapshot.epochs and snapshot.epochs[-1].val_accuracy is not None:
+        text += " · " + _("validation accuracy {accuracy}").format(accuracy=percent(snapshot.epochs[-1].val_accuracy))
+    st.progress(min(1.0, done), text=text)
+
+
+def _training_result(info: ClassInfo, run) -> None:
+    """How the class's network did on classmates it never saw, and which categories it mixes up."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from mnistlab.evaluation import evaluation_from_probabilities
+    from mnistlab.following import PREDICTIONS_FILE
+    from mnistlab.i18n import percent
+    from mnistlab.runs import FINISHED
+    from mnistlab_ui.charts import confusion_chart
+
+    if run.status != FINISHED or run.result is None:
+        st.warning(_("The last training did not finish: {reason}").format(reason=plain(run.error or _(run.status))))
+        return
+    st.metric(_("Accuracy on classmates it never saw"), percent(run.result.test_accuracy))
+    st.caption(plain(run.result.data_source))
+    try:
+        with np.load(Path(run.model_path).parent / PREDICTIONS_FILE) as saved:
+            probabilities, labels = saved["probabilities"], saved["labels"]
+    except (OSError, KeyError, TypeError, ValueError):
+        return
+    names = list(info.categories.names)
+    if probabilities.shape[1] != len(names):
+        st.caption(_("The set has changed since this training: train again to see which categories it mixes up."))
+        return
+    st.altair_chart(confusion_chart(evaluation_from_probabilities(probabilities, labels, tuple(names)), names), width="stretch")

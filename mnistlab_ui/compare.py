@@ -103,7 +103,9 @@ def compare_runs(info: ClassInfo) -> None:
 def share_panel(info: ClassInfo, student: Student) -> None:
     """A student shares one of their finished runs with the class."""
     shared = {run_id for run_id, _nickname in lab().classes.shared_runs(info.class_id)}
-    mine = [snapshot for snapshot in lab().jobs.runs_of(browser_owner()) if snapshot.is_done and snapshot.result is not None]
+    mine = [
+        snapshot for snapshot in lab().jobs.runs_of(browser_owner()) if snapshot.is_done and snapshot.result is not None and not snapshot.on_own_set
+    ]
     candidates = [snapshot for snapshot in mine if snapshot.run_id not in shared]
     if not candidates:
         st.caption(_("Train on the Train page; your finished runs can then be shared with the class here."))

@@ -110,7 +110,11 @@ def run_choice(snapshot: RunSnapshot, kind: str = RUN) -> ModelChoice:
 
 def model_choices() -> list[ModelChoice]:
     """This browser's runs with a model (newest first), the quick models, then the saved models."""
-    own = [run_choice(snapshot, RUN) for snapshot in lab().jobs.runs_of(browser_owner()) if snapshot.has_model and snapshot.model_path.is_file()]
+    own = [
+        run_choice(snapshot, RUN)
+        for snapshot in lab().jobs.runs_of(browser_owner())
+        if snapshot.has_model and snapshot.model_path.is_file() and not snapshot.on_own_set
+    ]
     return _with_load_problems(own + shared_choices())
 
 

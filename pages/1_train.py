@@ -30,7 +30,8 @@ def view_run(by_id: dict) -> None:
 
 leave_pages_folder_mode()
 st.title(_("Train"))
-runs = [run for run in lab().jobs.runs_of(browser_owner()) if run.shared_key is None]
+# A training on a class's own set is shown on the Class page, which knows its categories.
+runs = [run for run in lab().jobs.runs_of(browser_owner()) if run.shared_key is None and not run.on_own_set]
 by_id = {run.run_id: run for run in runs}
 if VIEWED_RUN.get() not in by_id:
     VIEWED_RUN.set(runs[0].run_id if runs else None)

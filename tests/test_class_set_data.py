@@ -6,31 +6,8 @@ import numpy as np
 import pytest
 
 from mnistlab.category_sets import CategorySet
-from mnistlab.class_drawings import ClassDrawings
 from mnistlab.class_set_data import class_set_data
-from tests.drivers import encoded, shape_picture
-
-SHAPES = {0: "circle", 1: "square", 2: "triangle"}
-
-
-def drawn_by_a_class(students: int = 9, each: int = 4, removed_too: bool = False) -> tuple[ClassDrawings, dict[int, str]]:
-    """Each student draws `each` of every shape in their own hand (as the network sees it, 28x28); with `removed_too`,
-    a fourth category's drawings as well (its number 3)."""
-    from mnistlab.preprocessing import load_image_bytes, preprocess
-
-    ids, images, labels, owners = [], [], [], []
-    kinds = {**SHAPES, 3: "circle"} if removed_too else SHAPES
-    for student in range(1, students + 1):
-        for label, kind in kinds.items():
-            for number in range(each):
-                picture = shape_picture(kind, 120, seed=10_000 * student + 100 * label + number)
-                image = preprocess(load_image_bytes(encoded(picture))).image
-                ids.append(len(ids) + 1)
-                images.append(np.round(image * 255).astype(np.uint8))
-                labels.append(label)
-                owners.append(student)
-    nicknames = {student: f"Öğrenci {student}" for student in range(1, students + 1)}
-    return ClassDrawings(np.array(ids), np.stack(images), np.array(labels, np.uint8), np.array(owners)), nicknames
+from tests.drivers import drawn_by_a_class
 
 
 def test_each_students_drawings_are_on_one_side_and_the_categories_become_the_outputs():
