@@ -95,8 +95,9 @@ def _picture(image):
 
 
 def category_dashboard(info: ClassInfo) -> None:
-    """Live, for a class drawing its own set: how many drawings of each category each student made, and each
-    category's newest drawings, where the teacher hides a scribble in one click (shown again under "Hidden drawings")."""
+    """Live, for a class drawing its own set: how many drawings of each category each student made, each category's
+    newest drawings, where the teacher hides a scribble in one click (shown again under "Hidden drawings"), and the
+    class's network trained on them."""
     from mnistlab_ui.classroom import teacher_key
 
     classes = lab().classes
@@ -140,6 +141,9 @@ def category_dashboard(info: ClassInfo) -> None:
                         ):
                             classes.hide_drawing(info.class_id, key, drawing.drawing_id)
                             st.rerun()
+    if key is not None:
+        # Here, in the part that refreshes itself: Train becomes possible as the class draws, without a reload.
+        class_set_training(info)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

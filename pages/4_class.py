@@ -11,7 +11,7 @@ from mnistlab.i18n import _, day, ngettext, number
 from mnistlab.retention import deletion_notice
 from mnistlab.settings import SETTING
 from mnistlab.throttle import Throttle
-from mnistlab_ui.class_categories import categories_settings, category_dashboard, category_exports, category_name, class_set_training
+from mnistlab_ui.class_categories import categories_settings, category_dashboard, category_exports, category_name
 from mnistlab_ui.class_dashboard import DASHBOARD_EVERY, class_exports, dashboard, hidden_drawings, roster
 from mnistlab_ui.class_pace import pace_controls
 from mnistlab_ui.classroom import (
@@ -250,7 +250,6 @@ def teacher_view(info) -> None:
         st.fragment(dashboard, run_every=DASHBOARD_EVERY)(info)
     else:
         st.fragment(category_dashboard, run_every=DASHBOARD_EVERY)(info)
-        class_set_training(info)
     pace_controls(info, key)
     race_controls(info, key)
     st.fragment(race, run_every=2.0)(info, teacher=True)

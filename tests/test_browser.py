@@ -24,6 +24,7 @@ from tests.drivers import (
     choose,
     chromium,
     draw_stroke,
+    drawn_by_a_class,
     fill_number,
     one,
     open_expander,
@@ -762,6 +763,27 @@ def test_a_class_draws_its_own_categories_on_a_laptop_and_a_turkish_phone_and_th
         teacher.reload()
         teacher.get_by_text("Drawings per category and student").wait_for(timeout=60_000)
         expect(teacher.get_by_role("tab", name="🐟 balık")).to_be_visible()
+
+        # More classmates' drawings (as the network sees them), then the teacher trains the class's network and reads
+        # it on classmates it never saw, live, then as a result.
+        import itertools
+
+        from mnistlab.classroom import ClassStore
+        from mnistlab.database import Database
+
+        ticks = itertools.count(time.time(), 2.0)  # saved faster than one a second per student
+        store = ClassStore(Database(f"sqlite:///{Path(server.environment['MNISTLAB_DATA_HOME']) / 'mnistlab.db'}"), clock=lambda: next(ticks))
+        info = store.by_code(code)
+        drawings, nicknames = drawn_by_a_class(students=4, each=3)
+        joined = {number: store.join(code, nickname, f"browser:seeded-{number}") for number, nickname in nicknames.items()}
+        for image, label, owner in zip(drawings.images, drawings.labels, drawings.student_ids):
+            store.save_drawing(joined[int(owner)].student_id, info.categories.active[int(label)].number, image)
+        train = teacher.get_by_role("button", name="Train on our drawings")
+        expect(train).to_be_enabled(timeout=60_000)  # the dashboard has read the new drawings
+        train.click()
+        teacher.get_by_text(re.compile("^(Getting ready|Training: epoch)")).first.wait_for(timeout=60_000)
+        teacher.locator('[data-testid="stMetric"]').filter(has_text="Accuracy on classmates it never saw").wait_for(timeout=180_000)
+        teacher.get_by_text(re.compile(r"tested on \d+ drawings by \d classmates? it never saw")).wait_for()
         assert_no_errors(teacher, "categories-teacher")
     finally:
         for page in (teacher, laptop, phone):
