@@ -47,8 +47,8 @@ RACE_ONLY = "class.race_only"  # the teacher's "Only the race, for the projector
 if not st.session_state.get(RACE_ONLY):
     st.write(
         _(
-            "Build a test set of the class's own handwriting: everyone draws the digits they are asked for, and the "
-            "dashboard shows how well a model trained on MNIST reads them."
+            "Build a set of the class's own handwriting: everyone draws what they are asked for (the digits, or "
+            "categories the class chooses), and the dashboard shows how well a network reads them."
         )
     )
 classes = lab().classes

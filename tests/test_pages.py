@@ -1234,7 +1234,7 @@ def test_the_teacher_starts_a_race_on_a_step_and_it_holds_only_the_runs_pressed_
     assert not teacher.exception and "Class race: Race 1" in [header.value for header in teacher.subheader]
     assert not [m for m in teacher.markdown if "letter-spacing" in m.value] and teacher.get("button_group")  # who is where stays
     assert "Start a race" not in [expander.label for expander in teacher.expander]
-    assert "Build a test set of the class's own handwriting" not in texts(teacher)
+    assert "Build a set of the class's own handwriting" not in texts(teacher)
     # The chart and the leaderboard first, who is where after them (at 25 students, eight rows of names).
     order = [
         node.type for node in walk(teacher.main) if node.type in ("arrow_vega_lite_chart", "vega_lite_chart", "arrow_data_frame", "button_group")
