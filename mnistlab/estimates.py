@@ -37,12 +37,24 @@ def trained_alone(run: RunSnapshot) -> bool:
     return int((run.plan or {}).get("networks_in_job", 1) or 1) == 1
 
 
+# An epoch of fewer images than this is mostly fixed costs (a class's own set of a few dozen drawings: a tenth of a second
+# for one batch), and says nothing of how fast a full epoch goes. CI: one such training made the CNNs look ten times
+# slower, and the next student's CNN was refused as too long.
+MIN_MEASURED_IMAGES = 1_000
+
+
 def measured_speed(recorded: Sequence[RunSnapshot], convolutional: bool) -> Speed:
     """This server's speed against the estimate for convolutional (or dense) networks: the median, over the newest 100
-    recorded runs of that kind that trained alone, of each run's median epoch (its first epoch left out: it compiles)
-    divided by the estimate for that epoch."""
+    recorded runs of that kind that trained alone on at least `MIN_MEASURED_IMAGES` images, of each run's median epoch
+    (its first epoch left out: it compiles) divided by the estimate for that epoch."""
     ratios = []
-    same_kind = [run for run in recorded if run.settings.config.is_convolutional == convolutional and trained_alone(run)]
+    same_kind = [
+        run
+        for run in recorded
+        if run.settings.config.is_convolutional == convolutional
+        and trained_alone(run)
+        and int((run.plan or {}).get("train_images") or 0) >= MIN_MEASURED_IMAGES
+    ]
     for run in same_kind[:100]:
         plan = run.plan or {}
         epochs = [record.epoch_seconds for record in run.epochs[1:] if record.epoch_seconds]

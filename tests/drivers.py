@@ -358,25 +358,12 @@ def train_without_target(page, epochs: int = 150) -> None:
     fill_number(page, "Max epochs", epochs, "epochs")
 
 
-def press_train(page, timeout: float = 150) -> None:
-    """Press Train once no script runs, and wait until the new run is under way: its Stop button shows. (An earlier,
-    finished run's "Epoch N: batch" line is already there.) A press that lands while a rerun replaces the form can be
-    lost (CI, on a loaded machine: no Stop after 60 s), so Train is pressed again while there is no Stop: a second
-    press cannot start a second run (one run at a time per browser)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-
-    stop = page.get_by_role("button", name="Stop", exact=True)
-    deadline = time.monotonic() + timeout
-    while True:
-        wait_until_idle(page)
-        if not stop.count():
-            page.get_by_role("button", name="Train", exact=True).click()
-        try:
-            stop.wait_for(timeout=30_000)
-            return
-        except PlaywrightTimeoutError:
-            if time.monotonic() > deadline:
-                raise
+def press_train(page) -> None:
+    """Press Train once no script runs (a press that lands while a rerun replaces the form can be lost), and wait until
+    the new run is training: its Stop button shows. (An earlier, finished run's "Epoch N: batch" line is already there.)"""
+    wait_until_idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_role("button", name="Stop", exact=True).wait_for(timeout=60_000)
 
 
 def settled(page, timeout: float = 60_000) -> None:

@@ -39,6 +39,17 @@ def test_a_burst_of_packed_dense_networks_does_not_make_a_cnn_look_slower():
     assert measured_speed(packed, convolutional=False) == Speed()
 
 
+def test_a_training_on_a_few_dozen_drawings_says_nothing_of_the_speed():
+    """CI: a class's own set (30 drawings, one batch an epoch, mostly fixed costs) made every CNN look ten times slower,
+    and the next student's CNN was refused as too long. Runs on fewer than 1,000 images are not measured."""
+    tiny = recorded(CNN, 40.0, run_id=7)
+    tiny = RunSnapshot(
+        *[{"train_images": 30, "batch_size": 32, "networks_in_job": 1} if value is tiny.plan else value for value in tiny.__dict__.values()]
+    )
+    assert measured_speed([tiny], convolutional=True) == Speed()
+    assert abs(measured_speed([tiny, recorded(CNN, 1.3, run_id=8)], convolutional=True).scale - 1.3) < 1e-6
+
+
 def test_the_scale_is_the_median_and_stays_within_bounds():
     runs = [recorded(CNN, scale, run_id=number) for number, scale in enumerate((0.9, 1.1, 30.0))]
     assert abs(measured_speed(runs, convolutional=True).scale - 1.1) < 1e-6
