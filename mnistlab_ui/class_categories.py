@@ -10,6 +10,7 @@ from mnistlab.category_sets import READY_MADE, CategorySet
 from mnistlab.class_identity import TeacherKeyError
 from mnistlab.classroom import ClassInfo
 from mnistlab.i18n import _, number
+from mnistlab_ui.classroom import drawings_at
 from mnistlab_ui.server import lab
 from mnistlab_ui.text import captioned_image, plain
 from mnistlab_ui.text import problem as problem_text
@@ -123,7 +124,7 @@ def category_dashboard(info: ClassInfo) -> None:
         rows.append({_("student"): _("all"), **{category.name: sum(row[category.name] for row in rows) for category in active}})
         st.table(pd.DataFrame(rows), hide_index=True)
         if key is not None:
-            hide_a_students_drawings(info, key)
+            hide_a_students_drawings(info, key, set(counts))
     st.subheader(_("Each category's drawings"))
     drawings = classes.drawings(info.class_id, category_set=info.category_set)
     tabs = st.tabs([category.name for category in active])
@@ -150,7 +151,7 @@ def category_dashboard(info: ClassInfo) -> None:
 def _category_exports(class_id: int, category_set: int, names: tuple[tuple[int, str], ...], version: tuple, slug: str) -> tuple[int, bytes, bytes]:
     from mnistlab.classroom import export_category_npz, export_category_zip
 
-    data = lab().classes.arrays(class_id, category_set=category_set).only(label for label, _name in names)
+    data = drawings_at(class_id, version, category_set).only(label for label, _name in names)
     return len(data), export_category_zip(data, dict(names), slug), export_category_npz(data, dict(names))
 
 
@@ -171,11 +172,10 @@ def category_exports(info: ClassInfo) -> None:
     right.download_button(_("Download as .npz (x, y, student, class_names)"), arrays, f"{slug}-categories.npz", "application/octet-stream")
 
 
-def hide_a_students_drawings(info: ClassInfo, key: str) -> None:
+def hide_a_students_drawings(info: ClassInfo, key: str, drew: set[str]) -> None:
     """One click leaves all of one student's drawings of the set out (a student who only scribbled); "Hidden drawings"
     brings them back the same way."""
     classes = lab().classes
-    drew = {nickname for nickname in classes.drawn_counts(info.class_id, info.category_set)}
     students = [student for student in classes.students(info.class_id) if student.nickname in drew]
     with st.container(horizontal=True, vertical_alignment="bottom"):
         chosen = st.selectbox(
@@ -213,7 +213,8 @@ def class_set_training(info: ClassInfo) -> None:
         )
     )
     nicknames = {student.student_id: student.nickname for student in classes.students(info.class_id)}
-    drawings = classes.arrays(info.class_id, category_set=info.category_set)
+    # Read once per change of the drawings, as the digits' are: this part refreshes every 15 s.
+    drawings = drawings_at(info.class_id, classes.version(info.class_id), info.category_set)
     try:
         made = class_set_data(drawings, info.categories, nicknames, seed=info.code)
     except ValueError as problem:

@@ -153,9 +153,10 @@ def class_model_options() -> dict[str, str]:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def drawings_at(class_id: int, version: tuple) -> ClassDrawings:
-    """The class's visible drawings at `version` (read once per version, shared)."""
-    return lab().classes.arrays(class_id)
+def drawings_at(class_id: int, version: tuple, category_set: int | None = None) -> ClassDrawings:
+    """The class's visible drawings of the digits (or of its set number `category_set`) at `version` (read once per
+    version, shared)."""
+    return lab().classes.arrays(class_id, category_set=category_set)
 
 
 def class_drawings(info: ClassInfo) -> tuple[ClassDrawings, tuple]:
