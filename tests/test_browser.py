@@ -703,6 +703,8 @@ def test_a_class_draws_its_own_categories_on_a_laptop_and_a_turkish_phone_and_th
     """Issue 34: the teacher types a set with emoji and Turkish letters; a student on a laptop and one on a phone in
     Turkish (touch) are asked for its categories and save drawings; the dashboard counts them by itself, the teacher
     hides one, and a reload keeps the set. The student's Draw page fits the phone."""
+    from axe_playwright_python.sync_playwright import Axe
+
     from mnistlab.i18n import _, set_language
 
     teacher = new_page(browser)
@@ -741,6 +743,12 @@ def test_a_class_draws_its_own_categories_on_a_laptop_and_a_turkish_phone_and_th
                 settled(student)
                 problems = student.evaluate(LAYOUT_CHECK)
                 assert problems == [], problems
+                serious = [
+                    (found["id"], len(found["nodes"]))
+                    for found in Axe().run(student).response["violations"]
+                    if found["impact"] in ("critical", "serious")
+                ]
+                assert not serious, (language, serious)
                 assert_no_errors(student, f"categories-draw-{language}")
             finally:
                 set_language("en")
@@ -784,6 +792,23 @@ def test_a_class_draws_its_own_categories_on_a_laptop_and_a_turkish_phone_and_th
         teacher.get_by_text(re.compile("^(Getting ready|Training: epoch)")).first.wait_for(timeout=60_000)
         teacher.locator('[data-testid="stMetric"]').filter(has_text="Accuracy on classmates it never saw").wait_for(timeout=180_000)
         teacher.get_by_text(re.compile(r"tested on \d+ drawings by \d classmates? it never saw")).wait_for()
+        settled(teacher)
+        serious = [
+            (found["id"], len(found["nodes"])) for found in Axe().run(teacher).response["violations"] if found["impact"] in ("critical", "serious")
+        ]
+        assert not serious, serious
+        # By keyboard: a category's name field is reached with Tab and renamed with Enter.
+        field = teacher.get_by_role("textbox", name="Category 3")
+        if not field.is_visible():
+            open_expander(teacher, "What the class draws")
+        field.focus()
+        teacher.keyboard.press("Shift+Tab")
+        teacher.keyboard.press("Tab")
+        assert teacher.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Category 3"
+        teacher.keyboard.press("ControlOrMeta+a")
+        teacher.keyboard.type("ç harfi")
+        teacher.keyboard.press("Enter")
+        expect(teacher.get_by_role("tab", name="ç harfi")).to_be_visible(timeout=60_000)
         assert_no_errors(teacher, "categories-teacher")
     finally:
         for page in (teacher, laptop, phone):
